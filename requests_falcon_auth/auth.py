@@ -1,0 +1,444 @@
+"""FalconAuth: the ``requests`` auth that scopes, attaches, retries once on 401 and tears down.
+
+The token logic (cache, single flight, renewal) lives in ``cache.py`` and knows no HTTP library;
+this module adapts it to ``requests``' contract: ``__call__`` returns the prepared request, and
+a per-request response hook returns a replacement response or None (as ``HTTPDigestAuth``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from requests.auth import AuthBase
+from requests.cookies import extract_cookies_to_jar
+from requests.exceptions import UnrewindableBodyError
+from requests.utils import rewind_body
+
+from . import _fork
+from .cache import MemoryTokenCache, TokenCache, TokenProvider
+from .clouds import AUTODISCOVER, CloudTable, origin_of
+from .errors import ConfigurationError, FalconAuthError
+from .oauth2 import DEFAULT_TIMEOUT, OAuth2, Timeout
+from .retry import FalconRetry
+from .token import Clock, Token
+
+__all__ = ["DEFAULT_RENEW_WINDOW", "ENVIRONMENT", "FalconAuth"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RENEW_WINDOW: Final = 120.0
+
+# Where unset arguments come from: the convention every Falcon SDK follows.
+ENVIRONMENT: Final = {
+    "client_id": "FALCON_CLIENT_ID",
+    "client_secret": "FALCON_CLIENT_SECRET",
+    "member_cid": "FALCON_MEMBER_CID",
+    "cloud": "FALCON_CLOUD",
+}
+
+# Per-request state, kept on the PreparedRequest (never on the shared auth object).
+_TOKEN_ATTR: Final = "_falcon_auth_token"
+_RETRIED_ATTR: Final = "_falcon_auth_retried"
+
+
+def _from_env(value: str | None, name: str) -> str | None:
+    if value is not None:
+        return value
+    return os.environ.get(ENVIRONMENT[name]) or None
+
+
+def _credentials(client_id: str | None, client_secret: str | None) -> tuple[str, str]:
+    """The credentials from arguments or environment, or a ConfigurationError naming both."""
+    client_id = _from_env(client_id, "client_id")
+    client_secret = _from_env(client_secret, "client_secret")
+    if client_id and client_secret:
+        return client_id, client_secret
+    missing = [
+        ENVIRONMENT[name]
+        for name, value in (("client_id", client_id), ("client_secret", client_secret))
+        if not value
+    ]
+    raise ConfigurationError(
+        "Falcon API credentials are missing: pass client_id= and client_secret=, or set "
+        f"{' and '.join(missing)} in the environment."
+    )
+
+
+def _cache_key(entry_url: str, client_id: str, secret: str, member_cid: str | None) -> str:
+    # The secret is part of the identity (a rotated secret must not reuse the old token) but
+    # only as a digest: keys may be listed, logged by a store, or sent to a shared one.
+    digest = hashlib.sha256(b"requests-falcon-auth\0" + secret.encode()).hexdigest()[:32]
+    return f"{entry_url} {client_id} {digest} {member_cid or '-'}"
+
+
+class FalconAuth(AuthBase):
+    """Authenticates ``requests`` calls to the CrowdStrike Falcon API.
+
+    ``session.auth = FalconAuth()`` is all it takes: the first request to the API fetches a
+    token, later ones reuse it, it is renewed ahead of expiry, a 401 gets one fresh token and one
+    transparent re-send, and ``close()`` revokes it. Safe to share between threads.
+
+    Args:
+        client_id: API client id; defaults to ``FALCON_CLIENT_ID``.
+        client_secret: API client secret; defaults to ``FALCON_CLIENT_SECRET``.
+        member_cid: child CID for MSSP parents; defaults to ``FALCON_MEMBER_CID``.
+        cloud: region name or ``"auto"``; defaults to ``FALCON_CLOUD``, then ``"auto"``.
+        base_url: custom API base URL (gateway, proxy); never rewritten by autodiscovery.
+        clouds: region table replacing CrowdStrike's (region -> base URL).
+        renew_window: seconds before expiry from which the token is renewed.
+        timeout: seconds, or (connect, read), for the token and revoke calls.
+        session: ``requests.Session`` for the token and revoke calls (proxies, verify, certs).
+        cache: a token store implementing :class:`~requests_falcon_auth.cache.TokenCache`;
+            share one between FalconAuth objects to share tokens.
+        user_agent: product token to put before this library's in ``User-Agent``.
+        revoke_on_close: revoke tokens this process fetched on ``close()``; defaults to True,
+            or False with a cache shared across processes.
+        retry: retry policy for transient token-endpoint failures.
+        clock: monotonic clock (tests inject a fake one).
+
+    Raises:
+        ConfigurationError: missing credentials (naming the environment variables), an unknown
+            cloud, or an unusable URL. No network I/O happens here.
+    """
+
+    def __init__(
+        self,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        *,
+        member_cid: str | None = None,
+        cloud: str | None = None,
+        base_url: str | None = None,
+        clouds: Mapping[str, str] | None = None,
+        renew_window: float = DEFAULT_RENEW_WINDOW,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        session: requests.Session | None = None,
+        cache: TokenCache | None = None,
+        user_agent: str | None = None,
+        revoke_on_close: bool | None = None,
+        retry: FalconRetry | None = None,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        secret_from_env = client_secret is None
+        client_id, client_secret = _credentials(client_id, client_secret)
+        if isinstance(renew_window, bool) or not isinstance(renew_window, (int, float)):
+            raise ConfigurationError("renew_window must be a number of seconds.")
+        if renew_window < 0:
+            raise ConfigurationError("renew_window must be zero or more seconds.")
+        if base_url is None:
+            cloud = _from_env(cloud, "cloud") or AUTODISCOVER
+        elif cloud is not None:
+            raise ConfigurationError("Pass cloud= or base_url=, not both.")
+        member_cid = _from_env(member_cid, "member_cid")
+        self._oauth = OAuth2(
+            client_id,
+            client_secret,
+            member_cid,
+            cloud=cloud or AUTODISCOVER,
+            base_url=base_url,
+            clouds=clouds,
+            timeout=timeout,
+            session=session,
+            user_agent=user_agent,
+            retry=retry,
+            clock=clock,
+        )
+        self.cache: TokenCache = cache if cache is not None else MemoryTokenCache(timer=clock)
+        self.revoke_on_close = (
+            revoke_on_close if revoke_on_close is not None else not self.cache.shared
+        )
+        self._provider = TokenProvider(
+            self.cache,
+            _cache_key(self._oauth.entry_url, client_id, client_secret, member_cid),
+            self._fetch,
+            renew_window=float(renew_window),
+            clock=clock,
+        )
+        self._clock = clock
+        self._pickle_args = (
+            None
+            if not secret_from_env
+            else {
+                "client_id": client_id,
+                "member_cid": member_cid,
+                "cloud": self._oauth.cloud,
+                "base_url": base_url,
+                "clouds": dict(self._oauth.clouds),
+                "renew_window": renew_window,
+                "timeout": timeout,
+                "user_agent": user_agent,
+                "revoke_on_close": revoke_on_close,
+            }
+        )
+        self._after_fork_in_child()
+        _fork.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        # A child inherits the parent's token (and may use it) but never revokes it.
+        self._lock = threading.Lock()
+        self._owned: list[Token] = []
+        self._rewrites_logged: set[str] = set()
+
+    @property
+    def client_id(self) -> str:
+        """The API client id."""
+        return self._oauth.client_id
+
+    @property
+    def member_cid(self) -> str | None:
+        """The child CID acted for, if any."""
+        return self._oauth.member_cid
+
+    @property
+    def base_url(self) -> str:
+        """The API base URL: the home region's once autodiscovery has found it."""
+        return self._oauth.base_url
+
+    @property
+    def region(self) -> str | None:
+        """The canonical region name, when known (after the first token with autodiscovery)."""
+        return self._oauth.region
+
+    @property
+    def clouds(self) -> CloudTable:
+        """The region table in use."""
+        return self._oauth.clouds
+
+    @property
+    def oauth2(self) -> OAuth2:
+        """The raw token/revoke operations for these credentials."""
+        return self._oauth
+
+    def __repr__(self) -> str:
+        return (
+            f"FalconAuth(client_id={self.client_id!r}, base_url={self.base_url!r}, "
+            f"region={self.region!r}, client_secret=<hidden>)"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self._pickle_args is None:
+            raise TypeError(
+                "A FalconAuth given client_secret= cannot be pickled: the secret would be written "
+                "into the pickle. Set FALCON_CLIENT_SECRET in the environment instead (the "
+                "unpickled copy reads it there), or build FalconAuth in the other process."
+            )
+        return (_unpickle, (self._pickle_args,))
+
+    def get_token(self) -> Token:
+        """A usable token, fetching or renewing as needed.
+
+        Raises:
+            FalconAuthError: no token could be had.
+        """
+        return self._provider.get()
+
+    def invalidate(self, token: Token) -> bool:
+        """Drops ``token`` from the cache if it is still the cached one (after a 401)."""
+        return self._provider.invalidate(token)
+
+    def _fetch(self) -> Token:
+        token = self._oauth.token()
+        with self._lock:
+            now = self._clock()
+            self._owned = [t for t in self._owned if not t.expired(now)]
+            self._owned.append(token)
+        return token
+
+    def authorizes(self, url: str) -> bool:
+        """True when a request to ``url`` gets the token: the API origin, or (autodiscovery)
+        another Falcon host of the table, which is then re-targeted to the home region."""
+        origin = origin_of(url)
+        if origin is None:
+            return False
+        if origin == origin_of(self.base_url):
+            return True
+        return self._oauth.autodiscover and self.clouds.is_known(url)
+
+    def _retarget(self, url: str, token: Token) -> str:
+        """Moves a request for another table host to the token's home region."""
+        home = origin_of(token.base_url)
+        if origin_of(url) == home:
+            return url
+        source = self.clouds.region_of(url)
+        if source is None:
+            return url
+        source_base = self.clouds[source]
+        if url.startswith(source_base):
+            rest = url[len(source_base) :]
+        else:  # same origin, spelled differently (explicit default port, case)
+            parts = urlsplit(url)
+            rest = urlunsplit(("", "", parts.path, parts.query, ""))
+        if source not in self._rewrites_logged:
+            self._rewrites_logged.add(source)
+            log.info(
+                "Sending requests for Falcon cloud %s to the credentials' home region %s",
+                source,
+                token.region,
+            )
+        return token.base_url + rest
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        url = r.url or ""
+        if not self.authorizes(url):
+            return r
+        token = self.get_token()
+        r.url = self._retarget(url, token)
+        if origin_of(r.url) != origin_of(token.base_url):
+            return r
+        r.headers["Authorization"] = token.authorization
+        setattr(r, _TOKEN_ATTR, token)
+        r.register_hook("response", self._handle_401)
+        return r
+
+    def _handle_401(self, r: requests.Response, **kwargs: Any) -> requests.Response | None:
+        """Renews the token and re-sends once when the API rejects the one we attached."""
+        request = r.request
+        token: Token | None = getattr(request, _TOKEN_ATTR, None)
+        if r.status_code != 401 or token is None or getattr(request, _RETRIED_ATTR, False):
+            return None
+        if origin_of(r.url or "") != origin_of(token.base_url):
+            return None
+        prep = request.copy()
+        if not _rewind(prep):
+            log.warning(
+                "Falcon answered 401 to %s %s and the request body cannot be sent again "
+                "(a generator or unseekable stream); returning the 401",
+                request.method,
+                _path_of(request.url),
+            )
+            return None
+        log.info(
+            "Falcon answered 401 to %s %s (trace_id=%s); retrying once with a fresh token",
+            request.method,
+            _path_of(request.url),
+            r.headers.get("X-Cs-Traceid"),
+        )
+        self.invalidate(token)
+        fresh = self.get_token()
+        # Consume and release the connection so the re-send can reuse it.
+        _ = r.content
+        r.close()
+        jar = prep._cookies  # as HTTPDigestAuth does: cookies set by the 401 go along
+        if jar is not None:
+            extract_cookies_to_jar(jar, request, r.raw)
+            prep.prepare_cookies(jar)
+        prep.headers["Authorization"] = fresh.authorization
+        setattr(prep, _TOKEN_ATTR, fresh)
+        setattr(prep, _RETRIED_ATTR, True)
+        retried: requests.Response = r.connection.send(prep, **kwargs)
+        retried.history.append(r)
+        retried.request = prep
+        if retried.status_code == 401:
+            log.warning(
+                "Falcon answered 401 again to %s %s with a fresh token (trace_id=%s)",
+                request.method,
+                _path_of(request.url),
+                retried.headers.get("X-Cs-Traceid"),
+            )
+        return retried
+
+    def attach(self, session: requests.Session) -> requests.Session:
+        """Sets ``session.auth = self`` and makes ``session.close()`` close this auth too."""
+        session.auth = self
+        original_close = session.close
+        if getattr(original_close, "_falcon_auth", None) is self:
+            return session
+
+        def close() -> None:
+            try:
+                original_close()
+            finally:
+                self.close()
+
+        close._falcon_auth = self  # type: ignore[attr-defined]
+        session.close = close  # type: ignore[method-assign]
+        return session
+
+    def revoke(self) -> None:
+        """Revokes and evicts the current token and any other live one this object fetched.
+
+        Raises:
+            FalconAuthError: a revoke call failed (the token is evicted all the same).
+        """
+        current = self.cache.get(self._provider.key)
+        tokens = self._take_owned()
+        if current is not None and all(t.access_token != current.access_token for t in tokens):
+            tokens.append(current)
+        first_error: FalconAuthError | None = None
+        for token in tokens:
+            self.invalidate(token)
+            try:
+                self._oauth.revoke(token)
+            except FalconAuthError as exc:
+                first_error = first_error or exc
+        if first_error is not None:
+            raise first_error
+
+    def close(self) -> None:
+        """Evicts and revokes the tokens this process fetched; never raises, logs failures.
+
+        Idempotent. With ``revoke_on_close=False`` the token is left cached and live.
+        """
+        if not self.revoke_on_close:
+            self._oauth.close()
+            return
+        for token in self._take_owned():
+            self.invalidate(token)
+            if token.expired(self._clock()):
+                continue
+            try:
+                self._oauth.revoke(token)
+            except FalconAuthError as exc:
+                log.warning("Could not revoke the Falcon token at close: %s", exc)
+            except Exception as exc:  # noqa: BLE001 -- teardown must never raise
+                log.warning("Could not revoke the Falcon token at close: %s", type(exc).__name__)
+        self._oauth.close()
+
+    def _take_owned(self) -> list[Token]:
+        with self._lock:
+            owned, self._owned = self._owned, []
+        now = self._clock()
+        return [t for t in owned if not t.expired(now)]
+
+    def __enter__(self) -> FalconAuth:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _unpickle(args: dict[str, Any]) -> FalconAuth:
+    return FalconAuth(**args)
+
+
+def _rewind(prep: requests.PreparedRequest) -> bool:
+    """Readies ``prep``'s body for a re-send; False when it cannot be replayed."""
+    body = prep.body
+    if body is None or isinstance(body, (bytes, str)):
+        return True
+    if getattr(body, "seek", None) is None:
+        return False
+    try:
+        rewind_body(prep)
+    except UnrewindableBodyError:
+        return False
+    return True
+
+
+def _path_of(url: str | None) -> str:
+    """The path of a URL for logs: no query string (it may carry ids users consider private)."""
+    return (url or "").split("?", 1)[0]

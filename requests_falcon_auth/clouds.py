@@ -1,0 +1,177 @@
+"""Falcon clouds (regions): their names, spellings and API base URLs.
+
+A :class:`CloudTable` maps canonical region names to base URLs. The default is CrowdStrike's;
+a custom table (a gateway per region, or emulated regions on loopback in tests) replaces it
+whole, and "a known Falcon host" always means a host of the table in use.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator, Mapping
+from typing import Final, NamedTuple
+from urllib.parse import urlsplit
+
+from .errors import ConfigurationError
+
+__all__ = [
+    "AUTODISCOVER",
+    "AUTODISCOVERABLE",
+    "DEFAULT_CLOUDS",
+    "ENTRY_REGION",
+    "CloudTable",
+    "Origin",
+    "check_base_url",
+    "is_loopback_host",
+    "normalize",
+    "origin_of",
+]
+
+AUTODISCOVER: Final = "auto"
+ENTRY_REGION: Final = "us-1"
+
+DEFAULT_CLOUDS: Final[Mapping[str, str]] = {
+    "us-1": "https://api.crowdstrike.com",
+    "us-2": "https://api.us-2.crowdstrike.com",
+    "eu-1": "https://api.eu-1.crowdstrike.com",
+    "us-gov-1": "https://api.laggar.gcw.crowdstrike.com",
+    "us-gov-2": "https://api.us-gov-2.crowdstrike.mil",
+    "us-3": "https://api.us-3.crowdstrike.com",
+}
+
+# Regions whose credentials us-1 redirects to their home (308 + X-Cs-Region). GovCloud
+# credentials never are: the cloud must be named. us-3 is too new to tell (only gofalcon lists it).
+AUTODISCOVERABLE: Final = frozenset({"us-1", "us-2", "eu-1"})
+
+_SPELLINGS: Final[Mapping[str, str]] = {
+    "us1": "us-1",
+    "us2": "us-2",
+    "eu1": "eu-1",
+    "us3": "us-3",
+    "usgov1": "us-gov-1",
+    "gov1": "us-gov-1",
+    "usgov2": "us-gov-2",
+    "gov2": "us-gov-2",
+    "auto": AUTODISCOVER,
+    "autodiscover": AUTODISCOVER,
+}
+
+
+def normalize(name: str) -> str:
+    """Returns the canonical name of a cloud spelling (``US1`` -> ``us-1``, ``auto``).
+
+    Raises:
+        ConfigurationError: the name is no Falcon cloud.
+    """
+    folded = name.strip().lower().replace("-", "").replace("_", "")
+    try:
+        return _SPELLINGS[folded]
+    except KeyError:
+        known = ", ".join([*DEFAULT_CLOUDS, AUTODISCOVER])
+        raise ConfigurationError(
+            f"Unknown Falcon cloud {name!r}: use one of {known} "
+            "(FALCON_CLOUD takes the same names)."
+        ) from None
+
+
+class Origin(NamedTuple):
+    """The (scheme, host, port) triple that decides where a token may be sent (RFC 6454)."""
+
+    scheme: str
+    host: str
+    port: int
+
+
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> Origin | None:
+    """The origin of an absolute http(s) URL, or None for anything else."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    return Origin(scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme])
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost and the loopback ranges 127.0.0.0/8 and ::1."""
+    if host.lower() in {"localhost", "localhost."}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(url: str, *, what: str = "base_url") -> str:
+    """Validates an API base URL and returns it without a trailing slash.
+
+    Raises:
+        ConfigurationError: not an absolute URL, or plain http to anything but loopback.
+    """
+    origin = origin_of(url)
+    if origin is None:
+        raise ConfigurationError(f"{what} must be an absolute https:// URL, got {url!r}.")
+    if origin.scheme == "http" and not is_loopback_host(origin.host):
+        raise ConfigurationError(
+            f"{what} {url!r} uses plain http: tokens are sent only over https "
+            "(plain http is allowed for loopback addresses, for local testing)."
+        )
+    return url.rstrip("/")
+
+
+class CloudTable(Mapping[str, str]):
+    """An immutable map of canonical region name -> API base URL, with reverse lookups."""
+
+    def __init__(self, clouds: Mapping[str, str] | None = None) -> None:
+        source = DEFAULT_CLOUDS if clouds is None else clouds
+        if not source:
+            raise ConfigurationError("clouds must name at least one region and its base URL.")
+        table: dict[str, str] = {}
+        for name, url in source.items():
+            region = normalize(name)
+            if region == AUTODISCOVER:
+                raise ConfigurationError("'auto' is not a region: clouds maps regions to URLs.")
+            table[region] = check_base_url(url, what=f"clouds[{name!r}]")
+        self._urls = table
+        self._regions = {origin_of(url): region for region, url in table.items()}
+
+    def __getitem__(self, region: str) -> str:
+        return self._urls[region]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._urls)
+
+    def __len__(self) -> int:
+        return len(self._urls)
+
+    def __repr__(self) -> str:
+        return f"CloudTable({self._urls!r})"
+
+    def base_url(self, region: str) -> str:
+        """The base URL of a region (any spelling).
+
+        Raises:
+            ConfigurationError: the region is not in this table.
+        """
+        canonical = normalize(region)
+        try:
+            return self._urls[canonical]
+        except KeyError:
+            raise ConfigurationError(
+                f"Falcon cloud {canonical!r} is not in the cloud table in use "
+                f"({', '.join(self._urls)}): add it to clouds= or name another cloud."
+            ) from None
+
+    def region_of(self, url: str) -> str | None:
+        """The region whose base URL has the origin of ``url``, if any."""
+        return self._regions.get(origin_of(url))
+
+    def is_known(self, url: str) -> bool:
+        """True when ``url`` points at a host of this table (where a token may go)."""
+        return self.region_of(url) is not None

@@ -1,0 +1,55 @@
+"""FalconSession: a ``requests.Session`` that speaks Falcon paths and revokes on close."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from .auth import FalconAuth
+
+__all__ = ["FalconSession"]
+
+
+class FalconSession(requests.Session):
+    """A session with FalconAuth attached and API paths relative to the home region.
+
+    ``s.get("/sensors/queries/installers/v1")`` goes to ``auth.base_url`` as it is after
+    autodiscovery; absolute URLs pass through untouched (and get a token only if they point at
+    the API). ``close()`` and ``with`` revoke the token.
+
+    Args:
+        auth: a FalconAuth to use; when omitted one is built from ``auth_kwargs``.
+        **auth_kwargs: FalconAuth's arguments (credentials, cloud, cache...).
+
+    Raises:
+        ConfigurationError: as FalconAuth.
+        TypeError: both ``auth`` and FalconAuth arguments were given.
+    """
+
+    auth: FalconAuth
+
+    def __init__(self, auth: FalconAuth | None = None, **auth_kwargs: Any) -> None:
+        if auth is not None and auth_kwargs:
+            raise TypeError("Pass a FalconAuth or FalconAuth's arguments, not both.")
+        super().__init__()
+        self.auth = auth if auth is not None else FalconAuth(**auth_kwargs)
+
+    def request(
+        self, method: str, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        """As ``requests.Session.request``; a URL without a scheme is an API path."""
+        if isinstance(url, bytes):
+            url = url.decode("utf-8")
+        if "://" not in url:
+            # Discovery first, so the path lands on the home region, not on us-1.
+            self.auth.get_token()
+            url = f"{self.auth.base_url}/{url.lstrip('/')}"
+        return super().request(method, url, *args, **kwargs)
+
+    def close(self) -> None:
+        """Closes the connection pools and revokes the token (never raises for the revoke)."""
+        try:
+            super().close()
+        finally:
+            self.auth.close()
