@@ -1,0 +1,270 @@
+"""Single flight, stale-while-refresh and negative caching, with real threads and a fake clock."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import threading
+from collections.abc import Callable
+
+import pytest
+from support import CountingCache, FakeClock
+
+from requests_falcon_auth.cache import MemoryTokenCache, TokenProvider
+from requests_falcon_auth.errors import (
+    CredentialsError,
+    FalconAuthError,
+    RateLimitError,
+    TokenEndpointError,
+)
+from requests_falcon_auth.token import Token
+
+KEY = "https://api.crowdstrike.com client-a digest -"
+THREADS = 32
+
+
+class GatedFetch:
+    """A fetch that blocks until released, counting calls; issues tok-1, tok-2..."""
+
+    def __init__(self, clock: FakeClock, expires_in: int = 1799) -> None:
+        self.clock = clock
+        self.expires_in = expires_in
+        self.calls = 0
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.error: FalconAuthError | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Token:
+        with self._lock:
+            self.calls += 1
+            number = self.calls
+        issued_at = self.clock()
+        self.entered.set()
+        assert self.release.wait(30)
+        if self.error is not None:
+            raise self.error
+        return Token(f"tok-{number}", "bearer", self.expires_in, "us-1", "https://x", issued_at)
+
+
+def run_threads(
+    count: int, target: Callable[[], object]
+) -> tuple[list[object], list[threading.Thread]]:
+    results: list[object] = []
+    lock = threading.Lock()
+    start = threading.Barrier(count)
+
+    def worker() -> None:
+        start.wait()
+        try:
+            outcome: object = target()
+        except FalconAuthError as exc:
+            outcome = exc
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=worker) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    return results, threads
+
+
+def join(threads: list[threading.Thread]) -> None:
+    for thread in threads:
+        thread.join(30)
+        assert not thread.is_alive()
+
+
+def token(value: str, issued_at: float, expires_in: int = 1799) -> Token:
+    return Token(value, "bearer", expires_in, "us-1", "https://x", issued_at)
+
+
+def test_many_threads_without_a_token_cause_one_fetch() -> None:
+    clock = FakeClock()
+    cache = CountingCache(clock)
+    fetch = GatedFetch(clock)
+    provider = TokenProvider(cache, KEY, fetch, renew_window=120, clock=clock)
+    results, threads = run_threads(THREADS, provider.get)
+    cache.wait_for_attempts(THREADS)  # every thread is fetching or queued behind the fetch
+    fetch.release.set()
+    join(threads)
+    assert fetch.calls == 1
+    assert {r.access_token for r in results} == {"tok-1"}  # type: ignore[attr-defined]
+
+
+def test_waiters_share_the_fetchers_failure() -> None:
+    clock = FakeClock()
+    cache = CountingCache(clock)
+    fetch = GatedFetch(clock)
+    fetch.error = TokenEndpointError("Falcon is down", status_code=500)
+    provider = TokenProvider(cache, KEY, fetch, renew_window=120, clock=clock)
+    results, threads = run_threads(THREADS, provider.get)
+    cache.wait_for_attempts(THREADS)
+    fetch.release.set()
+    join(threads)
+    assert fetch.calls == 1
+    assert all(isinstance(r, TokenEndpointError) for r in results)
+    assert len(results) == THREADS
+    # A transient failure is not remembered for callers that come later.
+    fetch.error = None
+    assert provider.get().access_token == "tok-2"
+
+
+def test_stale_token_is_renewed_by_one_thread_while_others_keep_using_it() -> None:
+    clock = FakeClock(now=2000.0)
+    cache = MemoryTokenCache(timer=clock)
+    cache.set(KEY, token("old", issued_at=2000.0 - 1700))  # 99 s left: inside the 120 s window
+    fetch = GatedFetch(clock)
+    provider = TokenProvider(cache, KEY, fetch, renew_window=120, clock=clock)
+    renewer = threading.Thread(target=provider.get)
+    renewer.start()
+    assert fetch.entered.wait(30)
+    # The renewal is blocked in flight: nobody else may wait for it.
+    results, threads = run_threads(THREADS, provider.get)
+    join(threads)
+    assert {r.access_token for r in results} == {"old"}  # type: ignore[attr-defined]
+    assert fetch.calls == 1
+    fetch.release.set()
+    join([renewer])
+    assert provider.get().access_token == "tok-1"
+    assert fetch.calls == 1
+
+
+def test_failed_renewal_keeps_the_valid_token(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock(now=2000.0)
+    cache = MemoryTokenCache(timer=clock)
+    cache.set(KEY, token("old", issued_at=2000.0 - 1700))
+    fetch = GatedFetch(clock)
+    fetch.release.set()
+    fetch.error = TokenEndpointError("down")
+    provider = TokenProvider(cache, KEY, fetch, renew_window=120, clock=clock)
+    with caplog.at_level(logging.WARNING, logger="requests_falcon_auth"):
+        assert provider.get().access_token == "old"
+    assert "Renewing the Falcon token failed" in caplog.text
+
+
+def test_fresh_token_is_served_from_cache() -> None:
+    clock = FakeClock()
+    fetch = GatedFetch(clock)
+    fetch.release.set()
+    provider = TokenProvider(
+        MemoryTokenCache(timer=clock), KEY, fetch, renew_window=120, clock=clock
+    )
+    first = provider.get()
+    clock.now += 1600  # still outside the renew window
+    assert provider.get() is first
+    assert fetch.calls == 1
+    clock.now += 100  # inside it
+    assert provider.get().access_token == "tok-2"
+    clock.now += 1799  # tok-2 expired: fetched again
+    assert provider.get().access_token == "tok-3"
+
+
+def test_renew_window_is_at_most_half_the_lifetime() -> None:
+    clock = FakeClock()
+    fetch = GatedFetch(clock, expires_in=10)
+    fetch.release.set()
+    provider = TokenProvider(
+        MemoryTokenCache(timer=clock), KEY, fetch, renew_window=120, clock=clock
+    )
+    provider.get()
+    clock.now += 4.9
+    provider.get()
+    assert fetch.calls == 1
+    clock.now += 0.1
+    provider.get()
+    assert fetch.calls == 2
+
+
+def test_credential_failures_are_remembered_briefly() -> None:
+    clock = FakeClock()
+    fetch = GatedFetch(clock)
+    fetch.release.set()
+    fetch.error = CredentialsError("wrong secret", status_code=403)
+    provider = TokenProvider(
+        MemoryTokenCache(timer=clock), KEY, fetch, renew_window=120, clock=clock, failure_ttl=10
+    )
+    for _ in range(50):
+        with pytest.raises(CredentialsError):
+            provider.get()
+    assert fetch.calls == 1
+    clock.now += 10
+    fetch.error = None
+    assert provider.get().access_token == "tok-2"
+
+
+def test_rate_limit_is_remembered_for_its_retry_after() -> None:
+    clock = FakeClock()
+    fetch = GatedFetch(clock)
+    fetch.release.set()
+    fetch.error = RateLimitError("slow down", retry_after=30, status_code=429)
+    provider = TokenProvider(
+        MemoryTokenCache(timer=clock), KEY, fetch, renew_window=120, clock=clock
+    )
+    with pytest.raises(RateLimitError):
+        provider.get()
+    clock.now += 29
+    with pytest.raises(RateLimitError) as caught:
+        provider.get()
+    assert caught.value.retry_after == 30
+    assert fetch.calls == 1
+    clock.now += 1
+    fetch.error = None
+    assert provider.get().access_token == "tok-2"
+
+
+def test_invalidate_is_compare_and_swap() -> None:
+    clock = FakeClock()
+    cache = MemoryTokenCache(timer=clock)
+    provider = TokenProvider(cache, KEY, GatedFetch(clock), renew_window=120, clock=clock)
+    current = token("current", issued_at=clock.now)
+    cache.set(KEY, current)
+    assert not provider.invalidate(token("older", issued_at=clock.now))
+    assert cache.get(KEY) is current
+    assert provider.invalidate(current)
+    assert cache.get(KEY) is None
+    assert not provider.invalidate(current)
+
+
+def test_memory_cache_drops_expired_tokens() -> None:
+    clock = FakeClock()
+    cache = MemoryTokenCache(timer=clock)
+    cache.set(KEY, token("t", issued_at=clock.now, expires_in=60))
+    clock.now += 59
+    assert cache.get(KEY) is not None
+    clock.now += 1
+    assert cache.get(KEY) is None
+    assert len(cache) == 0
+
+
+def test_memory_cache_pickles_empty() -> None:
+    cache = MemoryTokenCache()
+    cache.set(KEY, token("t", issued_at=0.0, expires_in=10**9))
+    copy = pickle.loads(pickle.dumps(cache))
+    assert copy.get(KEY) is None
+    copy.set(KEY, token("u", issued_at=0.0, expires_in=10**9))
+    assert copy.get(KEY) is not None
+
+
+def test_key_lock_is_exclusive_and_honours_timeouts() -> None:
+    cache = MemoryTokenCache()
+    first, second = cache.lock(KEY), cache.lock(KEY)
+    assert first.acquire()
+    assert not second.acquire(blocking=False)
+    assert not second.acquire(timeout=0.01)
+    assert cache.lock("other key").acquire(blocking=False)
+    first.release()
+    assert second.acquire(blocking=False)
+
+
+def test_a_wedged_fetch_makes_waiters_give_up_with_a_clear_error() -> None:
+    clock = FakeClock()
+    cache = MemoryTokenCache(timer=clock)
+    held = cache.lock(KEY)
+    assert held.acquire()
+    provider = TokenProvider(
+        cache, KEY, GatedFetch(clock), renew_window=120, clock=clock, lock_timeout=0.01
+    )
+    with pytest.raises(TokenEndpointError, match="waiting for another thread"):
+        provider.get()
+    held.release()

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import requests_falcon_auth
+
+MODULES = [
+    "requests_falcon_auth.auth",
+    "requests_falcon_auth.cache",
+    "requests_falcon_auth.clouds",
+    "requests_falcon_auth.errors",
+    "requests_falcon_auth.oauth2",
+    "requests_falcon_auth.retry",
+    "requests_falcon_auth.session",
+    "requests_falcon_auth.token",
+]
+
+
+def test_exported_names_are_exactly_the_contract() -> None:
+    assert sorted(requests_falcon_auth.__all__) == sorted(
+        [
+            "ConfigurationError",
+            "CredentialsError",
+            "FalconAuth",
+            "FalconAuthError",
+            "FalconRetry",
+            "FalconSession",
+            "MemoryTokenCache",
+            "OAuth2",
+            "RateLimitError",
+            "RegionError",
+            "Token",
+            "TokenCache",
+            "TokenEndpointError",
+            "__version__",
+            "clouds",
+        ]
+    )
+    for name in requests_falcon_auth.__all__:
+        assert hasattr(requests_falcon_auth, name)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_module_pins_its_public_names(module: str) -> None:
+    imported = importlib.import_module(module)
+    assert imported.__all__
+    for name in imported.__all__:
+        assert hasattr(imported, name), name
+
+
+def test_every_error_is_a_falcon_auth_error() -> None:
+    for name in requests_falcon_auth.__all__:
+        obj = getattr(requests_falcon_auth, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, requests_falcon_auth.FalconAuthError)
+
+
+def test_import_has_no_side_effects() -> None:
+    probe = textwrap.dedent(
+        """
+        import logging, threading, warnings
+        import cachetools, requests, urllib3  # their own import-time filters are not ours
+        filters = list(warnings.filters)
+        threads = threading.active_count()
+        import requests_falcon_auth
+        from requests_falcon_auth import _fork
+        assert warnings.filters == filters, "warning filters changed"
+        assert not logging.getLogger().handlers, "root handlers installed"
+        assert not logging.getLogger("requests_falcon_auth").handlers, "handlers installed"
+        assert threading.active_count() == threads, "threads started"
+        assert not _fork._registry.installed, "fork hook installed at import"
+        requests_falcon_auth.FalconAuth("id", "secret")
+        assert _fork._registry.installed
+        print("clean")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "clean"
+
+
+def test_package_is_typed() -> None:
+    from importlib.resources import files
+
+    assert files("requests_falcon_auth").joinpath("py.typed").is_file()

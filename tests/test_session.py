@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import responses
+
+from requests_falcon_auth import FalconAuth, FalconSession
+
+US1 = "https://api.crowdstrike.com"
+US2 = "https://api.us-2.crowdstrike.com"
+
+
+@pytest.fixture
+def falcon() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.post(
+            f"{US1}/oauth2/token",
+            status=308,
+            headers={"Location": f"{US2}/oauth2/token", "X-Cs-Region": "us-2"},
+        )
+        mock.post(f"{US2}/oauth2/token", status=201, json={"access_token": "tok-1"})
+        mock.post(f"{US2}/oauth2/revoke", status=200, json={"errors": []})
+        yield mock
+
+
+def test_relative_paths_resolve_against_the_discovered_home(falcon: responses.RequestsMock) -> None:
+    api = falcon.get(f"{US2}/sensors/queries/installers/v1", json={"resources": []})
+    with FalconSession(client_id="id", client_secret="secret") as session:
+        response = session.get("/sensors/queries/installers/v1", params={"limit": 5})
+        assert response.status_code == 200
+        assert session.auth.region == "us-2"
+    assert api.calls[0].request.url == f"{US2}/sensors/queries/installers/v1?limit=5"
+    assert api.calls[0].request.headers["Authorization"] == "Bearer tok-1"
+    assert falcon.calls[-1].request.url == f"{US2}/oauth2/revoke"  # closed: revoked
+
+
+def test_absolute_urls_pass_through(falcon: responses.RequestsMock) -> None:
+    other = falcon.get("https://example.org/feed", json={})
+    with FalconSession(client_id="id", client_secret="secret") as session:
+        session.get("https://example.org/feed")
+    assert "Authorization" not in other.calls[0].request.headers
+    assert len(falcon.calls) == 1  # no token was needed, none fetched, none revoked
+
+
+def test_takes_an_existing_auth() -> None:
+    auth = FalconAuth("id", "secret")
+    session = FalconSession(auth)
+    assert session.auth is auth
+    session.close()
+
+
+def test_auth_and_auth_arguments_together_are_refused() -> None:
+    with pytest.raises(TypeError):
+        FalconSession(FalconAuth("id", "secret"), cloud="us-2")
