@@ -7,7 +7,6 @@ a per-request response hook returns a replacement response or None (as ``HTTPDig
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -24,14 +23,14 @@ from requests.exceptions import UnrewindableBodyError
 from requests.utils import rewind_body
 
 from . import _fork
-from .cache import MemoryTokenCache, TokenCache, TokenProvider
+from .cache import CacheKey, MemoryTokenCache, TokenCache, TokenProvider
 from .clouds import AUTODISCOVER, CloudTable, origin_of
 from .errors import ConfigurationError, FalconAuthError
 from .oauth2 import DEFAULT_TIMEOUT, OAuth2, Timeout
 from .retry import FalconRetry
 from .token import Clock, Token
 
-__all__ = ["DEFAULT_RENEW_WINDOW", "ENVIRONMENT", "FalconAuth"]
+__all__ = ["DEFAULT_RENEW_WINDOW", "ENVIRONMENT", "FalconAuth", "resolve_credentials"]
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +55,17 @@ def _from_env(value: str | None, name: str) -> str | None:
     return os.environ.get(ENVIRONMENT[name]) or None
 
 
-def _credentials(client_id: str | None, client_secret: str | None) -> tuple[str, str]:
-    """The credentials from arguments or environment, or a ConfigurationError naming both."""
+def resolve_credentials(
+    client_id: str | None,
+    client_secret: str | None,
+    *,
+    hint: str = "pass client_id= and client_secret=",
+) -> tuple[str, str]:
+    """The credentials from arguments, else the environment.
+
+    Raises:
+        ConfigurationError: one is missing; the message names the environment variables.
+    """
     client_id = _from_env(client_id, "client_id")
     client_secret = _from_env(client_secret, "client_secret")
     if client_id and client_secret:
@@ -68,16 +76,9 @@ def _credentials(client_id: str | None, client_secret: str | None) -> tuple[str,
         if not value
     ]
     raise ConfigurationError(
-        "Falcon API credentials are missing: pass client_id= and client_secret=, or set "
+        f"Falcon API credentials are missing: {hint}, or set "
         f"{' and '.join(missing)} in the environment."
     )
-
-
-def _cache_key(entry_url: str, client_id: str, secret: str, member_cid: str | None) -> str:
-    # The secret is part of the identity (a rotated secret must not reuse the old token) but
-    # only as a digest: keys may be listed, logged by a store, or sent to a shared one.
-    digest = hashlib.sha256(b"requests-falcon-auth\0" + secret.encode()).hexdigest()[:32]
-    return f"{entry_url} {client_id} {digest} {member_cid or '-'}"
 
 
 class FalconAuth(AuthBase):
@@ -129,7 +130,7 @@ class FalconAuth(AuthBase):
         clock: Clock = time.monotonic,
     ) -> None:
         secret_from_env = client_secret is None
-        client_id, client_secret = _credentials(client_id, client_secret)
+        client_id, client_secret = resolve_credentials(client_id, client_secret)
         if isinstance(renew_window, bool) or not isinstance(renew_window, (int, float)):
             raise ConfigurationError("renew_window must be a number of seconds.")
         if renew_window < 0:
@@ -158,7 +159,7 @@ class FalconAuth(AuthBase):
         )
         self._provider = TokenProvider(
             self.cache,
-            _cache_key(self._oauth.entry_url, client_id, client_secret, member_cid),
+            CacheKey.for_credentials(self._oauth.entry_url, client_id, client_secret, member_cid),
             self._fetch,
             renew_window=float(renew_window),
             clock=clock,
@@ -286,14 +287,74 @@ class FalconAuth(AuthBase):
             )
         return token.base_url + rest
 
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        url = r.url or ""
+    def authorize(self, url: str) -> tuple[str, Token] | None:
+        """Where a request for ``url`` goes and the token it carries; None: it gets no token.
+
+        The first half of the protocol that every front end (requests, urllib3) follows.
+
+        Raises:
+            FalconAuthError: the request needs a token and none could be had.
+        """
         if not self.authorizes(url):
-            return r
+            return None
         token = self.get_token()
-        r.url = self._retarget(url, token)
-        if origin_of(r.url) != origin_of(token.base_url):
+        target = self._retarget(url, token)
+        if origin_of(target) != origin_of(token.base_url):
+            return None
+        return target, token
+
+    def renew_after_401(
+        self,
+        method: str,
+        url: str,
+        token: Token,
+        *,
+        replayable: bool,
+        trace_id: str | None = None,
+    ) -> Token | None:
+        """The token to re-send with after the API answered 401 to ``token``; None: keep the 401.
+
+        The second half of the front-end protocol: a 401 from another origin (a redirect hop)
+        is not ours, and a body that cannot be replayed is never re-sent. Otherwise the failed
+        token is dropped (only if still cached: compare-and-swap) and a usable one returned.
+
+        Raises:
+            FalconAuthError: no fresh token could be had.
+        """
+        if origin_of(url) != origin_of(token.base_url):
+            return None
+        if not replayable:
+            log.warning(
+                "Falcon answered 401 to %s %s and the request body cannot be sent again "
+                "(a generator or unseekable stream); returning the 401",
+                method,
+                _path_of(url),
+            )
+            return None
+        log.info(
+            "Falcon answered 401 to %s %s (trace_id=%s); retrying once with a fresh token",
+            method,
+            _path_of(url),
+            trace_id,
+        )
+        self.invalidate(token)
+        return self.get_token()
+
+    def report_retried(self, method: str, url: str, status: int, trace_id: str | None) -> None:
+        """Logs the outcome of a re-send: a second 401 deserves a warning."""
+        if status == 401:
+            log.warning(
+                "Falcon answered 401 again to %s %s with a fresh token (trace_id=%s)",
+                method,
+                _path_of(url),
+                trace_id,
+            )
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        authorized = self.authorize(r.url or "")
+        if authorized is None:
             return r
+        r.url, token = authorized
         r.headers["Authorization"] = token.authorization
         setattr(r, _TOKEN_ATTR, token)
         r.register_hook("response", self._handle_401)
@@ -305,25 +366,17 @@ class FalconAuth(AuthBase):
         token: Token | None = getattr(request, _TOKEN_ATTR, None)
         if r.status_code != 401 or token is None or getattr(request, _RETRIED_ATTR, False):
             return None
-        if origin_of(r.url or "") != origin_of(token.base_url):
-            return None
+        method = request.method or "GET"
         prep = request.copy()
-        if not _rewind(prep):
-            log.warning(
-                "Falcon answered 401 to %s %s and the request body cannot be sent again "
-                "(a generator or unseekable stream); returning the 401",
-                request.method,
-                _path_of(request.url),
-            )
-            return None
-        log.info(
-            "Falcon answered 401 to %s %s (trace_id=%s); retrying once with a fresh token",
-            request.method,
-            _path_of(request.url),
-            r.headers.get("X-Cs-Traceid"),
+        fresh = self.renew_after_401(
+            method,
+            r.url or "",
+            token,
+            replayable=_rewind(prep),
+            trace_id=r.headers.get("X-Cs-Traceid"),
         )
-        self.invalidate(token)
-        fresh = self.get_token()
+        if fresh is None:
+            return None
         # Consume and release the connection so the re-send can reuse it.
         _ = r.content
         r.close()
@@ -337,13 +390,9 @@ class FalconAuth(AuthBase):
         retried: requests.Response = r.connection.send(prep, **kwargs)
         retried.history.append(r)
         retried.request = prep
-        if retried.status_code == 401:
-            log.warning(
-                "Falcon answered 401 again to %s %s with a fresh token (trace_id=%s)",
-                request.method,
-                _path_of(request.url),
-                retried.headers.get("X-Cs-Traceid"),
-            )
+        self.report_retried(
+            method, prep.url or "", retried.status_code, retried.headers.get("X-Cs-Traceid")
+        )
         return retried
 
     def attach(self, session: requests.Session) -> requests.Session:

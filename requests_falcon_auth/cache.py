@@ -15,11 +15,13 @@ stale-while-refresh on top of any store:
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import logging
 import threading
 import time
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Final, Protocol
 
 from cachetools import TLRUCache
@@ -38,6 +40,7 @@ from .token import Clock, Token
 __all__ = [
     "DEFAULT_FAILURE_TTL",
     "DEFAULT_LOCK_TIMEOUT",
+    "CacheKey",
     "MemoryTokenCache",
     "TokenCache",
     "TokenLock",
@@ -51,6 +54,34 @@ DEFAULT_FAILURE_TTL: Final = 10.0
 # gives up only when something is wedged, not when the endpoint is merely slow.
 DEFAULT_LOCK_TIMEOUT: Final = 300.0
 _MAX_RATE_LIMIT_MEMORY: Final = 60.0
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    """Names one credential set in a token store.
+
+    ``name`` is an HMAC of the entry URL, client id and member CID under a key derived from the
+    client secret: stores may list, log or share it, and it reveals no client id, yet a rotated
+    secret gets a new name. ``secret`` is that derived key material, for stores that encrypt
+    tokens at rest (only holders of the client secret can derive it); it never shows in a repr.
+    """
+
+    name: str
+    secret: bytes = field(repr=False)
+
+    @classmethod
+    def for_credentials(
+        cls, entry_url: str, client_id: str, client_secret: str, member_cid: str | None
+    ) -> CacheKey:
+        """The key of one credential set at one entry point (before autodiscovery)."""
+        material = hmac.new(
+            client_secret.encode(), b"requests-falcon-auth token cache v1", hashlib.sha256
+        ).digest()
+        identity = "\0".join([entry_url, client_id, member_cid or ""]).encode()
+        return cls(hmac.new(material, identity, hashlib.sha256).hexdigest(), material)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("CacheKey holds key material derived from a secret; it is not pickled.")
 
 
 class TokenLock(Protocol):
@@ -71,16 +102,16 @@ class TokenCache(Protocol):
 
     shared: bool
 
-    def get(self, key: str) -> Token | None:
+    def get(self, key: CacheKey) -> Token | None:
         """The token stored under ``key``, or None (expired tokens may be dropped early)."""
 
-    def set(self, key: str, token: Token) -> None:
+    def set(self, key: CacheKey, token: Token) -> None:
         """Stores ``token`` under ``key`` until it expires."""
 
-    def compare_and_delete(self, key: str, token: Token) -> bool:
+    def compare_and_delete(self, key: CacheKey, token: Token) -> bool:
         """Deletes ``key`` only if it still holds ``token``; True when it did."""
 
-    def lock(self, key: str) -> TokenLock:
+    def lock(self, key: CacheKey) -> TokenLock:
         """The single-flight lock for ``key``."""
 
 
@@ -156,24 +187,24 @@ class MemoryTokenCache:
         with self._condition:
             return len(self._tokens)
 
-    def get(self, key: str) -> Token | None:
+    def get(self, key: CacheKey) -> Token | None:
         with self._condition:
-            return self._tokens.get(key)
+            return self._tokens.get(key.name)
 
-    def set(self, key: str, token: Token) -> None:
+    def set(self, key: CacheKey, token: Token) -> None:
         with self._condition:
-            self._tokens[key] = token
+            self._tokens[key.name] = token
 
-    def compare_and_delete(self, key: str, token: Token) -> bool:
+    def compare_and_delete(self, key: CacheKey, token: Token) -> bool:
         with self._condition:
-            current = self._tokens.get(key)
+            current = self._tokens.get(key.name)
             if current is None or current.access_token != token.access_token:
                 return False
-            del self._tokens[key]
+            del self._tokens[key.name]
             return True
 
-    def lock(self, key: str) -> TokenLock:
-        return _KeyLock(self, key)
+    def lock(self, key: CacheKey) -> TokenLock:
+        return _KeyLock(self, key.name)
 
 
 @dataclass(frozen=True)
@@ -206,7 +237,7 @@ class TokenProvider:
     def __init__(
         self,
         cache: TokenCache,
-        key: str,
+        key: CacheKey,
         fetch: Callable[[], Token],
         *,
         renew_window: float,

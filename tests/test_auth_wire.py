@@ -1,4 +1,9 @@
-"""FalconAuth on real loopback sockets: bodies, redirects across hosts, cookies."""
+"""One behaviour suite for both front ends (requests and urllib3), on real loopback sockets.
+
+Each contract test runs against ``FalconAuth`` on a ``requests.Session`` and against
+``AuthorizedPoolManager`` on urllib3, and asserts what the server saw. Tests of features only
+one front end has (cookies, FalconSession) follow.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import requests
 from loopback import Answer, LoopbackServer, Received
 
 from requests_falcon_auth import FalconAuth, FalconRetry, FalconSession
+from requests_falcon_auth.urllib3 import AuthorizedPoolManager
 
 
 class MiniFalcon:
@@ -24,6 +30,7 @@ class MiniFalcon:
         self.reject: set[str] = set()
         self.redirect_to: str | None = None
         self.set_cookie_on_401 = False
+        self.forbidden: str | None = None
         self.lock = threading.Lock()
 
     def __call__(self, request: Received) -> Answer:
@@ -42,6 +49,8 @@ class MiniFalcon:
                 {"Set-Cookie": "falcon-affinity=node-7; Path=/"} if self.set_cookie_on_401 else {}
             )
             return Answer(401, b'{"errors": [{"code": 401}]}', headers)
+        if self.forbidden and request.path.startswith(self.forbidden):
+            return Answer(403, b'{"errors": [{"code": 403}]}')
         digest = hashlib.sha256(request.body).hexdigest()
         return Answer(200, json.dumps({"length": len(request.body), "sha256": digest}).encode())
 
@@ -69,43 +78,119 @@ def api_calls(server: LoopbackServer, path: str) -> list[Received]:
     return [r for r in server.received if r.path.startswith(path)]
 
 
+class FrontEnd:
+    """Sends one request through a front end; returns the final status."""
+
+    def __init__(self, kind: str, auth: FalconAuth) -> None:
+        self.kind = kind
+        self.session = requests.Session()
+        self.session.auth = auth
+        self.http = AuthorizedPoolManager(auth)
+
+    def send(self, method: str, url: str, body: object = None) -> int:
+        if self.kind == "requests":
+            with self.session.request(method, url, data=body) as response:
+                return response.status_code
+        status: int = self.http.request(method, url, body=body).status
+        return status
+
+    def close(self) -> None:
+        self.session.close()
+        self.http.clear()
+
+
+@pytest.fixture(params=["requests", "urllib3"])
+def front_end(request: pytest.FixtureRequest, auth: FalconAuth) -> Iterator[FrontEnd]:
+    sender = FrontEnd(request.param, auth)
+    yield sender
+    sender.close()
+
+
+Falcon = tuple[MiniFalcon, LoopbackServer]
+
+
+def test_token_goes_to_the_api_and_is_reused(falcon: Falcon, front_end: FrontEnd) -> None:
+    app, server = falcon
+    assert [front_end.send("GET", f"{server.url}/devices/v1") for _ in range(3)] == [200] * 3
+    assert [r.headers["Authorization"] for r in api_calls(server, "/devices")] == [
+        "Bearer tok-1"
+    ] * 3
+    assert app.issued == ["tok-1"]
+
+
+def test_other_hosts_get_no_token(falcon: Falcon, front_end: FrontEnd) -> None:
+    app, _ = falcon
+    with LoopbackServer(lambda _: Answer(200, b"{}")) as other:
+        assert front_end.send("GET", f"{other.url}/feed") == 200
+        assert "Authorization" not in other.received[0].headers
+    assert app.issued == []
+
+
+def test_401_is_healed_once(falcon: Falcon, front_end: FrontEnd) -> None:
+    app, server = falcon
+    app.reject.add("tok-1")
+    assert front_end.send("GET", f"{server.url}/devices/v1") == 200
+    sent = [r.headers["Authorization"] for r in api_calls(server, "/devices")]
+    assert sent == ["Bearer tok-1", "Bearer tok-2"]
+
+
+def test_a_second_401_is_returned(
+    falcon: Falcon, front_end: FrontEnd, caplog: pytest.LogCaptureFixture
+) -> None:
+    app, server = falcon
+    app.reject.update({"tok-1", "tok-2", "tok-3"})
+    with caplog.at_level(logging.WARNING, "requests_falcon_auth"):
+        assert front_end.send("GET", f"{server.url}/devices/v1") == 401
+    assert len(api_calls(server, "/devices")) == 2
+    assert app.issued == ["tok-1", "tok-2"]
+    assert "401 again" in caplog.text
+
+
+def test_403_is_not_retried(falcon: Falcon, front_end: FrontEnd) -> None:
+    app, server = falcon
+    app.forbidden = "/hosts"
+    assert front_end.send("GET", f"{server.url}/hosts/v1") == 403
+    assert len(api_calls(server, "/hosts")) == 1
+    assert app.issued == ["tok-1"]
+
+
 def test_file_body_is_rewound_and_resent_byte_identical(
-    falcon: tuple[MiniFalcon, LoopbackServer], auth: FalconAuth, tmp_path: Path
+    falcon: Falcon, front_end: FrontEnd, tmp_path: Path
 ) -> None:
     app, server = falcon
     payload = bytes(range(256)) * 400  # 100 KiB, every byte value
     upload = tmp_path / "sample.bin"
     upload.write_bytes(payload)
     app.reject.add("tok-1")
-    with requests.Session() as session, upload.open("rb") as body:
-        session.auth = auth
-        response = session.post(f"{server.url}/samples/entities/samples/v2", data=body)
-    assert response.status_code == 200
-    assert response.json() == {
-        "length": len(payload),
-        "sha256": hashlib.sha256(payload).hexdigest(),
-    }
+    with upload.open("rb") as body:
+        assert front_end.send("POST", f"{server.url}/samples/entities/samples/v2", body) == 200
     sent = api_calls(server, "/samples/")
-    assert [r.body == payload for r in sent] == [True, True]
+    assert [hashlib.sha256(r.body).digest() for r in sent] == [hashlib.sha256(payload).digest()] * 2
     assert [r.headers["Authorization"] for r in sent] == ["Bearer tok-1", "Bearer tok-2"]
 
 
 def test_file_body_rewinds_to_where_it_started(
-    falcon: tuple[MiniFalcon, LoopbackServer], auth: FalconAuth, tmp_path: Path
+    falcon: Falcon, front_end: FrontEnd, tmp_path: Path
 ) -> None:
     app, server = falcon
     upload = tmp_path / "sample.bin"
     upload.write_bytes(b"HEADER" + b"x" * 1000)
     app.reject.add("tok-1")
-    with requests.Session() as session, upload.open("rb") as body:
+    with upload.open("rb") as body:
         body.seek(6)
-        session.auth = auth
-        assert session.post(f"{server.url}/upload", data=body).status_code == 200
+        assert front_end.send("POST", f"{server.url}/upload", body) == 200
     assert [r.body for r in api_calls(server, "/upload")] == [b"x" * 1000] * 2
 
 
+def test_bytes_body_is_resent(falcon: Falcon, front_end: FrontEnd) -> None:
+    app, server = falcon
+    app.reject.add("tok-1")
+    assert front_end.send("PUT", f"{server.url}/rules", b'{"rule": 1}') == 200
+    assert [r.body for r in api_calls(server, "/rules")] == [b'{"rule": 1}'] * 2
+
+
 def test_generator_body_is_never_resent(
-    falcon: tuple[MiniFalcon, LoopbackServer], auth: FalconAuth, caplog: pytest.LogCaptureFixture
+    falcon: Falcon, front_end: FrontEnd, caplog: pytest.LogCaptureFixture
 ) -> None:
     app, server = falcon
     app.reject.add("tok-1")
@@ -114,25 +199,20 @@ def test_generator_body_is_never_resent(
         yield b"first,"
         yield b"second"
 
-    with requests.Session() as session, caplog.at_level(logging.WARNING, "requests_falcon_auth"):
-        session.auth = auth
-        response = session.post(f"{server.url}/stream", data=chunks())
-    assert response.status_code == 401
+    with caplog.at_level(logging.WARNING, "requests_falcon_auth"):
+        assert front_end.send("POST", f"{server.url}/stream", chunks()) == 401
     assert [r.body for r in api_calls(server, "/stream")] == [b"first,second"]  # chunked, once
     assert app.issued == ["tok-1"]
     assert "cannot be sent again" in caplog.text
 
 
 def test_redirect_to_another_host_never_carries_the_token(
-    falcon: tuple[MiniFalcon, LoopbackServer], auth: FalconAuth
+    falcon: Falcon, front_end: FrontEnd
 ) -> None:
     app, server = falcon
     with LoopbackServer(lambda _: Answer(401, b"{}")) as elsewhere:
         app.redirect_to = f"{elsewhere.url}/landing"
-        with requests.Session() as session:
-            session.auth = auth
-            response = session.get(f"{server.url}/redirect/me")
-        assert response.status_code == 401  # the other host's 401: not ours to retry
+        assert front_end.send("GET", f"{server.url}/redirect/me") == 401  # not ours to heal
         assert [r.path for r in elsewhere.received] == ["/landing"]
         assert "Authorization" not in elsewhere.received[0].headers
     assert api_calls(server, "/redirect")[0].headers["Authorization"] == "Bearer tok-1"
@@ -140,14 +220,12 @@ def test_redirect_to_another_host_never_carries_the_token(
 
 
 def test_redirect_to_another_port_on_the_same_host_never_carries_the_token(
-    falcon: tuple[MiniFalcon, LoopbackServer], auth: FalconAuth
+    falcon: Falcon, front_end: FrontEnd
 ) -> None:
     app, server = falcon
     with LoopbackServer(lambda _: Answer(200, b"{}")) as other_port:
         app.redirect_to = f"{other_port.url}/landing".replace("127.0.0.1", "localhost")
-        with requests.Session() as session:
-            session.auth = auth
-            session.get(f"{server.url}/redirect/me")
+        assert front_end.send("GET", f"{server.url}/redirect/me") == 200
         assert "Authorization" not in other_port.received[0].headers
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 from support import CountingCache, FakeClock
 
-from requests_falcon_auth.cache import MemoryTokenCache, TokenProvider
+from requests_falcon_auth.cache import CacheKey, MemoryTokenCache, TokenProvider
 from requests_falcon_auth.errors import (
     CredentialsError,
     FalconAuthError,
@@ -19,7 +19,7 @@ from requests_falcon_auth.errors import (
 )
 from requests_falcon_auth.token import Token
 
-KEY = "https://api.crowdstrike.com client-a digest -"
+KEY = CacheKey.for_credentials("https://api.crowdstrike.com", "client-a", "secret", None)
 THREADS = 32
 
 
@@ -252,7 +252,8 @@ def test_key_lock_is_exclusive_and_honours_timeouts() -> None:
     assert first.acquire()
     assert not second.acquire(blocking=False)
     assert not second.acquire(timeout=0.01)
-    assert cache.lock("other key").acquire(blocking=False)
+    other = CacheKey.for_credentials("https://api.crowdstrike.com", "client-b", "secret", None)
+    assert cache.lock(other).acquire(blocking=False)
     first.release()
     assert second.acquire(blocking=False)
 
@@ -268,3 +269,22 @@ def test_a_wedged_fetch_makes_waiters_give_up_with_a_clear_error() -> None:
     with pytest.raises(TokenEndpointError, match="waiting for another thread"):
         provider.get()
     held.release()
+
+
+def test_cache_key_reveals_no_credentials_and_follows_the_secret() -> None:
+    key = CacheKey.for_credentials("https://api.crowdstrike.com", "client-a", "secret-1", "cid")
+    assert "client-a" not in key.name
+    assert "secret-1" not in repr(key)
+    assert key.secret not in repr(key).encode()
+    assert key == CacheKey.for_credentials(
+        "https://api.crowdstrike.com", "client-a", "secret-1", "cid"
+    )
+    for other in [
+        CacheKey.for_credentials("https://api.crowdstrike.com", "client-a", "secret-2", "cid"),
+        CacheKey.for_credentials("https://api.crowdstrike.com", "client-a", "secret-1", None),
+        CacheKey.for_credentials("https://api.us-2.crowdstrike.com", "client-a", "secret-1", "cid"),
+        CacheKey.for_credentials("https://api.crowdstrike.com", "client-b", "secret-1", "cid"),
+    ]:
+        assert other.name != key.name
+    with pytest.raises(TypeError):
+        pickle.dumps(key)
