@@ -62,11 +62,12 @@ class AuthorizedPoolManager(RequestMethods):
     ) -> Any:
         """As ``PoolManager.urlopen``, authenticated. Raises FalconAuthError when the request
         needs a token and none can be had (the request is then not sent)."""
+        # The pool's own default headers apply as they would to its urlopen().
+        sent_headers = {**self.http.headers, **(headers or {})}
         authorized = self.auth.authorize(url)
         if authorized is None:
-            return self.http.urlopen(method, url, body=body, headers=headers, **kwargs)
+            return self.http.urlopen(method, url, body=body, headers=sent_headers, **kwargs)
         url, token = authorized
-        sent_headers = dict(headers or {})
         sent_headers["Authorization"] = token.authorization
         start = _body_position(body)
         response = self.http.urlopen(method, url, body=body, headers=sent_headers, **kwargs)
