@@ -1,0 +1,108 @@
+"""What the emulator saw: counters and the request log, as immutable snapshots."""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
+
+from ._wire import Headers
+
+__all__ = ["TOKEN_OUTCOMES", "Counters", "Recorder", "RequestLogEntry"]
+
+# How a token request ended (the keys of Counters.token_outcomes).
+TOKEN_OUTCOMES: Final = (
+    "issued",
+    "redirected",
+    "unknown_client",
+    "wrong_secret",
+    "wrong_member_cid",
+    "rate_limited",
+    "injected",
+    "bad_request",
+)
+
+_LOG_LIMIT: Final = 10_000
+
+
+@dataclass(frozen=True)
+class Counters:
+    """A consistent snapshot of the emulator's counters.
+
+    Attributes:
+        token_requests: ``/oauth2/token`` requests received (counted on arrival, so a request
+            held at a gate is counted before it has an outcome; not those dropped by
+            ``drop_connections``, which only ``dropped_connections`` counts).
+        token_outcomes: how the answered ones ended, every key of ``TOKEN_OUTCOMES`` present.
+        tokens_issued: tokens issued (equals ``token_outcomes["issued"]``).
+        revokes: revoke calls answered 200.
+        api_calls: calls to the API gateway (any path but the OAuth2 ones), whatever the answer.
+        api_ok: gateway calls answered 200.
+        api_401: gateway calls answered 401.
+        api_429: gateway calls answered 429.
+        calls_per_token: gateway calls per token, keyed by token id (``FalconEmulator.token_id``),
+            counting every call that presented a token the emulator issued, whatever the answer.
+        dropped_connections: requests whose connection was closed unanswered.
+    """
+
+    token_requests: int
+    token_outcomes: Mapping[str, int]
+    tokens_issued: int
+    revokes: int
+    api_calls: int
+    api_ok: int
+    api_401: int
+    api_429: int
+    calls_per_token: Mapping[str, int]
+    dropped_connections: int
+
+
+@dataclass(frozen=True)
+class RequestLogEntry:
+    """One request the emulator received. Credentials are redacted and bodies never kept.
+
+    ``status`` is None for a connection dropped by fault injection.
+    """
+
+    region: str
+    method: str
+    path: str
+    query: str
+    status: int | None
+    headers: Headers
+    client_ip: str
+
+
+class Recorder:
+    """The mutable tallies behind :class:`Counters`. Not thread-safe: used under one lock."""
+
+    def __init__(self) -> None:
+        self.log: deque[RequestLogEntry] = deque(maxlen=_LOG_LIMIT)
+        self.reset()
+
+    def reset(self) -> None:
+        """Zeroes every counter (the log is kept)."""
+        self.token_requests = 0
+        self.token_outcomes: Counter[str] = Counter()
+        self.revokes = 0
+        self.api: Counter[int] = Counter()
+        self.calls_per_token: Counter[str] = Counter()
+        self.dropped_connections = 0
+
+    def snapshot(self) -> Counters:
+        """The counters as an immutable value."""
+        outcomes = {outcome: self.token_outcomes[outcome] for outcome in TOKEN_OUTCOMES}
+        return Counters(
+            token_requests=self.token_requests,
+            token_outcomes=MappingProxyType(outcomes),
+            tokens_issued=outcomes["issued"],
+            revokes=self.revokes,
+            api_calls=sum(self.api.values()),
+            api_ok=self.api[200],
+            api_401=self.api[401],
+            api_429=self.api[429],
+            calls_per_token=MappingProxyType(dict(self.calls_per_token)),
+            dropped_connections=self.dropped_connections,
+        )

@@ -1,0 +1,447 @@
+"""The emulated Falcon services: OAuth2 token and revoke, and the API gateway, for every region.
+
+One :class:`Service` serves all regions (each request names its region), as Falcon's regions
+share nothing but the directory that redirects commercial credentials to their home.
+Thread-safe: the registry, tokens, budgets and records sit behind one lock; a token request
+waits at a gate or a delay before taking it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Final, NamedTuple
+
+from ..clouds import AUTODISCOVERABLE
+from ._faults import Faults
+from ._limits import Decision, RateLimits, SlidingWindow, epoch_seconds_after
+from ._records import Counters, Recorder, RequestLogEntry
+from ._wire import (
+    DROP,
+    GATEWAY,
+    OAUTH2,
+    Request,
+    Response,
+    WireError,
+    basic_credentials,
+    bearer_token,
+    error_response,
+    json_response,
+    meta,
+    mint_access_token,
+    new_trace_id,
+    parse_form,
+    redact,
+)
+
+__all__ = ["TOKEN_PATH", "REVOKE_PATH", "ApiClient", "Service"]
+
+TOKEN_PATH: Final = "/oauth2/token"
+REVOKE_PATH: Final = "/oauth2/revoke"
+
+# us-3 is too new to tell (falcon-oauth2.md); the emulator treats it like the other commercial
+# clouds, whose credentials us-1 redirects home with a 308.
+_DISCOVERABLE: Final = AUTODISCOVERABLE | {"us-3"}
+
+_INVALID_TOKEN: Final = "access denied, invalid bearer token"
+_RATE_LIMITED: Final = "API rate limit exceeded."
+_NOT_AUTHORIZED: Final = "access denied, authorization failed"
+_WRONG_SECRET: Final = "Failed to issue access token - Not Authorized"
+_INJECTED_MESSAGES: Final = {429: _RATE_LIMITED, 500: "Failed to issue token"}
+
+
+@dataclass(frozen=True)
+class ApiClient:
+    """A registered API client: its home region, the child CIDs it may act for, its own CID."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    region: str
+    member_cids: frozenset[str]
+    cid: str
+
+
+@dataclass
+class _IssuedToken:
+    token_id: str
+    client_id: str
+    cid: str  # whose API budget its calls spend: the member CID, else the client's own
+    member_cid: str | None
+    region: str
+    expires_at: float  # on the emulator's clock
+    revoked: bool = False
+
+
+class _NoToken(NamedTuple):
+    """A token request answered without a token: an error, or the 308 to the client's home."""
+
+    outcome: str
+    status: int
+    message: str | None  # None for the empty-bodied 308
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+class _Grant(NamedTuple):
+    client: ApiClient
+    member_cid: str | None
+
+
+class _Budgets(NamedTuple):
+    token: SlidingWindow
+    api: SlidingWindow
+    bad_token: SlidingWindow
+
+
+def _rate_headers(decision: Decision) -> tuple[tuple[str, str], ...]:
+    return (
+        ("X-Ratelimit-Limit", str(decision.limit)),
+        ("X-Ratelimit-Remaining", str(decision.remaining)),
+    )
+
+
+class Service:
+    """Falcon's OAuth2 service and API gateway, as one object answering :class:`Request`."""
+
+    def __init__(
+        self,
+        *,
+        regions: Iterable[str],
+        token_ttl: int,
+        rate_limits: RateLimits | None,
+        clock: Callable[[], float],
+        wall_clock: Callable[[], float],
+    ) -> None:
+        self.regions = tuple(regions)
+        self.faults = Faults()
+        self._token_ttl = token_ttl
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._clients: dict[str, ApiClient] = {}
+        self._tokens: dict[str, _IssuedToken] = {}
+        self._issued: list[str] = []
+        self._base_urls: dict[str, str] = {}
+        self._recorder = Recorder()
+        limits = rate_limits if rate_limits is not None else RateLimits()
+        enforce = rate_limits is not None
+        self._budgets = {
+            region: _Budgets(
+                SlidingWindow(limits.token_per_ip, limits.window, clock, enforce=enforce),
+                SlidingWindow(limits.api_per_cid, limits.window, clock, enforce=enforce),
+                SlidingWindow(limits.bad_token_per_ip, limits.window, clock, enforce=enforce),
+            )
+            for region in self.regions
+        }
+
+    # -- administration (FalconEmulator's API) --------------------------------------------
+
+    def set_base_urls(self, urls: Mapping[str, str]) -> None:
+        """Tells the service where each region answers (for the 308 redirect)."""
+        with self._lock:
+            self._base_urls = dict(urls)
+
+    def add_client(self, client: ApiClient) -> None:
+        """Registers (or replaces) an API client."""
+        with self._lock:
+            self._clients[client.client_id] = client
+
+    def counters(self) -> Counters:
+        """A consistent snapshot of the counters."""
+        with self._lock:
+            return self._recorder.snapshot()
+
+    def reset_counters(self) -> None:
+        """Zeroes the counters."""
+        with self._lock:
+            self._recorder.reset()
+
+    def request_log(self) -> list[RequestLogEntry]:
+        """A copy of the request log."""
+        with self._lock:
+            return list(self._recorder.log)
+
+    def clear_request_log(self) -> None:
+        """Empties the request log."""
+        with self._lock:
+            self._recorder.log.clear()
+
+    def issued_tokens(self) -> list[str]:
+        """Every access token issued, oldest first."""
+        with self._lock:
+            return list(self._issued)
+
+    def token_id(self, access_token: str) -> str | None:
+        """The short id (the ``jti``) of a token the service issued."""
+        with self._lock:
+            record = self._tokens.get(access_token)
+            return record.token_id if record is not None else None
+
+    def invalidate_all_tokens(self) -> None:
+        """Makes every token issued so far invalid."""
+        with self._lock:
+            for record in self._tokens.values():
+                record.revoked = True
+
+    def shutdown(self) -> None:
+        """Lets held and delayed token requests finish (the servers are stopping)."""
+        self._stopping.set()
+        self.faults.release_all()
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        """Answers one request (a token request may block at a gate or a delay first)."""
+        if self.faults.take_drop():
+            with self._lock:
+                self._recorder.dropped_connections += 1
+                self._log(request, None)
+            return DROP
+        if request.path == TOKEN_PATH:
+            response = self._token(request)
+        elif request.path == REVOKE_PATH:
+            response = self._revoke(request)
+        else:
+            response = self._gateway(request)
+        with self._lock:
+            self._log(request, response.status)
+        return response
+
+    def _log(self, request: Request, status: int | None) -> None:
+        self._recorder.log.append(
+            RequestLogEntry(
+                region=request.region,
+                method=request.method,
+                path=request.path,
+                query=request.query,
+                status=status,
+                headers=redact(request.headers),
+                client_ip=request.client_ip,
+            )
+        )
+
+    def _token(self, request: Request) -> Response:
+        started = time.perf_counter()
+        with self._lock:
+            self._recorder.token_requests += 1
+        gate, delay = self.faults.token_hold()
+        if gate is not None:
+            gate.pass_through()
+        if delay > 0:
+            self._stopping.wait(delay)
+        trace_id = new_trace_id()
+        with self._lock:
+            outcome, response = self._answer_token(request, started, trace_id)
+            self._recorder.token_outcomes[outcome] += 1
+        return response
+
+    def _answer_token(
+        self, request: Request, started: float, trace_id: str
+    ) -> tuple[str, Response]:
+        # Every request spends the per-IP budget, failed ones too (falcon-oauth2.md).
+        decision = self._budgets[request.region].token.acquire(request.client_ip)
+        result: _Grant | _NoToken | None = self._screen(request, decision)
+        if result is None:
+            try:
+                result = self._authenticate(request.region, parse_form(request))
+            except WireError as exc:
+                result = _NoToken("bad_request", exc.status, exc.message)
+        headers = (("X-Cs-Traceid", trace_id), *_rate_headers(decision))
+        if isinstance(result, _Grant):
+            token = self._issue(result.client, result.member_cid)
+            body = {"access_token": token, "token_type": "bearer", "expires_in": self._token_ttl}
+            region = (("X-Cs-Region", result.client.region),)
+            return "issued", json_response(201, body, (*region, *headers))
+        if result.message is None:
+            return result.outcome, Response(result.status, (*result.headers, *headers))
+        response = error_response(
+            result.status,
+            result.message,
+            trace_id=trace_id,
+            started=started,
+            powered_by=OAUTH2,
+            headers=(*_rate_headers(decision), *result.headers),
+        )
+        return result.outcome, response
+
+    def _screen(self, request: Request, decision: Decision) -> _NoToken | None:
+        """What stops a token request before its form is read: a fault, the budget, a GET."""
+        failure = self.faults.take_token_failure()
+        if failure is not None:
+            extra: tuple[tuple[str, str], ...] = ()
+            if failure.retry_after is not None:
+                retry_at = epoch_seconds_after(failure.retry_after, self._wall_clock)
+                extra = (("X-Ratelimit-Retryafter", str(retry_at)),)
+            message = _INJECTED_MESSAGES.get(failure.status, HTTPStatus(failure.status).phrase)
+            return _NoToken("injected", failure.status, message, extra)
+        if not decision.allowed:
+            retry_at = epoch_seconds_after(decision.retry_after, self._wall_clock)
+            extra = (("X-Ratelimit-Retryafter", str(retry_at)),)
+            return _NoToken("rate_limited", 429, _RATE_LIMITED, extra)
+        if request.method != "POST":
+            return _NoToken("bad_request", 405, "Method Not Allowed", (("Allow", "POST"),))
+        return None
+
+    def _authenticate(self, region: str, form: Mapping[str, str]) -> _Grant | _NoToken:
+        """Checks a token request's credentials against the clients registered in ``region``."""
+        client_id = form.get("client_id", "")
+        secret = form.get("client_secret", "")
+        member_cid = form.get("member_cid") or None
+        if not client_id or not secret:
+            return _NoToken("bad_request", 400, "client_id and client_secret are required")
+        client = self._clients.get(client_id)
+        if client is None or client.region != region:
+            return self._misdirected(client, client_id, region)
+        if not hmac.compare_digest(secret.encode(), client.client_secret.encode()):
+            return _NoToken("wrong_secret", 403, _WRONG_SECRET)
+        if member_cid is not None and member_cid.lower() not in client.member_cids:
+            message = f"Failed to generate access token for customer ID={member_cid}"
+            return _NoToken("wrong_member_cid", 403, message)
+        return _Grant(client, member_cid)
+
+    def _misdirected(self, client: ApiClient | None, client_id: str, region: str) -> _NoToken:
+        """Credentials unknown in ``region``: a 308 to their home region, or a 400."""
+        if client is not None and client.region in _DISCOVERABLE and region in _DISCOVERABLE:
+            home = self._base_urls[client.region]
+            redirect = (("Location", f"{home}{TOKEN_PATH}"), ("X-Cs-Region", client.region))
+            return _NoToken("redirected", 308, None, redirect)
+        # GovCloud credentials are never discoverable: the cloud must be named.
+        message = f"Failed to generate access token for clientID={client_id}"
+        return _NoToken("unknown_client", 400, message)
+
+    def _issue(self, client: ApiClient, member_cid: str | None) -> str:
+        token_id = secrets.token_hex(8)
+        token = mint_access_token(
+            jti=token_id,
+            client_id=client.client_id,
+            cid=client.cid,
+            member_cid=member_cid,
+            region=client.region,
+            ttl=self._token_ttl,
+        )
+        self._tokens[token] = _IssuedToken(
+            token_id=token_id,
+            client_id=client.client_id,
+            cid=member_cid.lower() if member_cid else client.cid,
+            member_cid=member_cid,
+            region=client.region,
+            expires_at=self._clock() + self._token_ttl,
+        )
+        self._issued.append(token)
+        return token
+
+    def _revoke(self, request: Request) -> Response:
+        started = time.perf_counter()
+        trace_id = new_trace_id()
+        with self._lock:
+            decision = self._budgets[request.region].token.peek(request.client_ip)
+
+            def fail(status: int, message: str, *extra: tuple[str, str]) -> Response:
+                return error_response(
+                    status,
+                    message,
+                    trace_id=trace_id,
+                    started=started,
+                    powered_by=OAUTH2,
+                    headers=(*_rate_headers(decision), *extra),
+                )
+
+            if request.method != "POST":
+                return fail(405, "Method Not Allowed", ("Allow", "POST"))
+            credentials = basic_credentials(request.headers)
+            client = self._clients.get(credentials[0]) if credentials is not None else None
+            if (
+                credentials is None
+                or client is None
+                or client.region != request.region
+                or not hmac.compare_digest(credentials[1].encode(), client.client_secret.encode())
+            ):
+                return fail(403, _NOT_AUTHORIZED)
+            try:
+                token = parse_form(request).get("token", "")
+            except WireError as exc:
+                return fail(exc.status, exc.message)
+            if not token:
+                return fail(400, "token is required")
+            record = self._tokens.get(token)
+            # Only the owner's own token is revoked; anything else is a no-op 200, as revoking
+            # an unknown token is on the real service.
+            if (
+                record is not None
+                and record.client_id == client.client_id
+                and record.region == request.region
+            ):
+                record.revoked = True
+            self._recorder.revokes += 1
+            payload = {"meta": meta(trace_id, started, OAUTH2), "errors": [], "resources": []}
+            return json_response(
+                200, payload, (("X-Cs-Traceid", trace_id), *_rate_headers(decision))
+            )
+
+    def _gateway(self, request: Request) -> Response:
+        started = time.perf_counter()
+        trace_id = new_trace_id()
+        token = bearer_token(request.headers)
+        digest = hashlib.sha256(request.body).hexdigest()
+        with self._lock:
+            response = self._answer_api(request, token, digest, started, trace_id)
+            self._recorder.api[response.status] += 1
+        return response
+
+    def _answer_api(
+        self, request: Request, token: str | None, digest: str, started: float, trace_id: str
+    ) -> Response:
+        budgets = self._budgets[request.region]
+        record = self._tokens.get(token) if token is not None else None
+        if record is not None:
+            self._recorder.calls_per_token[record.token_id] += 1
+
+        def fail(
+            status: int, message: str, decision: Decision, *extra: tuple[str, str]
+        ) -> Response:
+            return error_response(
+                status,
+                message,
+                trace_id=trace_id,
+                started=started,
+                powered_by=GATEWAY,
+                headers=(*_rate_headers(decision), *extra),
+            )
+
+        if self.faults.take_api_rejection():
+            return fail(401, _INVALID_TOKEN, budgets.bad_token.peek(request.client_ip))
+        if record is None or not self._is_live(record, request.region):
+            decision = budgets.bad_token.acquire(request.client_ip)
+            if decision.allowed:
+                return fail(401, _INVALID_TOKEN, decision)
+            retry_at = epoch_seconds_after(decision.retry_after, self._wall_clock)
+            return fail(429, _RATE_LIMITED, decision, ("X-Ratelimit-Retryafter", str(retry_at)))
+        decision = budgets.api.acquire(record.cid)
+        if not decision.allowed:
+            retry_at = epoch_seconds_after(decision.retry_after, self._wall_clock)
+            return fail(429, _RATE_LIMITED, decision, ("X-Ratelimit-Retryafter", str(retry_at)))
+        echo = {
+            "method": request.method,
+            "path": request.path,
+            "query": request.query,
+            "body_length": len(request.body),
+            "body_sha256": digest,
+            "client_id": record.client_id,
+            "member_cid": record.member_cid,
+            "region": request.region,
+        }
+        payload = {
+            "meta": meta(trace_id, started, "falcon-emulator"),
+            "errors": [],
+            "resources": [echo],
+        }
+        return json_response(200, payload, (("X-Cs-Traceid", trace_id), *_rate_headers(decision)))
+
+    def _is_live(self, record: _IssuedToken, region: str) -> bool:
+        return record.region == region and not record.revoked and self._clock() < record.expires_at

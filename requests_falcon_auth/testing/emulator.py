@@ -1,0 +1,344 @@
+"""FalconEmulator: a local stand-in for Falcon's OAuth2 service and API gateway, for tests.
+
+It follows the wire behaviour of the real service (``falcon-oauth2.md``): tokens, 308 region
+redirects, revocation, the gateway's 401s, rate budgets and their headers. It imports nothing
+from the client side but the region names, so it is an independent referee of the client.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from types import TracebackType
+from typing import Final
+
+from ..clouds import AUTODISCOVER, normalize
+from ._faults import InjectedFailure, TokenGate
+from ._limits import RateLimits
+from ._records import Counters, RequestLogEntry
+from ._server import RegionServer
+from ._service import ApiClient, Service
+from ._tls import TlsMaterial
+
+__all__ = ["DEFAULT_REGIONS", "FalconEmulator"]
+
+DEFAULT_REGIONS: Final = ("us-1", "us-2", "eu-1", "us-gov-1")
+
+_NEW, _RUNNING, _STOPPED = "new", "running", "stopped"
+
+
+def _count(n: int, what: str) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"{what} must be a non-negative int, got {n!r}.")
+    return n
+
+
+def _seconds(value: float, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"{what} must be a non-negative number of seconds, got {value!r}.")
+    return float(value)
+
+
+class FalconEmulator:
+    """Falcon's OAuth2 service and API gateway on loopback, one server per region.
+
+    Thread-safe. Use it as a context manager (or :meth:`start` and :meth:`stop`).
+
+    Args:
+        regions: the regions to serve (any spelling ``clouds.normalize`` accepts).
+        tls: serve HTTPS with a certificate from a CA made for this run (needs ``trustme``);
+            pass :attr:`ca_bundle` to ``requests`` as ``verify=``.
+        token_ttl: ``expires_in`` of issued tokens, in seconds.
+        rate_limits: True for Falcon's budgets, False for none (the headers are still sent),
+            or a :class:`RateLimits` to set them.
+        clock: the monotonic clock for rate windows and token expiry; inject a fake one to
+            expire tokens without waiting.
+        host: the address to listen on.
+        port: the port of the first region, the others taking the next ones (for a CLI);
+            0 (the default) gives each region an ephemeral port.
+
+    Raises:
+        ValueError: an unknown or repeated region, or a bad ``token_ttl``.
+        TypeError: ``rate_limits`` is neither a bool nor a :class:`RateLimits`.
+    """
+
+    def __init__(
+        self,
+        regions: Iterable[str] = DEFAULT_REGIONS,
+        *,
+        tls: bool = False,
+        token_ttl: int = 1799,
+        rate_limits: RateLimits | bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        canonical = tuple(normalize(region) for region in regions)
+        if not canonical or AUTODISCOVER in canonical or len(set(canonical)) != len(canonical):
+            raise ValueError(f"regions must name distinct Falcon regions, got {canonical!r}.")
+        if isinstance(token_ttl, bool) or not isinstance(token_ttl, int) or token_ttl < 1:
+            raise ValueError(f"token_ttl must be a positive int of seconds, got {token_ttl!r}.")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError(f"port must be 0 or a TCP port, got {port!r}.")
+        if isinstance(rate_limits, bool):
+            limits = RateLimits() if rate_limits else None
+        elif isinstance(rate_limits, RateLimits):
+            limits = rate_limits
+        else:
+            raise TypeError(f"rate_limits must be a bool or RateLimits, got {rate_limits!r}.")
+        self.regions = canonical
+        self.tls = tls
+        self.host = host
+        self.port = port
+        self._service = Service(
+            regions=canonical,
+            token_ttl=token_ttl,
+            rate_limits=limits,
+            clock=clock,
+            wall_clock=time.time,
+        )
+        self._lock = threading.Lock()
+        self._state = _NEW
+        self._stopped = threading.Event()
+        self._servers: dict[str, RegionServer] = {}
+        self._tls: TlsMaterial | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(regions={self.regions!r}, tls={self.tls!r}, "
+            f"state={self._state!r})"
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> FalconEmulator:
+        """Binds one server per region on an ephemeral port and starts serving.
+
+        Raises:
+            RuntimeError: already started (an emulator runs once).
+            ImportError: ``tls=True`` without trustme installed.
+        """
+        with self._lock:
+            if self._state != _NEW:
+                raise RuntimeError(f"{self!r} was already started; make a new one.")
+            self._state = _RUNNING
+            try:
+                context = None
+                if self.tls:
+                    self._tls = TlsMaterial(
+                        tuple(dict.fromkeys([self.host, "127.0.0.1", "localhost"]))
+                    )
+                    context = self._tls.server_context
+                for offset, region in enumerate(self.regions):
+                    port = self.port + offset if self.port else 0
+                    server = RegionServer(self.host, port, region, self._service.handle, context)
+                    self._servers[region] = server
+                self._service.set_base_urls({r: s.url for r, s in self._servers.items()})
+                for server in self._servers.values():
+                    server.start()
+            except BaseException:
+                self._teardown()
+                raise
+        return self
+
+    def stop(self) -> None:
+        """Stops every server, closing open connections and releasing held requests.
+
+        Idempotent; an emulator that was never started just becomes unusable.
+        """
+        with self._lock:
+            if self._state == _STOPPED:
+                return
+            self._teardown()
+
+    def _teardown(self) -> None:
+        self._state = _STOPPED
+        self._service.shutdown()
+        for server in self._servers.values():
+            server.stop()
+        if self._tls is not None:
+            self._tls.close()
+        self._stopped.set()
+
+    def serve_forever(self) -> None:
+        """Starts if needed and blocks until :meth:`stop` (from another thread) or Ctrl-C."""
+        if self._state == _NEW:
+            self.start()
+        try:
+            while not self._stopped.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    def __enter__(self) -> FalconEmulator:
+        """Starts the emulator unless it is running already; stops it on exit."""
+        if self._state != _RUNNING:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- where it answers ----------------------------------------------------------------------
+
+    @property
+    def clouds(self) -> dict[str, str]:
+        """Region -> base URL, usable as ``FalconAuth(clouds=...)``.
+
+        Raises:
+            RuntimeError: the emulator has not been started (its ports are not known yet).
+        """
+        if not self._servers:
+            raise RuntimeError(f"{self!r} has no servers yet: start() it first.")
+        return {region: server.url for region, server in self._servers.items()}
+
+    def base_url(self, region: str) -> str:
+        """The base URL of one region (any spelling).
+
+        Raises:
+            ValueError: the emulator does not serve that region.
+            RuntimeError: the emulator has not been started.
+        """
+        clouds = self.clouds
+        canonical = normalize(region)
+        if canonical not in clouds:
+            raise ValueError(f"This emulator serves {', '.join(clouds)}, not {canonical!r}.")
+        return clouds[canonical]
+
+    @property
+    def ca_bundle(self) -> str | None:
+        """Path of the CA certificate (PEM) when serving TLS, for ``verify=``; else None."""
+        return self._tls.ca_bundle if self._tls is not None else None
+
+    # -- clients and tokens ------------------------------------------------------------------------
+
+    def add_client(
+        self,
+        client_id: str,
+        client_secret: str,
+        *,
+        region: str = "us-1",
+        member_cids: Iterable[str] = (),
+        cid: str | None = None,
+    ) -> ApiClient:
+        """Registers an API client (registering an id again replaces it: a rotated secret).
+
+        Args:
+            client_id: the client's id.
+            client_secret: its secret.
+            region: its home region, which must be one this emulator serves.
+            member_cids: the child CIDs it may request tokens for (``member_cid``).
+            cid: its own CID, whose API budget its calls spend (default: derived from the id;
+                clients given the same CID share one budget).
+
+        Returns:
+            The registered client.
+
+        Raises:
+            ValueError: empty credentials, or a region the emulator does not serve.
+        """
+        if not client_id or not client_secret:
+            raise ValueError("client_id and client_secret must be non-empty strings.")
+        home = normalize(region)
+        if home not in self.regions:
+            raise ValueError(f"This emulator serves {', '.join(self.regions)}, not {home!r}.")
+        own_cid = cid if cid is not None else hashlib.sha256(client_id.encode()).hexdigest()[:32]
+        client = ApiClient(
+            client_id=client_id,
+            client_secret=client_secret,
+            region=home,
+            member_cids=frozenset(member.lower() for member in member_cids),
+            cid=own_cid.lower(),
+        )
+        self._service.add_client(client)
+        return client
+
+    def issued_tokens(self) -> list[str]:
+        """Every access token issued so far, oldest first (for leak scans)."""
+        return self._service.issued_tokens()
+
+    def token_id(self, access_token: str) -> str | None:
+        """The short id that keys :attr:`Counters.calls_per_token`, or None if not issued here."""
+        return self._service.token_id(access_token)
+
+    # -- what it saw -----------------------------------------------------------------------------
+
+    @property
+    def counters(self) -> Counters:
+        """A consistent snapshot of the counters."""
+        return self._service.counters()
+
+    def reset_counters(self) -> None:
+        """Zeroes every counter (the request log, tokens and rate budgets are kept)."""
+        self._service.reset_counters()
+
+    @property
+    def request_log(self) -> list[RequestLogEntry]:
+        """A copy of the log of requests received (the last 10,000), oldest first.
+
+        Credentials in headers are redacted and bodies are never kept.
+        """
+        return self._service.request_log()
+
+    def clear_request_log(self) -> None:
+        """Empties the request log."""
+        self._service.clear_request_log()
+
+    # -- fault injection -------------------------------------------------------------------------
+
+    def fail_token_requests(
+        self, n: int, status: int = 500, retry_after: float | None = None
+    ) -> None:
+        """Makes the next ``n`` token requests fail (queued after failures already pending).
+
+        Args:
+            n: how many.
+            status: the status to answer, 400-599.
+            retry_after: if given, seconds from now sent as ``X-Ratelimit-Retryafter``
+                (in epoch seconds).
+
+        Raises:
+            ValueError: a bad count, status or delay.
+        """
+        _count(n, "n")
+        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+            raise ValueError(f"status must be an error status (400-599), got {status!r}.")
+        try:
+            HTTPStatus(status)
+        except ValueError:
+            raise ValueError(f"status {status} is no HTTP status.") from None
+        delay = None if retry_after is None else _seconds(retry_after, "retry_after")
+        self._service.faults.fail_tokens(n, InjectedFailure(status, delay))
+
+    def delay_token_requests(self, seconds: float) -> None:
+        """Delays every token answer by ``seconds`` (0 to stop)."""
+        self._service.faults.delay_tokens(_seconds(seconds, "seconds"))
+
+    def hold_token_requests(self) -> TokenGate:
+        """Holds every token answer until the returned gate is released.
+
+        A new gate releases the previous one; :meth:`stop` releases any.
+        """
+        return self._service.faults.hold_tokens()
+
+    def reject_api_calls(self, n: int) -> None:
+        """Answers the next ``n`` API calls 401 "access denied, invalid bearer token"."""
+        self._service.faults.reject_api(_count(n, "n"))
+
+    def invalidate_all_tokens(self) -> None:
+        """Rejects every token issued so far (401), as after a secret reset."""
+        self._service.invalidate_all_tokens()
+
+    def drop_connections(self, n: int) -> None:
+        """Closes the connection of the next ``n`` requests (any path) without answering."""
+        self._service.faults.drop(_count(n, "n"))
