@@ -1,0 +1,218 @@
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from urllib.parse import parse_qs
+
+import pytest
+import responses
+
+from requests_falcon_auth.cli import main
+
+US1 = "https://api.crowdstrike.com"
+SECRET = "cli-secret-value-42"
+
+
+@pytest.fixture(autouse=True)
+def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("FALCON_MEMBER_CID", "FALCON_CLOUD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("FALCON_CLIENT_ID", "cli-client")
+    monkeypatch.setenv("FALCON_CLIENT_SECRET", SECRET)
+
+
+@pytest.fixture
+def falcon() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.post(
+            f"{US1}/oauth2/token",
+            status=201,
+            json={"access_token": "tok-cli", "token_type": "bearer", "expires_in": 1799},
+            headers={"X-Cs-Region": "us-1"},
+        )
+        mock.post(f"{US1}/oauth2/revoke", status=200, json={"errors": []})
+        yield mock
+
+
+def run(*argv: str, stdin: str = "") -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), stdin=io.StringIO(stdin), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_token_prints_only_the_token(falcon: responses.RequestsMock) -> None:
+    assert run("token") == (0, "tok-cli\n", "")
+
+
+def test_token_json(falcon: responses.RequestsMock) -> None:
+    code, out, _ = run("token", "--json")
+    assert code == 0
+    assert json.loads(out) == {
+        "access_token": "tok-cli",
+        "token_type": "bearer",
+        "expires_in": 1799,
+        "region": "us-1",
+        "base_url": US1,
+    }
+
+
+def test_secret_from_stdin(falcon: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FALCON_CLIENT_SECRET")
+    code, _, _ = run("token", "--client-id", "other", "--secret-stdin", stdin="piped-secret\n")
+    assert code == 0
+    form = parse_qs(falcon.calls[0].request.body)  # type: ignore[arg-type]
+    assert (form["client_id"], form["client_secret"]) == (["other"], ["piped-secret"])
+
+
+def test_revoke_reads_the_token_from_stdin(falcon: responses.RequestsMock) -> None:
+    assert run("revoke", "-", stdin="tok-old\n") == (0, "revoked\n", "")
+    assert parse_qs(falcon.calls[0].request.body)["token"] == ["tok-old"]  # type: ignore[arg-type]
+
+
+def test_revoke_takes_the_token_as_argument(falcon: responses.RequestsMock) -> None:
+    assert run("revoke", "tok-arg")[0] == 0
+    assert parse_qs(falcon.calls[0].request.body)["token"] == ["tok-arg"]  # type: ignore[arg-type]
+
+
+def test_failure_is_one_line_without_the_secret(falcon: responses.RequestsMock) -> None:
+    falcon.replace(
+        responses.POST,
+        f"{US1}/oauth2/token",
+        status=403,
+        json={"errors": [{"message": "Failed to issue access token - Not Authorized"}]},
+    )
+    code, out, err = run("token")
+    assert code == 1
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("falcon-auth: Falcon refused the token request (403")
+    assert SECRET not in err
+
+
+def test_missing_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FALCON_CLIENT_SECRET")
+    code, _, err = run("token")
+    assert code == 1
+    assert "FALCON_CLIENT_SECRET" in err
+
+
+def test_no_secret_flag_exists() -> None:
+    with pytest.raises(SystemExit) as caught:
+        run("token", "--client-secret", "x")
+    assert caught.value.code == 2
+
+
+@pytest.mark.parametrize("argv", [[], ["nonsense"], ["token", "--cloud"]])
+def test_usage_errors_exit_2(argv: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "requests_falcon_auth", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "usage: falcon-auth" in result.stderr
+
+
+@pytest.mark.parametrize("command", [[], ["token"], ["revoke"], ["emulator"], ["demo"]])
+def test_help_everywhere(command: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "requests_falcon_auth", *command, "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: falcon-auth")
+
+
+def test_unknown_cloud_exits_1_with_one_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "requests_falcon_auth", "token", "--cloud", "mars"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"FALCON_CLIENT_ID": "a", "FALCON_CLIENT_SECRET": "b", "PATH": ""},
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("falcon-auth: Unknown Falcon cloud 'mars'")
+    assert "Traceback" not in result.stderr
+
+
+def test_demo_narrates_each_step_with_counters() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "requests_falcon_auth", "demo"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "0 token requests so far" in out  # lazy
+    assert "(1 x 308), 1 token issued in us-2" in out  # autodiscovery
+    assert "10 API calls, still 1 token issued" in out  # reuse
+    assert "renewed ahead of expiry; tokens issued: 2" in out  # renewal
+    assert "200 after [401]" in out  # healed by one retry
+    assert "the last one now gets 401" in out  # revoked on close
+    assert result.stderr == ""
+
+
+def read_until_ready(stream: io.TextIOBase | None, limit: int = 40) -> list[str]:
+    assert stream is not None
+    lines = []
+    for _ in range(limit):
+        line = stream.readline()
+        lines.append(line)
+        if not line or line.startswith("ready"):
+            break
+    return lines
+
+
+def test_emulator_command_serves_until_interrupted() -> None:
+    import signal
+
+    from requests_falcon_auth import FalconAuth
+
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "requests_falcon_auth",
+            "emulator",
+            "--client",
+            "cli-id:cli-pw:us-2",
+            "--token-ttl",
+            "60",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = read_until_ready(process.stdout)
+        assert lines[-1].startswith("ready"), lines
+        clouds = dict(line.split()[:2] for line in lines if line.startswith(("us-", "eu-")))
+        assert set(clouds) == {"us-1", "us-2", "eu-1", "us-gov-1"}
+        assert any("FALCON_CLIENT_ID=cli-id FALCON_CLIENT_SECRET=cli-pw (us-2)" in x for x in lines)
+        with FalconAuth("cli-id", "cli-pw", clouds=clouds) as auth:
+            token = auth.get_token()
+            assert (token.region, token.expires_in) == ("us-2", 60)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert out.strip().endswith("stopped")
+
+
+@pytest.mark.parametrize("spec", ["justanid", "id:", "id:pw:mars", "id:pw:auto", "a:b:c:d"])
+def test_emulator_rejects_bad_client_specs(spec: str) -> None:
+    with pytest.raises(SystemExit) as caught:
+        run("emulator", "--client", spec)
+    assert caught.value.code == 2
