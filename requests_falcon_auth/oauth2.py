@@ -244,7 +244,16 @@ class OAuth2:
                     timeout=self.timeout,
                     allow_redirects=False,
                     auth=_SessionAuthOff(),
+                    # A session's own CA bundle must win over REQUESTS_CA_BUNDLE, which
+                    # requests would otherwise let override it (psf/requests#3829).
+                    verify=self._session.verify,
                 )
+            except requests.exceptions.SSLError as exc:
+                raise TokenEndpointError(
+                    f"TLS verification failed for the Falcon {operation} to {url}: check the "
+                    "CA bundle (session.verify, REQUESTS_CA_BUNDLE) and any intercepting proxy.",
+                    region=self._region,
+                ) from exc
             except (requests.ConnectionError, requests.Timeout) as exc:
                 try:
                     retry = retry.increment(method="POST", url=url, error=exc)

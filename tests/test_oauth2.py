@@ -408,3 +408,21 @@ def test_error_answers_as_json_are_parsed(falcon: responses.RequestsMock) -> Non
     falcon.post(f"{US1}/oauth2/token", body=json.dumps(envelope(418, "teapot")), status=418)
     with pytest.raises(TokenEndpointError, match="teapot"):
         client().token()
+
+
+def test_tls_failures_are_not_retried(falcon: responses.RequestsMock) -> None:
+    falcon.post(f"{US1}/oauth2/token", body=requests.exceptions.SSLError("bad cert"))
+    with pytest.raises(TokenEndpointError, match="CA bundle"):
+        client().token()
+    assert len(falcon.calls) == 1
+
+
+def test_the_given_sessions_ca_bundle_wins_over_the_environment(
+    falcon: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    falcon.post(f"{US1}/oauth2/token", json=token_json(), status=201)
+    with requests.Session() as session:
+        session.verify = "/opt/corp/ca.pem"
+        client(session=session).token()
+    assert falcon.calls[0].request.req_kwargs["verify"] == "/opt/corp/ca.pem"

@@ -1,0 +1,283 @@
+"""The invariants again, end to end: FalconAuth against the emulator over real sockets.
+
+Every test that can runs over plain HTTP and over TLS (a CA minted for the run). Threads are
+real; time moves by a fake clock shared by the client and the emulator, never by sleeping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from requests.adapters import HTTPAdapter
+from support import CountingCache, FakeClock
+
+from requests_falcon_auth import (
+    FalconAuth,
+    FalconRetry,
+    FalconSession,
+    RateLimitError,
+)
+from requests_falcon_auth.testing import FalconEmulator, RateLimits
+
+DEVICES = "/devices/queries/devices/v1"
+SECRET = "e2e-secret-value"
+
+
+class Falcon:
+    """An emulator plus what a client needs to talk to it (TLS trust, a shared clock)."""
+
+    def __init__(self, emulator: FalconEmulator, clock: FakeClock) -> None:
+        self.emulator = emulator
+        self.clock = clock
+
+    def session(self) -> requests.Session:
+        session = requests.Session()
+        session.trust_env = False  # no proxy or CA bundle from the machine for loopback
+        if self.emulator.ca_bundle:
+            session.verify = self.emulator.ca_bundle
+        return session
+
+    def auth(self, **kwargs: object) -> FalconAuth:
+        kwargs.setdefault("clock", self.clock)
+        kwargs.setdefault("session", self.session())
+        kwargs.setdefault("retry", FalconRetry(backoff_factor=0, allowed_methods=None))
+        return FalconAuth("e2e-client", SECRET, clouds=self.emulator.clouds, **kwargs)  # type: ignore[arg-type]
+
+    def url(self, path: str = DEVICES, region: str = "us-1") -> str:
+        return self.emulator.base_url(region) + path
+
+
+def start(tls: bool, clock: FakeClock | None = None, **kwargs: object) -> Iterator[Falcon]:
+    clock = clock or FakeClock()
+    with FalconEmulator(regions=("us-1", "us-2"), tls=tls, clock=clock, **kwargs) as emulator:  # type: ignore[arg-type]
+        emulator.add_client("e2e-client", SECRET, region="us-1")
+        yield Falcon(emulator, clock)
+
+
+@pytest.fixture(params=["http", "tls"])
+def falcon(request: pytest.FixtureRequest) -> Iterator[Falcon]:
+    yield from start(request.param == "tls")
+
+
+def run_threads(count: int, work: Callable[[], int]) -> list[int]:
+    barrier = threading.Barrier(count)
+    results: list[int] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        barrier.wait()
+        status = work()
+        with lock:
+            results.append(status)
+
+    threads = [threading.Thread(target=worker) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+        assert not thread.is_alive()
+    return results
+
+
+def get_status(falcon: Falcon, auth: FalconAuth, path: str = DEVICES) -> int:
+    with falcon.session() as session:
+        session.auth = auth
+        return session.get(falcon.url(path)).status_code
+
+
+def test_cold_start_of_32_threads_makes_one_token_request(falcon: Falcon) -> None:
+    cache = CountingCache(falcon.clock)
+    auth = falcon.auth(cache=cache)
+    gate = falcon.emulator.hold_token_requests()
+    releaser = threading.Thread(target=lambda: (cache.wait_for_attempts(32), gate.release()))
+    releaser.start()
+    statuses = run_threads(32, lambda: get_status(falcon, auth))
+    releaser.join()
+    assert statuses == [200] * 32
+    counters = falcon.emulator.counters
+    assert (counters.token_requests, counters.tokens_issued, counters.api_ok) == (1, 1, 32)
+    auth.close()
+
+
+def test_nobody_waits_while_one_thread_renews(falcon: Falcon) -> None:
+    auth = falcon.auth(renew_window=120)
+    assert get_status(falcon, auth) == 200
+    falcon.clock.now += 1799 - 60  # inside the renew window, still valid
+    gate = falcon.emulator.hold_token_requests()
+    renewer = threading.Thread(target=get_status, args=(falcon, auth))
+    renewer.start()
+    assert gate.wait_for_held(1, timeout=30)
+    # The renewal is held at the server; 16 threads must all finish on the old token meanwhile.
+    assert run_threads(16, lambda: get_status(falcon, auth)) == [200] * 16
+    assert falcon.emulator.counters.tokens_issued == 1
+    gate.release()
+    renewer.join(30)
+    counters = falcon.emulator.counters
+    assert (counters.token_requests, counters.tokens_issued, counters.api_401) == (2, 2, 0)
+    auth.close()
+
+
+def test_expiry_in_the_middle_of_a_threaded_burst(falcon: Falcon) -> None:
+    auth = falcon.auth(renew_window=0)
+    halfway = threading.Barrier(
+        8, action=lambda: setattr(falcon.clock, "now", falcon.clock.now + 1800)
+    )
+
+    def burst() -> int:
+        statuses = []
+        with falcon.session() as session:
+            session.auth = auth
+            for number in range(10):
+                if number == 5:
+                    halfway.wait()  # every thread is here: the token expires now
+                statuses.append(session.get(falcon.url()).status_code)
+        return max(statuses)
+
+    assert run_threads(8, burst) == [200] * 8
+    counters = falcon.emulator.counters
+    assert counters.api_ok == 80
+    assert counters.tokens_issued == 2  # one before, one after expiry: single flight both times
+    auth.close()
+
+
+def test_401_is_healed_once(falcon: Falcon) -> None:
+    auth = falcon.auth()
+    falcon.emulator.reject_api_calls(1)
+    with falcon.session() as session:
+        session.auth = auth
+        response = session.get(falcon.url())
+    assert response.status_code == 200
+    assert [r.status_code for r in response.history] == [401]
+    counters = falcon.emulator.counters
+    assert (counters.tokens_issued, counters.api_401, counters.api_ok) == (2, 1, 1)
+    auth.close()
+
+
+def test_invalidated_tokens_heal_under_threads(falcon: Falcon) -> None:
+    auth = falcon.auth()
+    assert get_status(falcon, auth) == 200
+    falcon.emulator.invalidate_all_tokens()
+    # 12 threads: past 15 bad-token calls a minute Falcon answers 429 instead of 401.
+    assert run_threads(12, lambda: get_status(falcon, auth)) == [200] * 12
+    assert falcon.emulator.counters.tokens_issued == 2  # the storm cost one token
+    auth.close()
+
+
+def test_resent_upload_arrives_byte_identical(falcon: Falcon, tmp_path: Path) -> None:
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    sample = tmp_path / "sample.exe"
+    sample.write_bytes(payload)
+    auth = falcon.auth()
+    falcon.emulator.reject_api_calls(1)
+    with falcon.session() as session, sample.open("rb") as body:
+        session.auth = auth
+        response = session.post(falcon.url("/samples/entities/samples/v2"), data=body)
+    assert response.status_code == 200
+    echoed = response.json()["resources"][0]
+    assert echoed["body_length"] == len(payload)
+    assert echoed["body_sha256"] == hashlib.sha256(payload).hexdigest()
+    posts = [e for e in falcon.emulator.request_log if e.path.startswith("/samples/")]
+    assert [e.status for e in posts] == [401, 200]
+    auth.close()
+
+
+def test_autodiscovery_across_two_regions(falcon: Falcon) -> None:
+    falcon.emulator.add_client("roaming", "roaming-secret", region="us-2")
+    with FalconSession(
+        client_id="roaming",
+        client_secret="roaming-secret",
+        clouds=falcon.emulator.clouds,
+        session=falcon.session(),
+    ) as session:
+        session.trust_env = False
+        session.verify = falcon.session().verify
+        response = session.get(DEVICES)
+        assert response.status_code == 200
+        assert response.json()["resources"][0]["region"] == "us-2"
+        assert session.auth.region == "us-2"
+        assert session.get(falcon.url(region="us-1")).json()["resources"][0]["region"] == "us-2"
+    counters = falcon.emulator.counters
+    assert counters.token_outcomes["redirected"] == 1
+    assert counters.tokens_issued == 1
+    assert counters.revokes == 1  # at its home region: revoking elsewhere would not count
+
+
+def test_revoke_on_close_is_seen_by_the_server(falcon: Falcon) -> None:
+    auth = falcon.auth()
+    token = auth.get_token()
+    auth.close()
+    assert falcon.emulator.counters.revokes == 1
+    with falcon.session() as session:
+        rejected = session.get(falcon.url(), headers={"Authorization": token.authorization})
+    assert rejected.status_code == 401
+
+
+def test_a_token_is_never_sent_to_another_host(falcon: Falcon) -> None:
+    auth = falcon.auth()
+    with FalconEmulator(regions=("us-1",)) as stranger, falcon.session() as session:
+        session.auth = auth
+        response = session.get(stranger.base_url("us-1") + DEVICES)
+        assert response.status_code == 401
+        assert stranger.counters.api_401 == 1
+        assert all("Authorization" not in e.headers for e in stranger.request_log)
+    assert falcon.emulator.counters.token_requests == 0  # nothing was needed, nothing fetched
+    auth.close()
+
+
+def test_token_endpoint_429_is_retried_after_the_servers_wait(falcon: Falcon) -> None:
+    falcon.emulator.fail_token_requests(1, status=429, retry_after=0)
+    auth = falcon.auth()
+    assert get_status(falcon, auth) == 200
+    counters = falcon.emulator.counters
+    assert (counters.token_outcomes["injected"], counters.tokens_issued) == (1, 1)
+    auth.close()
+
+
+def test_a_long_rate_limit_is_reported_and_remembered(falcon: Falcon) -> None:
+    falcon.emulator.fail_token_requests(5, status=429, retry_after=3600)
+    auth = falcon.auth()
+    for _ in range(5):
+        with pytest.raises(RateLimitError) as caught:
+            get_status(falcon, auth)
+        assert 3500 < caught.value.retry_after <= 3601  # type: ignore[operator]
+    assert falcon.emulator.counters.token_requests == 1  # no hot loop against the endpoint
+
+
+def test_token_budget_exhaustion_is_a_rate_limit_error() -> None:
+    for falcon in start(tls=False, rate_limits=RateLimits(token_per_ip=2)):
+        for _ in range(2):
+            auth = falcon.auth(revoke_on_close=False)
+            assert get_status(falcon, auth) == 200
+        with pytest.raises(RateLimitError) as caught:
+            get_status(falcon, falcon.auth())
+        assert caught.value.status_code == 429
+        assert falcon.emulator.counters.token_outcomes["rate_limited"] == 1
+
+
+class MonotonicClock(FakeClock):
+    """Real time: the adapter's retry waits in real time for the window to slide."""
+
+    def __call__(self) -> float:
+        return time.monotonic()
+
+
+def test_falcon_retry_in_a_users_adapter_honours_the_gateway_429() -> None:
+    limits = RateLimits(api_per_cid=1, window=0.5)
+    for falcon in start(tls=False, clock=MonotonicClock(), rate_limits=limits):
+        auth = falcon.auth()
+        with falcon.session() as session:
+            session.auth = auth
+            session.mount("http://", HTTPAdapter(max_retries=FalconRetry(backoff_factor=0)))
+            assert session.get(falcon.url()).status_code == 200
+            # 429 with X-Ratelimit-Retryafter; the adapter waits as told, then gets a 200.
+            response = session.get(falcon.url())
+        assert response.status_code == 200
+        counters = falcon.emulator.counters
+        assert (counters.api_429, counters.api_ok) == (1, 2)
+        auth.close()
