@@ -15,9 +15,12 @@ MODULES = [
     "requests_falcon_auth.clouds",
     "requests_falcon_auth.errors",
     "requests_falcon_auth.oauth2",
+    "requests_falcon_auth.redis",
     "requests_falcon_auth.retry",
     "requests_falcon_auth.session",
+    "requests_falcon_auth.testing",
     "requests_falcon_auth.token",
+    "requests_falcon_auth.urllib3",
 ]
 
 

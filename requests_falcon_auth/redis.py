@@ -1,0 +1,485 @@
+"""RedisTokenCache: one Falcon token for a fleet of processes and hosts, encrypted in Redis.
+
+Falcon grants 300 token requests a minute per source IP; a fleet whose workers each fetch
+their own token spends that budget fast. ``FalconAuth(cache=RedisTokenCache(client))`` makes the
+whole fleet share one token: a Redis lock (with an expiry) gives fleet-wide single flight, so
+one worker fetches while the others wait for it and then read its token.
+
+At rest, under ``<prefix>token:<CacheKey.name>`` (the name reveals no client id)::
+
+    v1:<fp>:<sealed>                          ASCII, so decode_responses=True clients work too
+    fp     = base64(HMAC-SHA256(k_fp, access_token))
+    sealed = base64(nonce[12] || AES-256-GCM(k_enc, nonce, json, ad))
+    json   = {"access_token", "token_type", "expires_in", "region", "base_url", "expiry"}
+    ad     = "requests-falcon-auth/redis/v1" NUL key-name NUL fp
+    k_enc, k_fp = HKDF-SHA256(CacheKey.secret, info=... "aead" / "fingerprint")
+
+``CacheKey.secret`` is derived from the client secret, so a Redis reader without the secret
+learns nothing usable; a value that fails to decrypt or verify is a miss. ``expiry`` is wall-clock
+time (``Token.issued_at`` is monotonic and process-local); a reader rebuilds an equivalent
+monotonic ``issued_at`` from it, so hosts' clocks must agree to within a few seconds (NTP). The
+fingerprint lets a Lua script delete exactly the token that failed, although ciphertexts differ
+on every write. The single-flight lock lives under ``<prefix>lock:<CacheKey.name>``.
+
+If Redis fails (any ``redis.RedisError``: refused, timed out, read-only...), requests still go
+through: the cache falls back to a process-local :class:`~requests_falcon_auth.cache.
+MemoryTokenCache` for a while, with a rate-limited warning, then tries Redis again.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import math
+import os
+import secrets
+import threading
+import time
+from typing import Any, Final, NoReturn
+
+try:
+    import redis
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+except ImportError as exc:
+    raise ImportError(
+        f"requests_falcon_auth.redis needs the redis and cryptography packages ({exc.name} is "
+        "missing): pip install 'requests-falcon-auth[redis]'"
+    ) from exc
+
+from . import _fork
+from .cache import CacheKey, MemoryTokenCache, TokenLock
+from .errors import ConfigurationError
+from .token import Clock, Token
+
+__all__ = ["RedisTokenCache"]
+
+log = logging.getLogger(__name__)
+
+_VERSION: Final = "v1"
+_AD_LABEL: Final = b"requests-falcon-auth/redis/v1"
+_NONCE_SIZE: Final = 12
+# How often a process waiting for another's token request looks at the lock again.
+_LOCK_POLL: Final = 0.05
+
+# Deletes KEYS[1] only if its value starts with ARGV[1] ("v1:<fingerprint>:"): the check and
+# the delete must be one step, or a token another worker stored meanwhile would be dropped.
+_COMPARE_AND_DELETE: Final = """
+local value = redis.call('GET', KEYS[1])
+if value and string.sub(value, 1, string.len(ARGV[1])) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class _Unreadable(Exception):
+    """A stored value that does not decrypt, verify or parse."""
+
+
+def _derive(secret: bytes, purpose: bytes) -> bytes:
+    """A 256-bit key for one purpose, from the CacheKey's secret-derived material."""
+    hkdf = HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=None,
+        info=b"requests-falcon-auth redis v1 " + purpose,
+    )
+    return hkdf.derive(secret)
+
+
+def _fingerprint(key: CacheKey, access_token: str) -> str:
+    digest = hmac.new(
+        _derive(key.secret, b"fingerprint"), access_token.encode(), hashlib.sha256
+    ).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def _associated_data(name: str, fingerprint: str) -> bytes:
+    return b"\0".join([_AD_LABEL, name.encode(), fingerprint.encode()])
+
+
+def _field(fields: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    value = fields.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise _Unreadable(f"field {name} is missing or mistyped")
+    return value
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class RedisTokenCache:
+    """A token store in Redis, shared by every process and host that uses the same credentials.
+
+    Use it as ``FalconAuth(cache=RedisTokenCache(redis.Redis(...)))``. ``shared`` is True, so
+    FalconAuth does not revoke the fleet's token when one process closes. Thread-safe; after a
+    fork the child gets fresh locks (redis-py's pool opens new connections in the child).
+    Construction does no I/O.
+
+    When Redis fails, the request that finds out waits for the client to give up (redis-py's
+    defaults: a 5 s timeout and 10 retries, about 4 s against a refused port), then every
+    request uses the local fallback for ``backoff`` seconds. A client made for this cache can
+    give up sooner: ``redis.Redis(..., socket_timeout=1, retry=Retry(NoBackoff(), 1))``.
+
+    Args:
+        client: a synchronous ``redis.Redis`` (or compatible) client; this cache never closes it.
+        prefix: prepended to every key name this cache writes.
+        renew_window: a stored token leaves Redis this many seconds before it expires (at most
+            half its lifetime), so the fleet renews ahead of expiry; keep it at least
+            FalconAuth's ``renew_window``.
+        lock_ttl: seconds the fleet-wide single-flight lock lives: longer than a token request
+            takes, short enough that a holder that died does not stall the fleet for long.
+            A request slower than this may let a second worker fetch too (harmless).
+        backoff: after a Redis failure, seconds to use only the process-local fallback before
+            trying Redis again.
+        warn_interval: at most one warning about a Redis failure per this many seconds.
+        clock: the monotonic clock tokens are stamped with (FalconAuth's ``clock``).
+        wall_clock: the wall clock expiries are stored in, shared by every host.
+
+    Raises:
+        TypeError: ``client`` is not a synchronous Redis client.
+        ConfigurationError: a negative or non-numeric duration, or a non-string prefix.
+
+    Pickling is refused (``TypeError``): the client holds connections; build a
+    RedisTokenCache in each process.
+    """
+
+    shared = True
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str = "falcon-auth:",
+        renew_window: float = 120.0,
+        lock_ttl: float = 30.0,
+        backoff: float = 30.0,
+        warn_interval: float = 60.0,
+        clock: Clock = time.monotonic,
+        wall_clock: Clock = time.time,
+    ) -> None:
+        if type(client).__module__.startswith("redis.asyncio") or not all(
+            callable(getattr(client, method, None))
+            for method in ("get", "set", "lock", "register_script")
+        ):
+            raise TypeError(
+                f"RedisTokenCache needs a synchronous redis.Redis client, got "
+                f"{type(client).__name__}."
+            )
+        if not isinstance(prefix, str):
+            raise ConfigurationError("prefix must be a string.")
+        for name, value, positive in (
+            ("renew_window", renew_window, False),
+            ("lock_ttl", lock_ttl, True),
+            ("backoff", backoff, False),
+            ("warn_interval", warn_interval, False),
+        ):
+            if not _is_number(value) or not math.isfinite(value) or value < 0:
+                raise ConfigurationError(f"{name} must be a finite number of seconds, >= 0.")
+            if positive and value <= 0:
+                raise ConfigurationError(f"{name} must be more than zero seconds.")
+        self._client = client
+        self.prefix = prefix
+        self.renew_window = float(renew_window)
+        self.lock_ttl = float(lock_ttl)
+        self.backoff = float(backoff)
+        self.warn_interval = float(warn_interval)
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._local = MemoryTokenCache(timer=clock)
+        self._compare_and_delete = client.register_script(_COMPARE_AND_DELETE)
+        self._after_fork_in_child()
+        _fork.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        self._state_lock = threading.Lock()
+        self._down_until: float | None = None
+        self._warned_at: dict[str, float] = {}
+
+    @property
+    def client(self) -> redis.Redis:
+        """The Redis client."""
+        return self._client
+
+    def __repr__(self) -> str:
+        return f"RedisTokenCache(prefix={self.prefix!r}, target={self._target()!r})"
+
+    def _target(self) -> str:
+        """Where the client connects: host:port/db or the socket path, never credentials."""
+        pool = getattr(self._client, "connection_pool", None)
+        kwargs = getattr(pool, "connection_kwargs", None)
+        if not isinstance(kwargs, dict):
+            return type(self._client).__name__
+        db = kwargs.get("db", 0)
+        if kwargs.get("path"):
+            return f"unix:{kwargs['path']}/{db}"
+        return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{db}"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError(
+            "RedisTokenCache holds a live Redis connection pool and cannot be pickled; "
+            "build one in each process (they share tokens through Redis)."
+        )
+
+    # -- key names ---------------------------------------------------------------------------
+
+    def token_name(self, key: CacheKey) -> str:
+        """The Redis key that holds ``key``'s token."""
+        return f"{self.prefix}token:{key.name}"
+
+    def lock_name(self, key: CacheKey) -> str:
+        """The Redis key of ``key``'s single-flight lock."""
+        return f"{self.prefix}lock:{key.name}"
+
+    # -- the TokenCache protocol ----------------------------------------------------------------
+
+    def get(self, key: CacheKey) -> Token | None:
+        """The fleet's token for ``key``; the process-local one while Redis is failing."""
+        if not self._redis_usable():
+            return self._local.get(key)
+        name = self.token_name(key)
+        token: Token | None = None
+        try:
+            raw = self._client.get(name)
+        except redis.RedisError as exc:
+            self._outage(exc, "GET")
+            return self._local.get(key)
+        except UnicodeDecodeError:  # decode_responses=True, and what is stored is no text
+            raw = None
+            self._unreadable(name, "not text")
+        self._recovered()
+        if raw is not None:
+            token = self._open(key, name, raw)
+        # The local store mirrors Redis, so an outage starts from the fleet's current token.
+        if token is None:
+            self._drop_local(key)
+        else:
+            self._local.set(key, token)
+        return token
+
+    def set(self, key: CacheKey, token: Token) -> None:
+        """Stores ``token`` for the fleet until its renew window opens (never without a TTL)."""
+        self._local.set(key, token)
+        remaining = token.expires_at - self._clock()
+        ttl_ms = math.floor((remaining - min(self.renew_window, token.expires_in / 2)) * 1000)
+        if ttl_ms <= 0:
+            log.debug("Not storing the Falcon token in Redis: it is already due for renewal")
+            return
+        if not self._redis_usable():
+            return
+        name = self.token_name(key)
+        value = self._seal(key, name, token, self._wall_clock() + remaining)
+        try:
+            self._client.set(name, value, px=ttl_ms)
+        except redis.RedisError as exc:
+            self._outage(exc, "SET")
+            return
+        self._recovered()
+
+    def compare_and_delete(self, key: CacheKey, token: Token) -> bool:
+        """Deletes ``key`` only if it still holds ``token``, atomically in Redis (Lua)."""
+        dropped_locally = self._local.compare_and_delete(key, token)
+        if not self._redis_usable():
+            return dropped_locally
+        expected = f"{_VERSION}:{_fingerprint(key, token.access_token)}:"
+        try:
+            deleted = self._compare_and_delete(keys=[self.token_name(key)], args=[expected])
+        except redis.RedisError as exc:
+            self._outage(exc, "EVALSHA")
+            return dropped_locally
+        self._recovered()
+        return bool(deleted)
+
+    def lock(self, key: CacheKey) -> TokenLock:
+        """The fleet-wide single-flight lock for ``key`` (see :class:`_FleetLock`)."""
+        return _FleetLock(self, key)
+
+    # -- at rest -----------------------------------------------------------------------------
+
+    def _seal(self, key: CacheKey, name: str, token: Token, expiry: float) -> str:
+        fingerprint = _fingerprint(key, token.access_token)
+        payload = json.dumps(
+            {
+                "access_token": token.access_token,
+                "token_type": token.token_type,
+                "expires_in": token.expires_in,
+                "region": token.region,
+                "base_url": token.base_url,
+                "expiry": expiry,
+            },
+            separators=(",", ":"),
+        ).encode()
+        nonce = os.urandom(_NONCE_SIZE)
+        sealed = nonce + AESGCM(_derive(key.secret, b"aead")).encrypt(
+            nonce, payload, _associated_data(name, fingerprint)
+        )
+        return f"{_VERSION}:{fingerprint}:{base64.b64encode(sealed).decode('ascii')}"
+
+    def _open(self, key: CacheKey, name: str, raw: bytes | str) -> Token | None:
+        """The token in a stored value; None (a miss) when expired, unreadable or tampered."""
+        try:
+            fields, fingerprint = self._decrypt(key, name, raw)
+            access_token = _field(fields, "access_token", str)
+            # The fingerprint is authenticated (associated data); it must also be this token's.
+            if not hmac.compare_digest(_fingerprint(key, access_token), fingerprint):
+                raise _Unreadable("fingerprint mismatch")
+            expires_in = _field(fields, "expires_in", int)
+            expiry = float(_field(fields, "expiry", (int, float)))
+            if expires_in <= 0 or not math.isfinite(expiry):
+                raise _Unreadable("expiry out of range")
+            region = fields.get("region")
+            if region is not None and not isinstance(region, str):
+                raise _Unreadable("field region is mistyped")
+            token_type = _field(fields, "token_type", str)
+            base_url = _field(fields, "base_url", str)
+        except _Unreadable as exc:
+            self._unreadable(name, str(exc))
+            return None
+        remaining = expiry - self._wall_clock()
+        if remaining <= 0:
+            return None
+        issued_at = self._clock() + remaining - expires_in
+        return Token(access_token, token_type, expires_in, region, base_url, issued_at)
+
+    @staticmethod
+    def _decrypt(key: CacheKey, name: str, raw: bytes | str) -> tuple[dict[str, Any], str]:
+        try:
+            text = raw.decode("ascii") if isinstance(raw, bytes) else raw
+            version, fingerprint, sealed_b64 = text.split(":")
+            if version != _VERSION:
+                raise _Unreadable(f"unknown format {version[:8]!r}")
+            sealed = base64.b64decode(sealed_b64, validate=True)
+            plain = AESGCM(_derive(key.secret, b"aead")).decrypt(
+                sealed[:_NONCE_SIZE],
+                sealed[_NONCE_SIZE:],
+                _associated_data(name, fingerprint),
+            )
+            fields = json.loads(plain)
+        except (ValueError, binascii.Error) as exc:  # bad ASCII, shape, base64 or JSON
+            raise _Unreadable(type(exc).__name__) from None
+        except InvalidTag:
+            raise _Unreadable("authentication failed") from None
+        if not isinstance(fields, dict):
+            raise _Unreadable("not an object")
+        return fields, fingerprint
+
+    def _unreadable(self, name: str, reason: str) -> None:
+        self._warn(
+            "unreadable",
+            "Ignoring the Falcon token stored in Redis under %s: it does not decrypt or verify "
+            "(%s); written with another secret, or tampered with",
+            name,
+            reason,
+        )
+
+    def _drop_local(self, key: CacheKey) -> None:
+        stale = self._local.get(key)
+        if stale is not None:
+            self._local.compare_and_delete(key, stale)
+
+    # -- outages -------------------------------------------------------------------------------
+
+    def _redis_usable(self) -> bool:
+        with self._state_lock:
+            return self._down_until is None or self._clock() >= self._down_until
+
+    def _outage(self, exc: redis.RedisError, operation: str) -> None:
+        with self._state_lock:
+            self._down_until = self._clock() + self.backoff
+        self._warn(
+            "outage",
+            "The Redis token cache failed (%s during %s at %s); using a process-local Falcon "
+            "token for now and trying Redis again in %.0f s",
+            type(exc).__name__,
+            operation,
+            self._target(),
+            self.backoff,
+        )
+
+    def _recovered(self) -> None:
+        with self._state_lock:
+            if self._down_until is None:
+                return
+            self._down_until = None
+        log.info("The Redis token cache at %s answers again", self._target())
+
+    def _warn(self, kind: str, message: str, *args: object) -> None:
+        """Logs a WARNING, or DEBUG if one of this kind was logged less than warn_interval ago."""
+        now = self._clock()
+        with self._state_lock:
+            last = self._warned_at.get(kind)
+            quiet = last is not None and now - last < self.warn_interval
+            if not quiet:
+                self._warned_at[kind] = now
+        log.log(logging.DEBUG if quiet else logging.WARNING, message, *args)
+
+
+class _FleetLock:
+    """Single flight for one key: a process-local lock, then a Redis lock with an expiry.
+
+    Threads of one process queue on the local lock (woken at once, no polling), so one thread
+    per process polls Redis. The Redis lock expires after ``lock_ttl``: a holder that died
+    stalls the others that long at most. While Redis fails, the local lock alone is held.
+    ``release`` never raises; it logs.
+    """
+
+    def __init__(self, cache: RedisTokenCache, key: CacheKey) -> None:
+        self._cache = cache
+        self._local = cache._local.lock(key)
+        # thread_local: a thread whose lock expired and was taken by another can never
+        # release the other's lock with its own release().
+        self._redis = cache.client.lock(
+            cache.lock_name(key), timeout=cache.lock_ttl, sleep=_LOCK_POLL, thread_local=True
+        )
+        self._holds_redis = threading.local()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
+        if not self._local.acquire(blocking, timeout):
+            return False
+        self._holds_redis.value = False
+        if not self._cache._redis_usable():
+            return True
+        wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            # A random value: redis-py's default (uuid1) would name this host's MAC address.
+            acquired = self._redis.acquire(
+                blocking=blocking, blocking_timeout=wait, token=secrets.token_hex(16)
+            )
+        except redis.RedisError as exc:
+            self._cache._outage(exc, "lock")
+            return True
+        except BaseException:
+            self._local.release()
+            raise
+        self._cache._recovered()
+        if not acquired:
+            self._local.release()
+            return False
+        self._holds_redis.value = True
+        return True
+
+    def release(self) -> None:
+        try:
+            if getattr(self._holds_redis, "value", False):
+                self._holds_redis.value = False
+                self._redis.release()
+        except redis.exceptions.LockNotOwnedError:
+            log.warning(
+                "The Redis token lock expired before this process released it: the token "
+                "request took longer than lock_ttl=%.1f s, so another worker may have fetched "
+                "one too",
+                self._cache.lock_ttl,
+            )
+        except redis.RedisError as exc:
+            self._cache._outage(exc, "unlock")
+        finally:
+            self._local.release()
