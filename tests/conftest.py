@@ -1,16 +1,126 @@
-"""Suite-wide rules: in CI (CI=true) a skipped test is a failure, not a pass."""
+"""Suite-wide rules.
+
+- In CI (CI=true) a skipped test is a failure, not a pass.
+- A leak scan over the whole suite: every log record of the library and of urllib3 (at DEBUG)
+  and every FalconAuthError message raised anywhere in the run are searched, at the end, for
+  every client secret the emulators were given, every token they issued and every test
+  module's ``SECRET``. One hit fails the run.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from requests_falcon_auth.errors import FalconAuthError
+from requests_falcon_auth.testing import FalconEmulator
+
+_SCANNED_LOGGERS = ("requests_falcon_auth", "urllib3")
+
+
+class _Evidence(logging.Handler):
+    """Everything the suite logged or raised, and every secret it must not contain."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.texts: list[str] = []
+        self.records = 0
+        self.errors = 0
+        self.secrets: set[str] = set()
+        self.tokens: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records += 1
+        self.texts.append(record.getMessage())
+        if record.exc_info and record.exc_info[1] is not None:
+            self.texts.append(str(record.exc_info[1]))
+
+    def hits(self) -> tuple[int, int]:
+        """How many secrets and how many tokens appear anywhere in what was recorded."""
+        haystack = "\n".join(self.texts)
+        secrets = sum(1 for s in self.secrets if len(s) >= 8 and s in haystack)
+        tokens = sum(1 for t in self.tokens if t in haystack)
+        return secrets, tokens
+
+
+_evidence = _Evidence()
+
+
+def _record_error_messages() -> None:
+    original = FalconAuthError.__init__
+
+    def recording_init(self: FalconAuthError, message: str, **context: Any) -> None:
+        original(self, message, **context)
+        _evidence.errors += 1
+        _evidence.texts.append(str(self))
+
+    FalconAuthError.__init__ = recording_init  # type: ignore[method-assign]
+
+
+def _record_emulator_secrets() -> None:
+    add_client, stop = FalconEmulator.add_client, FalconEmulator.stop
+
+    def recording_add_client(
+        self: FalconEmulator, client_id: str, client_secret: str, **kw: Any
+    ) -> Any:
+        _evidence.secrets.add(client_secret)
+        return add_client(self, client_id, client_secret, **kw)
+
+    def recording_stop(self: FalconEmulator) -> None:
+        _evidence.tokens.update(self.issued_tokens())
+        stop(self)
+
+    FalconEmulator.add_client = recording_add_client  # type: ignore[method-assign]
+    FalconEmulator.stop = recording_stop  # type: ignore[method-assign]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name in _SCANNED_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.addHandler(_evidence)
+        logger.setLevel(logging.DEBUG)
+    _record_error_messages()
+    _record_emulator_secrets()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        secret = getattr(getattr(item, "module", None), "SECRET", None)
+        if isinstance(secret, str):
+            _evidence.secrets.add(secret)
+
+
+@pytest.fixture(autouse=True)
+def _keep_scanning() -> Iterator[None]:
+    """caplog.at_level() may lower a logger's level for a test; the scan needs DEBUG after it."""
+    yield
+    for name in _SCANNED_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    leaked_secrets, leaked_tokens = _evidence.hits()
+    summary = (
+        f"leak scan: {_evidence.records} log records and {_evidence.errors} FalconAuthError "
+        f"messages searched for {len(_evidence.secrets)} secrets and {len(_evidence.tokens)} "
+        f"issued tokens: {leaked_secrets + leaked_tokens} hits"
+    )
+    if reporter is not None:
+        reporter.write_line(summary)
+    if leaked_secrets or leaked_tokens:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if reporter is not None:
+            reporter.write_line(
+                f"leak scan: {leaked_secrets} secrets and {leaked_tokens} tokens found in logs "
+                "or exception messages"
+            )
     if os.environ.get("CI", "").lower() not in {"1", "true", "yes"}:
         return
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = len(reporter.stats.get("skipped", [])) if reporter is not None else 0
     if skipped:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
