@@ -178,6 +178,8 @@ class FalconAuth(AuthBase):
                 "timeout": timeout,
                 "user_agent": user_agent,
                 "revoke_on_close": revoke_on_close,
+                # A shared store must travel (or refuse to); a private one starts empty.
+                "cache": None if isinstance(self.cache, MemoryTokenCache) else self.cache,
             }
         )
         self._after_fork_in_child()

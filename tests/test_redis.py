@@ -636,3 +636,13 @@ def test_the_fleet_recovers_when_the_lock_holder_dies_mid_fetch(
     counters = emulator.counters
     assert counters.token_requests == 2  # the killed one, then one for everyone else
     assert sorted(counters.calls_per_token.values()) == [6]
+
+
+def test_a_falcon_auth_with_a_shared_cache_does_not_pickle_it_away(
+    monkeypatch: pytest.MonkeyPatch, client: redis.Redis
+) -> None:
+    """The unpickled copy must not silently fall back to a private cache and its own token."""
+    monkeypatch.setenv("FALCON_CLIENT_SECRET", CLIENT_SECRET)
+    auth = FalconAuth(CLIENT_ID, cache=RedisTokenCache(client))
+    with pytest.raises(TypeError, match="build one in each process"):
+        pickle.dumps(auth)
