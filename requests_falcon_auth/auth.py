@@ -24,7 +24,7 @@ from requests.utils import rewind_body
 
 from . import _fork
 from .cache import CacheKey, MemoryTokenCache, TokenCache, TokenProvider
-from .clouds import AUTODISCOVER, CloudTable, origin_of
+from .clouds import AUTODISCOVER, CloudTable, Origin, base_origin, origin_of
 from .errors import ConfigurationError, FalconAuthError
 from .oauth2 import DEFAULT_TIMEOUT, OAuth2, Timeout
 from .retry import FalconRetry
@@ -260,20 +260,18 @@ class FalconAuth(AuthBase):
         """True when a request to ``url`` gets the token: the API origin, or (autodiscovery)
         another Falcon host of the table, which is then re-targeted to the home region."""
         origin = origin_of(url)
-        if origin is None:
-            return False
-        if origin == origin_of(self.base_url):
-            return True
-        return self._oauth.autodiscover and self.clouds.is_known(url)
+        return origin is not None and self._in_scope(origin)
 
-    def _retarget(self, url: str, token: Token) -> str:
+    def _in_scope(self, origin: Origin) -> bool:
+        if origin == base_origin(self.base_url):
+            return True
+        return self._oauth.autodiscover and self.clouds.region_of_origin(origin) is not None
+
+    def _retarget(self, url: str, origin: Origin, token: Token) -> str | None:
         """Moves a request for another table host to the token's home region."""
-        home = origin_of(token.base_url)
-        if origin_of(url) == home:
-            return url
-        source = self.clouds.region_of(url)
+        source = self.clouds.region_of_origin(origin)
         if source is None:
-            return url
+            return None
         source_base = self.clouds[source]
         if url.startswith(source_base):
             rest = url[len(source_base) :]
@@ -297,13 +295,14 @@ class FalconAuth(AuthBase):
         Raises:
             FalconAuthError: the request needs a token and none could be had.
         """
-        if not self.authorizes(url):
+        origin = origin_of(url)
+        if origin is None or not self._in_scope(origin):
             return None
         token = self.get_token()
-        target = self._retarget(url, token)
-        if origin_of(target) != origin_of(token.base_url):
-            return None
-        return target, token
+        if origin == base_origin(token.base_url):
+            return url, token
+        target = self._retarget(url, origin, token)
+        return None if target is None else (target, token)
 
     def renew_after_401(
         self,
@@ -323,7 +322,7 @@ class FalconAuth(AuthBase):
         Raises:
             FalconAuthError: no fresh token could be had.
         """
-        if origin_of(url) != origin_of(token.base_url):
+        if origin_of(url) != base_origin(token.base_url):
             return None
         if not replayable:
             log.warning(

@@ -7,6 +7,7 @@ whole, and "a known Falcon host" always means a host of the table in use.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterator, Mapping
 from typing import Final, NamedTuple
@@ -21,6 +22,7 @@ __all__ = [
     "ENTRY_REGION",
     "CloudTable",
     "Origin",
+    "base_origin",
     "check_base_url",
     "is_loopback_host",
     "normalize",
@@ -98,6 +100,12 @@ def origin_of(url: str) -> Origin | None:
     return Origin(scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme])
 
 
+@functools.lru_cache(maxsize=128)
+def base_origin(base_url: str) -> Origin | None:
+    """``origin_of`` for the few base URLs in use, cached: scope is checked on every request."""
+    return origin_of(base_url)
+
+
 def is_loopback_host(host: str) -> bool:
     """True for localhost and the loopback ranges 127.0.0.0/8 and ::1."""
     if host.lower() in {"localhost", "localhost."}:
@@ -171,6 +179,10 @@ class CloudTable(Mapping[str, str]):
     def region_of(self, url: str) -> str | None:
         """The region whose base URL has the origin of ``url``, if any."""
         return self._regions.get(origin_of(url))
+
+    def region_of_origin(self, origin: Origin | None) -> str | None:
+        """The region whose base URL has this origin, if any."""
+        return self._regions.get(origin)
 
     def is_known(self, url: str) -> bool:
         """True when ``url`` points at a host of this table (where a token may go)."""

@@ -199,6 +199,10 @@ class RegionServer(HTTPServer):
         ssl_context: a server-side TLS context, or None for plain HTTP.
     """
 
+    # socketserver's default backlog of 5 drops a burst of connecting threads (the kernel
+    # makes them retry a second later); Falcon's gateway takes them all.
+    request_queue_size = 128
+
     def __init__(
         self,
         host: str,
