@@ -1,0 +1,93 @@
+"""How much work each row does: the full run and ``--quick``.
+
+Every loop of every row is bounded by these counts (and the renewal row, the only one that
+lets real time pass, by its cycles of a few seconds), so a run ends on its own: the full one in
+a few minutes on two shared cores, the quick one in about one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["FULL", "QUICK", "Budget"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Counts and durations per row.
+
+    Attributes:
+        overhead_requests: requests per library per round (row 1).
+        overhead_rounds: interleaved rounds; the fastest round counts (row 1).
+        cold_threads: thread counts sending their first request together (row 2).
+        cold_token_delay: seconds each token answer takes in row 2, so that a fetch is still
+            in flight when the other threads arrive (a real one takes 0.1-0.5 s).
+        renewal_threads: threads calling without pause (row 3).
+        renewal_cycles: renewals the run spans (row 3).
+        renewal_cadence: seconds a token is used before its renewal is due (row 3).
+        renewal_lead: seconds before expiry renewal starts; at least 120 for falconpy.
+        renewal_token_delay: seconds each token answer takes in row 3.
+        storm_threads: threads in flight when every token is invalidated (row 4).
+        storm_calls: calls per thread (row 4).
+        fleet_processes: fleet sizes (row 5).
+        fleet_lifetimes: token lifetimes stepped through on the shared clock (row 5).
+        fleet_calls: calls per process per lifetime (row 5).
+        throughput_requests: GETs per library (row 6).
+        throughput_rounds: interleaved rounds they are split into; the fastest counts.
+    """
+
+    overhead_requests: int
+    overhead_rounds: int
+    cold_threads: tuple[int, ...]
+    cold_token_delay: float
+    renewal_threads: int
+    renewal_cycles: int
+    renewal_cadence: float
+    renewal_lead: float
+    renewal_token_delay: float
+    storm_threads: int
+    storm_calls: int
+    fleet_processes: tuple[int, ...]
+    fleet_lifetimes: int
+    fleet_calls: int
+    throughput_requests: int
+    throughput_rounds: int
+
+
+FULL = Budget(
+    overhead_requests=2000,
+    overhead_rounds=7,
+    cold_threads=(1, 8, 64),
+    cold_token_delay=0.05,
+    renewal_threads=32,
+    renewal_cycles=3,
+    renewal_cadence=4.0,
+    renewal_lead=2.0,
+    renewal_token_delay=0.5,
+    storm_threads=64,
+    storm_calls=50,
+    fleet_processes=(1, 4, 16),
+    fleet_lifetimes=3,
+    fleet_calls=20,
+    throughput_requests=2500,
+    throughput_rounds=5,
+)
+
+QUICK = Budget(
+    overhead_requests=500,
+    overhead_rounds=3,
+    cold_threads=(1, 8, 64),
+    cold_token_delay=0.05,
+    renewal_threads=32,
+    renewal_cycles=1,
+    renewal_cadence=4.0,
+    renewal_lead=2.0,
+    renewal_token_delay=0.5,
+    storm_threads=64,
+    storm_calls=20,
+    fleet_processes=(1, 4, 16),
+    fleet_lifetimes=2,
+    fleet_calls=5,
+    throughput_requests=500,
+    throughput_rounds=3,
+)

@@ -1,0 +1,94 @@
+"""A throwaway ``redis-server`` on a free loopback port, for the fleet row.
+
+Started with persistence off and stopped (terminated, then killed if need be) when the block
+ends. Readiness is read from the server's own log line, not polled for.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+from types import TracebackType
+from typing import Final
+
+__all__ = ["RedisServer", "RedisUnavailable"]
+
+_READY: Final = b"Ready to accept connections"
+_STOP_TIMEOUT: Final = 10.0
+
+
+class RedisUnavailable(RuntimeError):
+    """redis-server is not installed or did not start."""
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """``with RedisServer() as server:`` serves on ``127.0.0.1:server.port``."""
+
+    def __init__(self) -> None:
+        executable = shutil.which("redis-server")
+        if executable is None:
+            raise RedisUnavailable(
+                "redis-server is not installed (apt-get install -y redis-server)"
+            )
+        self.executable = executable
+        self.port = _free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._drain: threading.Thread | None = None
+
+    def __enter__(self) -> RedisServer:
+        command = [
+            self.executable,
+            *("--port", str(self.port), "--bind", "127.0.0.1"),
+            *("--save", "", "--appendonly", "no", "--logfile", ""),
+        ]
+        # A fixed argument list with our own executable path: no shell, no user input.
+        process = subprocess.Popen(  # noqa: S603
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        self._process = process
+        assert process.stdout is not None
+        log = []
+        for line in process.stdout:  # blocks until the server logs; ends if it exits
+            log.append(line)
+            if _READY in line:
+                break
+        else:
+            self._stop()
+            tail = b"".join(log[-5:]).decode(errors="replace")
+            raise RedisUnavailable(f"redis-server exited before it was ready:\n{tail}")
+        # Keep reading so the server never blocks on a full pipe.
+        self._drain = threading.Thread(target=process.stdout.read, daemon=True)
+        self._drain.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop()
+
+    def _stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if self._drain is not None:
+            self._drain.join(_STOP_TIMEOUT)
+        if process.stdout is not None:
+            process.stdout.close()

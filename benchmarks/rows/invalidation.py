@@ -1,0 +1,136 @@
+"""Row 4: every token is invalidated while 64 threads are mid-flight (a secret reset).
+
+The threads share one warm object per library and each makes a fixed number of calls; when a
+third of all calls are done, the thread that completes that call sets an event, and the row
+invalidates every token in the emulator while the others keep calling. Counted: token
+requests after the invalidation, and user calls that did not end in a 200.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from ..budget import Budget
+from ..peers import OURS, Caller, Outcome, PeerOptions, make_peer, succeeded
+from ..remote import Lab, RemoteEmulator
+from ..report import NOT_APPLICABLE, Cell, Row, Section, count
+from ._notes import STATIC, STATIC_NO_TOKEN_LOGIC
+from ._threads import together
+
+__all__ = ["NUMBER", "TITLE", "run"]
+
+NUMBER: Final = "4"
+TITLE: Final = "invalidation storm"
+
+MEASURED: Final = (OURS, "falconpy", "requests-auth", "authlib")
+_WAIT: Final = 300.0
+
+Sample = tuple[float, Outcome]  # ended, outcome
+
+
+@dataclass(frozen=True)
+class _Result:
+    token_requests: int
+    failed: int
+    after: int  # calls that ended after the invalidation was sent
+    failures: tuple[str, ...]  # what the failed calls ended with
+
+
+def _caller_work(
+    calls: int, trigger_at: int, trigger: threading.Event
+) -> Callable[[Caller], list[Sample]]:
+    done = itertools.count(1)  # next() on it is atomic under the GIL
+
+    def work(caller: Caller) -> list[Sample]:
+        samples: list[Sample] = []
+        for _ in range(calls):
+            outcome = caller.get()
+            samples.append((time.perf_counter(), outcome))
+            if next(done) == trigger_at:
+                trigger.set()
+        return samples
+
+    return work
+
+
+def _storm(emulator: RemoteEmulator, name: str, threads: int, calls: int) -> _Result:
+    trigger = threading.Event()
+    work = _caller_work(calls, threads * calls // 3, trigger)
+    with make_peer(name, emulator.new_target(), PeerOptions(threads=threads)) as peer:
+        callers = [peer.caller() for _ in range(threads)]
+        warm = callers[0].get()
+        if not succeeded(warm):
+            raise RuntimeError(f"{name} could not fetch its first token: {warm}")
+        box: list[list[list[Sample]]] = []
+        runner = threading.Thread(target=lambda: box.append(together(work, callers)[0]))
+        runner.start()
+        if not trigger.wait(_WAIT):
+            raise TimeoutError(f"{name}: a third of the calls did not end within {_WAIT} s")
+        before = emulator.tally()
+        sent = time.perf_counter()
+        emulator.invalidate_all_tokens()
+        runner.join(_WAIT)
+        if runner.is_alive() or not box:
+            raise RuntimeError(f"{name}: the calling threads did not finish")
+        spent = emulator.tally() - before
+    samples = [sample for per_thread in box[0] for sample in per_thread]
+    failures = sorted({str(outcome) for _, outcome in samples if not succeeded(outcome)})
+    return _Result(
+        token_requests=spent.token_requests,
+        failed=sum(not succeeded(outcome) for _, outcome in samples),
+        after=sum(ended > sent for ended, _ in samples),
+        failures=tuple(failures),
+    )
+
+
+def run(lab: Lab, budget: Budget) -> Section:
+    """One storm per library, each with a fresh API client."""
+    threads, calls = budget.storm_threads, budget.storm_calls
+    with lab.emulator() as emulator:
+        results = {name: _storm(emulator, name, threads, calls) for name in MEASURED}
+    tokens = {name: Cell(count(r.token_requests)) for name, r in results.items()}
+    failed = {}
+    for name, result in results.items():
+        text = f"{count(result.failed)} of {count(result.after)}"
+        if result.failures:
+            text += f" ({', '.join(result.failures)})"
+        failed[name] = Cell(text)
+    for cells in (tokens, failed):
+        cells[STATIC] = Cell(NOT_APPLICABLE, (STATIC_NO_TOKEN_LOGIC[0],))
+    return Section(
+        rows=[
+            Row(
+                NUMBER,
+                Cell(
+                    f"token requests after every token is invalidated, {threads} threads "
+                    "mid-flight",
+                    ("storm-method", "rate-limits"),
+                ),
+                tokens,
+            ),
+            Row(NUMBER, Cell("failed calls of those that ended after the invalidation"), failed),
+        ],
+        notes={
+            "storm-method": (
+                f"{threads} threads share one warm object per library and make {calls} calls "
+                "each; when a third of all calls are done, `invalidate_all_tokens()` (as after "
+                "a secret reset). Only this library drops a token the API rejects and retries "
+                "once; the others keep sending the dead token until it would have expired "
+                "(30 minutes on Falcon)."
+            ),
+            "rate-limits": (
+                "Every row runs the emulator with `rate_limits=False`, so that the figures are "
+                "about token handling. Falcon's real budgets would change two rows: only the "
+                "first 15 calls a minute from one IP with a bad token get 401, the rest 429 "
+                "(here the peers' failures past the 15th would be 429s, and so would this "
+                "library's in-flight calls past the 15th, since it retries a 401, not a 429); "
+                "and 6,000 calls a minute per customer would cap rows 3 and 6."
+            ),
+            STATIC_NO_TOKEN_LOGIC[0]: STATIC_NO_TOKEN_LOGIC[1],
+        },
+    )
