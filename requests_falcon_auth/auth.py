@@ -369,13 +369,17 @@ class FalconAuth(AuthBase):
             return None
         method = request.method or "GET"
         prep = request.copy()
-        fresh = self.renew_after_401(
-            method,
-            r.url or "",
-            token,
-            replayable=_rewind(prep),
-            trace_id=r.headers.get("X-Cs-Traceid"),
-        )
+        try:
+            fresh = self.renew_after_401(
+                method,
+                r.url or "",
+                token,
+                replayable=_rewind(prep),
+                trace_id=r.headers.get("X-Cs-Traceid"),
+            )
+        except FalconAuthError:
+            r.close()  # the caller gets the error; the 401's connection goes back to the pool
+            raise
         if fresh is None:
             return None
         # Consume and release the connection so the re-send can reuse it.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -47,6 +48,11 @@ DEFAULT_TIMEOUT: Final[Timeout] = (10.0, 30.0)
 _REDIRECTS: Final = frozenset({307, 308})
 _CREDENTIAL_STATUSES: Final = frozenset({400, 401, 403})
 _REDACTED: Final = "<redacted>"
+# RFC 6750 section 2.1 b64token: what an Authorization header can carry unmangled.
+_BEARER_TOKEN: Final = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_DIGITS: Final = re.compile(r"[0-9]{1,10}")
+# Falcon grants 30 minutes; anything past a day is junk, and would overflow clock arithmetic.
+MAX_EXPIRES_IN: Final = 86400
 
 
 class _SessionAuthOff(AuthBase):
@@ -186,7 +192,7 @@ class OAuth2:
             "Fetched a Falcon token: region=%s expires_in=%s trace_id=%s",
             token.region,
             token.expires_in,
-            response.headers.get("X-Cs-Traceid"),
+            self._trace_id(response),
         )
         return token
 
@@ -217,7 +223,7 @@ class OAuth2:
         log.info(
             "Revoked a Falcon token: region=%s trace_id=%s",
             self.clouds.region_of(base_url) or self._region,
-            response.headers.get("X-Cs-Traceid"),
+            self._trace_id(response),
         )
 
     oauth2RevokeToken = revoke
@@ -266,9 +272,12 @@ class OAuth2:
                 log.warning("Falcon %s failed (%s); retrying", operation, type(exc).__name__)
                 retry.sleep()
                 continue
-            except requests.RequestException as exc:
+            except (requests.RequestException, ValueError) as exc:
+                # ValueError: requests parses a redirect's Location even when not following it.
                 raise TokenEndpointError(
-                    f"The Falcon {operation} to {url} could not be sent: {type(exc).__name__}.",
+                    f"The Falcon {operation} to {url} failed: {type(exc).__name__} (an "
+                    "unusable answer, such as a malformed redirect); a proxy may be "
+                    "intercepting the call.",
                     region=self._region,
                 ) from exc
             if not retry.is_retry("POST", response.status_code, _has_retry_after(response)):
@@ -281,7 +290,7 @@ class OAuth2:
                 "Falcon %s answered %s (trace_id=%s); retrying",
                 operation,
                 response.status_code,
-                response.headers.get("X-Cs-Traceid"),
+                self._trace_id(response),
             )
             response.close()
             retry.sleep(response.raw)
@@ -300,7 +309,10 @@ class OAuth2:
                 "cloud= (or FALCON_CLOUD), or use cloud='auto'.",
                 **self._context(response),
             )
-        target = urljoin(url, location) if location else None
+        try:
+            target = urljoin(url, location) if location else None
+        except ValueError:
+            target = None
         region = self.clouds.region_of(target) if target else None
         if target is None or region is None:
             host = _host_of(target)
@@ -329,14 +341,15 @@ class OAuth2:
                 **self._context(response),
             )
         access_token = document.get("access_token")
-        if not isinstance(access_token, str) or not access_token.strip():
+        if not isinstance(access_token, str) or not _BEARER_TOKEN.fullmatch(access_token):
             raise TokenEndpointError(
                 f"Falcon answered the token request with {response.status_code} but no "
-                "access_token; a proxy may be intercepting the call.",
+                "usable access_token (RFC 6750 token characters); a proxy may be intercepting "
+                "the call.",
                 **self._context(response),
             )
         expires_in = document.get("expires_in", DEFAULT_EXPIRES_IN)
-        if isinstance(expires_in, str) and expires_in.strip().isdigit():
+        if isinstance(expires_in, str) and _DIGITS.fullmatch(expires_in.strip(" ")):
             expires_in = int(expires_in)
         if isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in <= 0:
             raise TokenEndpointError(
@@ -344,6 +357,11 @@ class OAuth2:
                 f"({type(expires_in).__name__}); expected a positive number of seconds.",
                 **self._context(response),
             )
+        if expires_in > MAX_EXPIRES_IN:
+            log.warning(
+                "Falcon granted a token for %s s; treating it as %s s", expires_in, MAX_EXPIRES_IN
+            )
+            expires_in = MAX_EXPIRES_IN
         token_type = document.get("token_type")
         region = self.clouds.region_of(url) or _region_header(response) or self._region
         return Token(
@@ -359,10 +377,14 @@ class OAuth2:
         envelope = parse_envelope(response.content, response.headers)
         return {
             "status_code": response.status_code,
-            "trace_id": envelope.trace_id,
+            "trace_id": self._redact(envelope.trace_id) if envelope.trace_id else None,
             "errors": tuple(self._redact(m) for m in envelope.messages),
             "region": self._region,
         }
+
+    def _trace_id(self, response: requests.Response) -> str | None:
+        value = response.headers.get("X-Cs-Traceid")
+        return self._redact(value) if value else None
 
     def _redact(self, text: str) -> str:
         # The real service never echoes a secret; a misbehaving proxy might.

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 RATELIMIT_RETRYAFTER: Final = "X-Ratelimit-Retryafter"
 DEFAULT_MAX_WAIT: Final = 30.0
+# Any wait past a day is as good as "not today": capped there so arithmetic stays finite.
+LONGEST_WAIT: Final = 86400.0
 DEFAULT_STATUS_FORCELIST: Final = frozenset({429, 500, 502, 503, 504})
 
 # Below this a value cannot be an epoch time (it would predate 2001): it is a delay in seconds.
@@ -47,10 +49,10 @@ def parse_ratelimit_retryafter(value: str, now: float | None = None) -> float | 
     if not math.isfinite(number) or number < 0:
         return None
     if number < _EPOCH_FLOOR:
-        return number
+        return min(number, LONGEST_WAIT)
     if number > _EPOCH_MS_FLOOR:
         number /= 1000.0
-    return max(0.0, number - (time.time() if now is None else now))
+    return min(max(0.0, number - (time.time() if now is None else now)), LONGEST_WAIT)
 
 
 class FalconRetry(Retry):
@@ -102,9 +104,15 @@ class FalconRetry(Retry):
             if seconds is not None:
                 return seconds
         try:
-            return super().get_retry_after(response)
-        except InvalidHeader:
+            seconds = super().get_retry_after(response)
+        except (InvalidHeader, ValueError, OverflowError):
+            return None  # unreadable (a year 99999, 5000 digits): back off instead
+        if seconds is None:
             return None
+        try:
+            return min(float(seconds), LONGEST_WAIT)
+        except OverflowError:
+            return LONGEST_WAIT
 
     def planned_wait(self, response: Any = None) -> float:
         """The wait :meth:`sleep` will take before the next try."""

@@ -18,6 +18,7 @@ import urllib3
 
 from .auth import FalconAuth
 from .clouds import origin_of
+from .errors import FalconAuthError
 
 try:  # urllib3 2.x
     from urllib3._request_methods import RequestMethods
@@ -73,18 +74,20 @@ class AuthorizedPoolManager(RequestMethods):
         response = self.http.urlopen(method, url, body=body, headers=sent_headers, **kwargs)
         if response.status != 401:
             return response
-        fresh = self.auth.renew_after_401(
-            method,
-            _final_url(url, response),
-            token,
-            replayable=_rewind(body, start),
-            trace_id=response.headers.get("X-Cs-Traceid"),
-        )
+        try:
+            fresh = self.auth.renew_after_401(
+                method,
+                _final_url(url, response),
+                token,
+                replayable=_rewind(body, start),
+                trace_id=response.headers.get("X-Cs-Traceid"),
+            )
+        except FalconAuthError:
+            _release(response, kwargs)  # the caller gets the error, the pool its connection
+            raise
         if fresh is None:
             return response
-        if kwargs.get("preload_content", True) is False:
-            response.drain_conn()
-        response.release_conn()
+        _release(response, kwargs)
         sent_headers["Authorization"] = fresh.authorization
         retried = self.http.urlopen(method, url, body=body, headers=sent_headers, **kwargs)
         self.auth.report_retried(method, url, retried.status, retried.headers.get("X-Cs-Traceid"))
@@ -105,6 +108,12 @@ class AuthorizedPoolManager(RequestMethods):
         tb: TracebackType | None,
     ) -> None:
         self.clear()
+
+
+def _release(response: Any, kwargs: Mapping[str, Any]) -> None:
+    if kwargs.get("preload_content", True) is False:
+        response.drain_conn()
+    response.release_conn()
 
 
 _NOT_SEEKABLE = -1
