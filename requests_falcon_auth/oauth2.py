@@ -76,7 +76,8 @@ class OAuth2:
         timeout: seconds, or (connect, read), for every call.
         session: a ``requests.Session`` to send through (proxies, verify, client certificates).
         user_agent: a product token to put before this library's in ``User-Agent``.
-        retry: the policy for transient failures (connection errors, 5xx, 429).
+        retry: the policy for transient failures (connection errors, 5xx, 429); the calls
+            are retried as POSTs whatever its ``allowed_methods``.
         clock: the monotonic clock that stamps tokens.
 
     Raises:
@@ -107,7 +108,9 @@ class OAuth2:
         self.member_cid = member_cid or None
         self.clouds = clouds if isinstance(clouds, CloudTable) else CloudTable(clouds)
         self.timeout = timeout
-        self._retry = retry if retry is not None else FalconRetry(allowed_methods=None)
+        # The token and revoke calls are POSTs that are safe to repeat, whatever methods the
+        # given policy allows for API calls.
+        self._retry = (retry or FalconRetry()).new(allowed_methods=None)
         self._clock = clock
         self._owns_session = session is None
         self._session = session if session is not None else requests.Session()

@@ -426,3 +426,10 @@ def test_the_given_sessions_ca_bundle_wins_over_the_environment(
         session.verify = "/opt/corp/ca.pem"
         client(session=session).token()
     assert falcon.calls[0].request.req_kwargs["verify"] == "/opt/corp/ca.pem"
+
+
+def test_a_given_retry_policy_still_retries_the_token_post(falcon: responses.RequestsMock) -> None:
+    falcon.post(f"{US1}/oauth2/token", status=503)
+    falcon.post(f"{US1}/oauth2/token", json=token_json(), status=201)
+    assert OAuth2("client-a", SECRET, retry=FalconRetry(total=5, backoff_factor=0)).token()
+    assert len(falcon.calls) == 2
