@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import socket
 import sys
 import threading
 import warnings
@@ -25,7 +26,7 @@ import redis
 import requests
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from redis_server import FleetJob, RedisServer, fleet_worker, free_port, redis_server_executable
+from redis_server import FleetJob, RedisServer, fleet_worker, redis_server_executable
 from support import FakeClock
 
 from requests_falcon_auth import FalconAuth
@@ -53,6 +54,14 @@ def warnings_logged(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]
 
 
 # -- fixtures ------------------------------------------------------------------------------------
+
+
+def closed_port() -> int:
+    """A loopback port with nothing listening (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +108,7 @@ def make_auth(emu: FalconEmulator, cache: RedisTokenCache, **kwargs: Any) -> Fal
 
 def unreachable_client() -> redis.Redis:
     """A client of a closed port that fails at once (no retries)."""
-    return redis.Redis(port=free_port(), socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
+    return redis.Redis(port=closed_port(), socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
 
 
 # -- at rest ---------------------------------------------------------------------------------------

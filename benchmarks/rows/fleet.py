@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from requests_falcon_auth.auth import DEFAULT_RENEW_WINDOW
+from requests_falcon_auth.testing.redis_server import RedisServer
 
 from .. import loopback
 from ..budget import Budget
 from ..clock import SharedClock
 from ..peers import OURS
-from ..redis_server import RedisServer
 from ..remote import FALCON_TOKEN_TTL, Lab, RemoteEmulator
 from ..report import NOT_APPLICABLE, Cell, Row, Section, count
 from . import _fleet_worker

@@ -1,7 +1,8 @@
-"""A throwaway ``redis-server`` on a free loopback port, for the fleet row.
+"""A throwaway ``redis-server`` on a free loopback port, for tests and benchmarks of fleets.
 
-Started with persistence off and stopped (terminated, then killed if need be) when the block
-ends. Readiness is read from the server's own log line, not polled for.
+Started with persistence off; ready when the server logs that it accepts connections (read from
+its output, not polled for); stopped (terminated, then killed if need be) when the block ends.
+``stop()`` then ``start()`` again keeps the port, to take Redis away and bring it back.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ __all__ = ["RedisServer", "RedisUnavailable"]
 
 _READY: Final = b"Ready to accept connections"
 _STOP_TIMEOUT: Final = 10.0
+INSTALL_HINT: Final = "apt-get install -y redis-server (or brew install redis)"
 
 
 class RedisUnavailable(RuntimeError):
@@ -31,26 +33,32 @@ def _free_port() -> int:
 
 
 class RedisServer:
-    """``with RedisServer() as server:`` serves on ``127.0.0.1:server.port``."""
+    """``with RedisServer() as server:`` serves on ``127.0.0.1:server.port``.
 
-    def __init__(self) -> None:
-        executable = shutil.which("redis-server")
-        if executable is None:
-            raise RedisUnavailable(
-                "redis-server is not installed (apt-get install -y redis-server)"
-            )
-        self.executable = executable
+    Args:
+        executable: the redis-server to run (default: the one on PATH).
+
+    Raises:
+        RedisUnavailable: redis-server is not installed, or exited before it was ready.
+    """
+
+    def __init__(self, executable: str | None = None) -> None:
+        found = executable or shutil.which("redis-server")
+        if found is None:
+            raise RedisUnavailable(f"redis-server is not installed: {INSTALL_HINT}")
+        self.executable = found
         self.port = _free_port()
         self._process: subprocess.Popen[bytes] | None = None
         self._drain: threading.Thread | None = None
 
-    def __enter__(self) -> RedisServer:
+    def start(self) -> None:
+        """Starts the server and returns once it accepts connections."""
         command = [
             self.executable,
             *("--port", str(self.port), "--bind", "127.0.0.1"),
             *("--save", "", "--appendonly", "no", "--logfile", ""),
         ]
-        # A fixed argument list with our own executable path: no shell, no user input.
+        # A fixed argument list with a resolved executable: no shell, no user input.
         process = subprocess.Popen(  # noqa: S603
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
@@ -62,23 +70,15 @@ class RedisServer:
             if _READY in line:
                 break
         else:
-            self._stop()
+            self.stop()
             tail = b"".join(log[-5:]).decode(errors="replace")
             raise RedisUnavailable(f"redis-server exited before it was ready:\n{tail}")
-        # Keep reading so the server never blocks on a full pipe.
+        # Keep reading so that the server never blocks on a full pipe.
         self._drain = threading.Thread(target=process.stdout.read, daemon=True)
         self._drain.start()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._stop()
-
-    def _stop(self) -> None:
+    def stop(self) -> None:
+        """Stops the server (idempotent)."""
         process, self._process = self._process, None
         if process is None:
             return
@@ -90,5 +90,18 @@ class RedisServer:
             process.wait()
         if self._drain is not None:
             self._drain.join(_STOP_TIMEOUT)
+            self._drain = None
         if process.stdout is not None:
             process.stdout.close()
+
+    def __enter__(self) -> RedisServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
