@@ -7,6 +7,7 @@ a few minutes on two shared cores, the quick one in about one.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 __all__ = ["FULL", "QUICK", "Budget"]
@@ -73,19 +74,12 @@ FULL = Budget(
     throughput_rounds=5,
 )
 
-QUICK = Budget(
+QUICK = dataclasses.replace(
+    FULL,
     overhead_requests=500,
     overhead_rounds=3,
-    cold_threads=(1, 8, 64),
-    cold_token_delay=0.05,
-    renewal_threads=32,
     renewal_cycles=1,
-    renewal_cadence=4.0,
-    renewal_lead=2.0,
-    renewal_token_delay=0.5,
-    storm_threads=64,
     storm_calls=20,
-    fleet_processes=(1, 4, 16),
     fleet_lifetimes=2,
     fleet_calls=5,
     throughput_requests=500,

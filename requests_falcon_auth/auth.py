@@ -427,15 +427,9 @@ class FalconAuth(AuthBase):
         tokens = self._take_owned()
         if current is not None and all(t.access_token != current.access_token for t in tokens):
             tokens.append(current)
-        first_error: FalconAuthError | None = None
-        for token in tokens:
-            self.invalidate(token)
-            try:
-                self._oauth.revoke(token)
-            except FalconAuthError as exc:
-                first_error = first_error or exc
-        if first_error is not None:
-            raise first_error
+        errors = self._revoke_each(tokens)
+        if errors:
+            raise errors[0]
 
     def close(self) -> None:
         """Evicts and revokes the tokens this process fetched; never raises, logs failures.
@@ -445,19 +439,26 @@ class FalconAuth(AuthBase):
         if not self.revoke_on_close:
             self._oauth.close()
             return
-        for token in self._take_owned():
+        try:
+            for error in self._revoke_each(self._take_owned()):
+                log.warning("Could not revoke the Falcon token at close: %s", error)
+        except Exception as exc:  # noqa: BLE001 -- teardown must never raise
+            log.warning("Could not revoke the Falcon token at close: %s", type(exc).__name__)
+        self._oauth.close()
+
+    def _revoke_each(self, tokens: list[Token]) -> list[FalconAuthError]:
+        """Evicts and revokes each token; returns the failures instead of stopping at one."""
+        errors = []
+        for token in tokens:
             self.invalidate(token)
-            if token.expired(self._clock()):
-                continue
             try:
                 self._oauth.revoke(token)
             except FalconAuthError as exc:
-                log.warning("Could not revoke the Falcon token at close: %s", exc)
-            except Exception as exc:  # noqa: BLE001 -- teardown must never raise
-                log.warning("Could not revoke the Falcon token at close: %s", type(exc).__name__)
-        self._oauth.close()
+                errors.append(exc)
+        return errors
 
     def _take_owned(self) -> list[Token]:
+        """Hands over the live tokens this process fetched (expired ones need no revoke)."""
         with self._lock:
             owned, self._owned = self._owned, []
         now = self._clock()

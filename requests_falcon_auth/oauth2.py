@@ -303,13 +303,13 @@ class OAuth2:
         named = _region_header(response)
         location = response.headers.get("Location")
         if not self.autodiscover:
-            where = named or _host_of(location)
+            if named:
+                advice = f"Set cloud={named!r} (or FALCON_CLOUD={named})."
+            else:
+                advice = "Name it with cloud= (or FALCON_CLOUD), or use cloud='auto'."
             raise RegionError(
-                f"These credentials belong to Falcon cloud {where}, not {self._base_url}. "
-                f"Set cloud={named!r} (or FALCON_CLOUD={named})"
-                if named
-                else f"These credentials belong to another Falcon cloud ({where}): name it with "
-                "cloud= (or FALCON_CLOUD), or use cloud='auto'.",
+                f"These credentials belong to Falcon cloud {named or _host_of(location)}, "
+                f"not {self._base_url}. {advice}",
                 **self._context(response),
             )
         try:
