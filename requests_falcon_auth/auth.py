@@ -7,14 +7,15 @@ a per-request response hook returns a replacement response or None (as ``HTTPDig
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from requests.auth import AuthBase
@@ -24,10 +25,11 @@ from requests.utils import rewind_body
 
 from . import _fork
 from .cache import CacheKey, MemoryTokenCache, TokenCache, TokenProvider
-from .clouds import AUTODISCOVER, CloudTable, Origin, base_origin, origin_of
+from .clouds import AUTODISCOVER, CloudTable
 from .errors import ConfigurationError, FalconAuthError
 from .oauth2 import DEFAULT_TIMEOUT, OAuth2, Timeout
 from .retry import FalconRetry
+from .scope import Origin, origin_of, scope_of
 from .token import Clock, Token
 
 __all__ = ["DEFAULT_RENEW_WINDOW", "ENVIRONMENT", "FalconAuth", "resolve_credentials"]
@@ -43,10 +45,6 @@ ENVIRONMENT: Final = {
     "member_cid": "FALCON_MEMBER_CID",
     "cloud": "FALCON_CLOUD",
 }
-
-# Per-request state, kept on the PreparedRequest (never on the shared auth object).
-_TOKEN_ATTR: Final = "_falcon_auth_token"
-_RETRIED_ATTR: Final = "_falcon_auth_retried"
 
 
 def _from_env(value: str | None, name: str) -> str | None:
@@ -256,28 +254,22 @@ class FalconAuth(AuthBase):
             self._owned.append(token)
         return token
 
-    def authorizes(self, url: str) -> bool:
-        """True when a request to ``url`` gets the token: the API origin, or (autodiscovery)
-        another Falcon host of the table, which is then re-targeted to the home region."""
-        origin = origin_of(url)
-        return origin is not None and self._in_scope(origin)
-
-    def _in_scope(self, origin: Origin) -> bool:
-        if origin == base_origin(self.base_url):
+    def _covers(self, url: str, origin: Origin) -> bool:
+        """True when ``url`` gets a token: under the API base URL or, with autodiscovery,
+        under another base URL of the table (it is then re-targeted to the home region)."""
+        home = scope_of(self.base_url)
+        if home is not None and home.covers(url, origin):
             return True
-        return self._oauth.autodiscover and self.clouds.region_of_origin(origin) is not None
+        return self._oauth.autodiscover and self.clouds.region_of(url, origin) is not None
 
     def _retarget(self, url: str, origin: Origin, token: Token) -> str | None:
         """Moves a request for another table host to the token's home region."""
-        source = self.clouds.region_of_origin(origin)
+        source = self.clouds.region_of(url, origin)
         if source is None:
             return None
-        source_base = self.clouds[source]
-        if url.startswith(source_base):
-            rest = url[len(source_base) :]
-        else:  # same origin, spelled differently (explicit default port, case)
-            parts = urlsplit(url)
-            rest = urlunsplit(("", "", parts.path, parts.query, ""))
+        source_scope = scope_of(self.clouds[source])
+        if source_scope is None:
+            return None
         if source not in self._rewrites_logged:
             self._rewrites_logged.add(source)
             log.info(
@@ -285,7 +277,7 @@ class FalconAuth(AuthBase):
                 source,
                 token.region,
             )
-        return token.base_url + rest
+        return token.base_url + source_scope.relative(url)
 
     def authorize(self, url: str) -> tuple[str, Token] | None:
         """Where a request for ``url`` goes and the token it carries; None: it gets no token.
@@ -296,10 +288,11 @@ class FalconAuth(AuthBase):
             FalconAuthError: the request needs a token and none could be had.
         """
         origin = origin_of(url)
-        if origin is None or not self._in_scope(origin):
+        if origin is None or not self._covers(url, origin):
             return None
         token = self.get_token()
-        if origin == base_origin(token.base_url):
+        home = scope_of(token.base_url)
+        if home is not None and home.covers(url, origin):
             return url, token
         target = self._retarget(url, origin, token)
         return None if target is None else (target, token)
@@ -322,7 +315,8 @@ class FalconAuth(AuthBase):
         Raises:
             FalconAuthError: no fresh token could be had.
         """
-        if origin_of(url) != base_origin(token.base_url):
+        home = scope_of(token.base_url)
+        if home is None or not home.covers(url):
             return None
         if not replayable:
             log.warning(
@@ -357,23 +351,25 @@ class FalconAuth(AuthBase):
             return r
         r.url, token = authorized
         r.headers["Authorization"] = token.authorization
-        setattr(r, _TOKEN_ATTR, token)
-        r.register_hook("response", self._handle_401)
+        # The attempt's state rides with the hook: requests copies the request at every
+        # redirect hop, keeping hooks but not attributes.
+        r.register_hook("response", functools.partial(self._handle_401, _Attempt(token)))
         return r
 
-    def _handle_401(self, r: requests.Response, **kwargs: Any) -> requests.Response | None:
+    def _handle_401(
+        self, attempt: _Attempt, r: requests.Response, **kwargs: Any
+    ) -> requests.Response | None:
         """Renews the token and re-sends once when the API rejects the one we attached."""
-        request = r.request
-        token: Token | None = getattr(request, _TOKEN_ATTR, None)
-        if r.status_code != 401 or token is None or getattr(request, _RETRIED_ATTR, False):
+        if r.status_code != 401 or attempt.retried:
             return None
+        request = r.request
         method = request.method or "GET"
         prep = request.copy()
         try:
             fresh = self.renew_after_401(
                 method,
                 r.url or "",
-                token,
+                attempt.token,
                 replayable=_rewind(prep),
                 trace_id=r.headers.get("X-Cs-Traceid"),
             )
@@ -382,6 +378,7 @@ class FalconAuth(AuthBase):
             raise
         if fresh is None:
             return None
+        attempt.token, attempt.retried = fresh, True
         # Consume and release the connection so the re-send can reuse it.
         _ = r.content
         r.close()
@@ -390,8 +387,8 @@ class FalconAuth(AuthBase):
             extract_cookies_to_jar(jar, request, r.raw)
             prep.prepare_cookies(jar)
         prep.headers["Authorization"] = fresh.authorization
-        setattr(prep, _TOKEN_ATTR, fresh)
-        setattr(prep, _RETRIED_ATTR, True)
+        # requests builds the next redirect hop from this request, not from the re-sent copy.
+        request.headers["Authorization"] = fresh.authorization
         retried: requests.Response = r.connection.send(prep, **kwargs)
         retried.history.append(r)
         retried.request = prep
@@ -474,6 +471,14 @@ class FalconAuth(AuthBase):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+@dataclass
+class _Attempt:
+    """One request's authentication: the token it carries and whether it was re-sent."""
+
+    token: Token
+    retried: bool = False
 
 
 def _unpickle(args: dict[str, Any]) -> FalconAuth:

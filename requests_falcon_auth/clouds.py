@@ -7,13 +7,14 @@ whole, and "a known Falcon host" always means a host of the table in use.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 from collections.abc import Iterator, Mapping
-from typing import Final, NamedTuple
-from urllib.parse import urlsplit
+from typing import Final
+
+from urllib3.util import parse_url
 
 from .errors import ConfigurationError
+from .scope import Origin, Scope, origin_of, scope_of
 
 __all__ = [
     "AUTODISCOVER",
@@ -22,7 +23,6 @@ __all__ = [
     "ENTRY_REGION",
     "CloudTable",
     "Origin",
-    "base_origin",
     "check_base_url",
     "is_loopback_host",
     "normalize",
@@ -76,36 +76,6 @@ def normalize(name: str) -> str:
         ) from None
 
 
-class Origin(NamedTuple):
-    """The (scheme, host, port) triple that decides where a token may be sent (RFC 6454)."""
-
-    scheme: str
-    host: str
-    port: int
-
-
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
-
-
-def origin_of(url: str) -> Origin | None:
-    """The origin of an absolute http(s) URL, or None for anything else."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return None
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname:
-        return None
-    return Origin(scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme])
-
-
-@functools.lru_cache(maxsize=128)
-def base_origin(base_url: str) -> Origin | None:
-    """``origin_of`` for the few base URLs in use, cached: scope is checked on every request."""
-    return origin_of(base_url)
-
-
 def is_loopback_host(host: str) -> bool:
     """True for localhost and the loopback ranges 127.0.0.0/8 and ::1."""
     if host.lower() in {"localhost", "localhost."}:
@@ -125,6 +95,12 @@ def check_base_url(url: str, *, what: str = "base_url") -> str:
     origin = origin_of(url)
     if origin is None:
         raise ConfigurationError(f"{what} must be an absolute https:// URL, got {url!r}.")
+    parts = parse_url(url)
+    if parts.auth is not None or parts.query is not None or parts.fragment is not None:
+        raise ConfigurationError(
+            f"{what} must be a scheme, host, optional port and optional path prefix, without "
+            "user info, query or fragment."
+        )
     if origin.scheme == "http" and not is_loopback_host(origin.host):
         raise ConfigurationError(
             f"{what} {url!r} uses plain http: tokens are sent only over https "
@@ -147,7 +123,11 @@ class CloudTable(Mapping[str, str]):
                 raise ConfigurationError("'auto' is not a region: clouds maps regions to URLs.")
             table[region] = check_base_url(url, what=f"clouds[{name!r}]")
         self._urls = table
-        self._regions = {origin_of(url): region for region, url in table.items()}
+        # Longest path prefix first, so a gateway's /eu-1 wins over its bare origin.
+        self._scopes: list[tuple[Scope, str]] = sorted(
+            ((_scope(url), region) for region, url in table.items()),
+            key=lambda entry: -len(entry[0].prefix),
+        )
 
     def __getitem__(self, region: str) -> str:
         return self._urls[region]
@@ -176,14 +156,28 @@ class CloudTable(Mapping[str, str]):
                 f"({', '.join(self._urls)}): add it to clouds= or name another cloud."
             ) from None
 
-    def region_of(self, url: str) -> str | None:
-        """The region whose base URL has the origin of ``url``, if any."""
-        return self._regions.get(origin_of(url))
+    def region_of(self, url: str, origin: Origin | None = None) -> str | None:
+        """The region whose base URL covers ``url`` (its origin and path prefix), if any.
 
-    def region_of_origin(self, origin: Origin | None) -> str | None:
-        """The region whose base URL has this origin, if any."""
-        return self._regions.get(origin)
+        Args:
+            url: the URL to place.
+            origin: ``origin_of(url)``, when the caller has it already.
+        """
+        origin = origin if origin is not None else origin_of(url)
+        if origin is None:
+            return None
+        for scope, region in self._scopes:
+            if scope.covers(url, origin):
+                return region
+        return None
 
     def is_known(self, url: str) -> bool:
         """True when ``url`` points at a host of this table (where a token may go)."""
         return self.region_of(url) is not None
+
+
+def _scope(base_url: str) -> Scope:
+    scope = scope_of(base_url)
+    if scope is None:  # check_base_url has vouched for the URL
+        raise ConfigurationError(f"Unusable base URL {base_url!r}.")
+    return scope

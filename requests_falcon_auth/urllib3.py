@@ -13,11 +13,11 @@ import io
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Union
+from urllib.parse import urljoin
 
 import urllib3
 
 from .auth import FalconAuth
-from .clouds import origin_of
 from .errors import FalconAuthError
 
 try:  # urllib3 2.x
@@ -145,10 +145,13 @@ def _rewind(body: _Body, start: int | None) -> bool:
 
 
 def _final_url(url: str, response: Any) -> str:
-    """The URL that produced ``response``: the last redirect target, if any."""
+    """The URL that produced ``response``: the last redirect target, resolved as urllib3
+    resolves it (``urljoin``), or ``url`` when there was no redirect."""
     retries = getattr(response, "retries", None)
     for entry in reversed(getattr(retries, "history", ()) or ()):
         if entry.redirect_location:
-            location: str = entry.redirect_location
-            return location if origin_of(location) else url
+            try:
+                return urljoin(url, entry.redirect_location)
+            except ValueError:
+                return ""  # no origin: a 401 from there is not ours to heal
     return url

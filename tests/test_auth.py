@@ -254,7 +254,9 @@ def test_401_gets_one_fresh_token_and_one_resend(
     assert response.status_code == 200
     assert [r.status_code for r in response.history] == [401]
     assert tokens.issued == ["tok-1", "tok-2"]
-    assert [bearer(c) for c in calls_to(falcon, "/devices/v1")] == ["Bearer tok-1", "Bearer tok-2"]
+    # What each send carried is checked on the wire in test_auth_wire.py: responses records the
+    # request objects, and the healed request is updated for later redirect hops.
+    assert len(calls_to(falcon, "/devices/v1")) == 2
     assert response.request.headers["Authorization"] == "Bearer tok-2"
 
 

@@ -29,27 +29,31 @@ class MiniFalcon:
         self.issued: list[str] = []
         self.reject: set[str] = set()
         self.redirect_to: str | None = None
+        self.prefix = ""
         self.set_cookie_on_401 = False
         self.forbidden: str | None = None
         self.lock = threading.Lock()
 
     def __call__(self, request: Received) -> Answer:
-        if request.path == "/oauth2/token":
+        if not request.path.startswith(self.prefix):
+            return Answer(404, b'{"errors": [{"code": 404}]}')
+        path = request.path[len(self.prefix) :]
+        if path == "/oauth2/token":
             with self.lock:
                 value = f"tok-{len(self.issued) + 1}"
                 self.issued.append(value)
             return Answer(201, json.dumps({"access_token": value, "expires_in": 1799}).encode())
-        if request.path == "/oauth2/revoke":
+        if path == "/oauth2/revoke":
             return Answer(200, b'{"errors": []}')
-        if self.redirect_to and request.path.startswith("/redirect"):
-            return Answer(302, b"", {"Location": self.redirect_to})
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         if token not in self.issued or token in self.reject:
             headers = (
                 {"Set-Cookie": "falcon-affinity=node-7; Path=/"} if self.set_cookie_on_401 else {}
             )
             return Answer(401, b'{"errors": [{"code": 401}]}', headers)
-        if self.forbidden and request.path.startswith(self.forbidden):
+        if self.redirect_to and path.startswith("/redirect"):
+            return Answer(302, b"", {"Location": self.redirect_to})
+        if self.forbidden and path.startswith(self.forbidden):
             return Answer(403, b'{"errors": [{"code": 403}]}')
         digest = hashlib.sha256(request.body).hexdigest()
         return Answer(200, json.dumps({"length": len(request.body), "sha256": digest}).encode())
@@ -227,6 +231,61 @@ def test_redirect_to_another_port_on_the_same_host_never_carries_the_token(
         app.redirect_to = f"{other_port.url}/landing".replace("127.0.0.1", "localhost")
         assert front_end.send("GET", f"{server.url}/redirect/me") == 200
         assert "Authorization" not in other_port.received[0].headers
+
+
+def test_a_401_after_a_same_origin_redirect_is_healed_once(
+    falcon: Falcon, front_end: FrontEnd
+) -> None:
+    app, server = falcon
+    app.redirect_to = "/landing"
+    front_end.send("GET", f"{server.url}/devices/v1")  # tok-1 is issued and cached
+    app.reject.add("tok-1")
+    assert front_end.send("GET", f"{server.url}/redirect/me") == 200
+    assert app.issued == ["tok-1", "tok-2"]
+    assert api_calls(server, "/landing")[-1].headers["Authorization"] == "Bearer tok-2"
+
+
+def test_a_later_redirect_hop_carries_the_fresh_token_after_a_healed_401(
+    falcon: Falcon, front_end: FrontEnd
+) -> None:
+    app, server = falcon
+    app.redirect_to = "/landing"
+    app.reject.add("tok-1")
+    assert front_end.send("GET", f"{server.url}/redirect/me") == 200
+    assert [r.headers["Authorization"] for r in api_calls(server, "/landing")] == ["Bearer tok-2"]
+    assert app.issued == ["tok-1", "tok-2"]
+
+
+def test_a_url_the_parsers_read_differently_gets_no_token(
+    falcon: Falcon, front_end: FrontEnd
+) -> None:
+    """urlsplit puts this URL at the API; urllib3 connects to the other port (the authority
+    ends at the backslash for it). The token must go to neither."""
+    app, server = falcon
+    with LoopbackServer(lambda _: Answer(401, b"{}")) as other:
+        port = server.url.rsplit(":", 1)[1]
+        url = f"{other.url}\\@127.0.0.1:{port}/devices/v1"
+        assert front_end.send("GET", url) == 401
+        assert [r.headers.get("Authorization") for r in other.received] == [None]
+    assert app.issued == []
+    assert api_calls(server, "/devices") == []
+
+
+def test_a_base_url_with_a_path_prefix_scopes_the_token_to_it(
+    falcon: Falcon, front_end: FrontEnd
+) -> None:
+    app, server = falcon
+    app.prefix = "/falcon"
+    with FalconAuth("client-a", "secret-a", base_url=f"{server.url}/falcon/") as auth:
+        prefixed = FrontEnd(front_end.kind, auth)
+        assert prefixed.send("GET", f"{server.url}/falcon/devices/v1") == 200
+        for outside in ["/falcon-other/x", "/other/x", "/falcon/../other/x", "/falcon/%2e%2e/x"]:
+            prefixed.send("GET", f"{server.url}{outside}")
+        prefixed.close()
+    sent = [(r.path, r.headers.get("Authorization")) for r in server.received]
+    assert sent[1] == ("/falcon/devices/v1", "Bearer tok-1")
+    # Dot segments arrive resolved; requests sends %2e%2e as "..", urllib3 as it is.
+    assert [bearer for path, bearer in sent[2:] if "/oauth2/" not in path] == [None] * 4
 
 
 def test_cookies_set_by_the_401_go_with_the_resend(

@@ -1,0 +1,129 @@
+"""Where a token may go: a URL's origin and path as the parser that routes the request reads them.
+
+requests and urllib3 both route with urllib3's ``parse_url``; ``urllib.parse.urlsplit`` reads
+some URLs differently. For ``http://evil:1\\@falcon/`` urlsplit says the host is ``falcon`` (the
+text after the last ``@``) while urllib3 connects to ``evil`` (the authority ends at the ``\\``):
+a scope decision taken with one parser and a connection made with the other sends the token to
+whoever the difference favours. So a URL has an origin here only when both parsers agree on it
+and its authority holds none of the characters they treat differently (backslash, whitespace,
+control characters); anything else gets no token.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from typing import Final, NamedTuple
+from urllib.parse import urlsplit
+
+from urllib3.util import parse_url
+
+__all__ = ["Origin", "Scope", "origin_of", "routed_path", "scope_of"]
+
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+# The common case, unambiguous to every parser: scheme, a plain host name or IPv4 address, an
+# optional port, then the end of the authority. Everything else takes the careful path.
+_PLAIN: Final = re.compile(r"(https?)://([A-Za-z0-9.-]+)(?::([0-9]{1,5}))?(?=[/?#]|\Z)", re.I)
+_AUTHORITY: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)")
+# Characters that end the authority for one parser and not the other, or that urlsplit
+# silently deletes (tab, CR, LF) while urllib3 keeps them.
+_AMBIGUOUS: Final = re.compile(r"[\\\s\x00-\x1f\x7f]")
+# A server may decode these before it resolves dot segments, walking out of a path prefix.
+_ENCODED_SEPARATOR: Final = re.compile(r"%(2e|2f|5c)", re.I)
+
+
+class Origin(NamedTuple):
+    """The (scheme, host, port) triple that decides where a token may be sent (RFC 6454)."""
+
+    scheme: str
+    host: str
+    port: int
+
+
+def origin_of(url: str) -> Origin | None:
+    """The origin of an absolute http(s) URL; None for anything else or anything ambiguous."""
+    plain = _PLAIN.match(url)
+    if plain is not None:
+        scheme, host, port = plain.groups()
+        scheme = scheme.lower()
+        number = int(port) if port else _DEFAULT_PORTS[scheme]
+        return Origin(scheme, host.lower(), number) if 0 < number < 65536 else None
+    return _careful_origin(url)
+
+
+def _careful_origin(url: str) -> Origin | None:
+    authority = _AUTHORITY.match(url)
+    if authority is None or _AMBIGUOUS.search(authority.group(2)):
+        return None
+    try:
+        split = urlsplit(url)
+        split_port = split.port
+        routed = parse_url(url)
+    except ValueError:  # urllib3's LocationParseError is a ValueError too
+        return None
+    scheme = split.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not split.hostname or not routed.host:
+        return None
+    origin = Origin(scheme, split.hostname.lower(), split_port or _DEFAULT_PORTS[scheme])
+    routed_origin = Origin(
+        (routed.scheme or "").lower(),
+        routed.host.strip("[]").lower(),
+        routed.port or _DEFAULT_PORTS[scheme],
+    )
+    return origin if origin == routed_origin else None
+
+
+def routed_path(url: str) -> str | None:
+    """The path the request will carry (dot segments resolved, as urllib3 sends it)."""
+    try:
+        return parse_url(url).path or "/"
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The URLs an API base URL covers: its origin and, for a gateway, its path prefix.
+
+    Attributes:
+        origin: the base URL's origin.
+        prefix: the base URL's path without a trailing slash; empty for a bare origin.
+    """
+
+    origin: Origin
+    prefix: str
+
+    def covers(self, url: str, origin: Origin | None = None) -> bool:
+        """True when ``url`` is at this origin and inside the path prefix.
+
+        Args:
+            url: the URL a request goes to.
+            origin: ``origin_of(url)``, when the caller has it already.
+        """
+        if (origin if origin is not None else origin_of(url)) != self.origin:
+            return False
+        if not self.prefix:
+            return True
+        path = routed_path(url)
+        return (
+            path is not None
+            and (path == self.prefix or path.startswith(self.prefix + "/"))
+            and not _ENCODED_SEPARATOR.search(path)
+        )
+
+    def relative(self, url: str) -> str:
+        """The part of a covered ``url`` after the base URL: path below the prefix and query."""
+        parts = parse_url(url)
+        path = (parts.path or "/")[len(self.prefix) :] or "/"
+        return f"{path}?{parts.query}" if parts.query is not None else path
+
+
+@functools.lru_cache(maxsize=128)
+def scope_of(base_url: str) -> Scope | None:
+    """The scope of an API base URL (cached: scope is checked on every request)."""
+    origin = origin_of(base_url)
+    path = routed_path(base_url)
+    if origin is None or path is None:
+        return None
+    return Scope(origin, path.rstrip("/"))
