@@ -151,7 +151,7 @@ def _final_url(url: str, response: Any) -> str:
     for entry in reversed(getattr(retries, "history", ()) or ()):
         if entry.redirect_location:
             try:
-                return urljoin(url, entry.redirect_location)
+                return urljoin(url, str(entry.redirect_location))
             except ValueError:
                 return ""  # no origin: a 401 from there is not ours to heal
     return url
