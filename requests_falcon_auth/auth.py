@@ -23,11 +23,11 @@ from requests.cookies import extract_cookies_to_jar
 from requests.exceptions import UnrewindableBodyError
 from requests.utils import rewind_body
 
-from . import _fork
+from . import _checks, _fork
 from .cache import CacheKey, MemoryTokenCache, TokenCache, TokenProvider
 from .clouds import AUTODISCOVER, CloudTable
 from .errors import ConfigurationError, FalconAuthError
-from .oauth2 import DEFAULT_TIMEOUT, OAuth2, Timeout
+from .oauth2 import CLOSE_REVOKE_BUDGET, DEFAULT_TIMEOUT, OAuth2, Timeout
 from .retry import FalconRetry
 from .scope import Origin, origin_of, scope_of
 from .token import Clock, Token
@@ -129,10 +129,7 @@ class FalconAuth(AuthBase):
     ) -> None:
         secret_from_env = client_secret is None
         client_id, client_secret = resolve_credentials(client_id, client_secret)
-        if isinstance(renew_window, bool) or not isinstance(renew_window, (int, float)):
-            raise ConfigurationError("renew_window must be a number of seconds.")
-        if renew_window < 0:
-            raise ConfigurationError("renew_window must be zero or more seconds.")
+        window = _checks.seconds(renew_window, "renew_window", allow_zero=True)
         if base_url is None:
             cloud = _from_env(cloud, "cloud") or AUTODISCOVER
         elif cloud is not None:
@@ -159,7 +156,7 @@ class FalconAuth(AuthBase):
             self.cache,
             CacheKey.for_credentials(self._oauth.entry_url, client_id, client_secret, member_cid),
             self._fetch,
-            renew_window=float(renew_window),
+            renew_window=window,
             clock=clock,
         )
         self._clock = clock
@@ -431,25 +428,29 @@ class FalconAuth(AuthBase):
     def close(self) -> None:
         """Evicts and revokes the tokens this process fetched; never raises, logs failures.
 
-        Idempotent. With ``revoke_on_close=False`` the token is left cached and live.
+        Each revoke gets one try and ``CLOSE_REVOKE_BUDGET`` seconds (5) in all, so an
+        unreachable endpoint cannot hold up a process's exit. Idempotent. With
+        ``revoke_on_close=False`` the token is left cached and live.
         """
         if not self.revoke_on_close:
             self._oauth.close()
             return
         try:
-            for error in self._revoke_each(self._take_owned()):
+            for error in self._revoke_each(self._take_owned(), budget=CLOSE_REVOKE_BUDGET):
                 log.warning("Could not revoke the Falcon token at close: %s", error)
         except Exception as exc:  # noqa: BLE001 -- teardown must never raise
             log.warning("Could not revoke the Falcon token at close: %s", type(exc).__name__)
         self._oauth.close()
 
-    def _revoke_each(self, tokens: list[Token]) -> list[FalconAuthError]:
+    def _revoke_each(
+        self, tokens: list[Token], budget: float | None = None
+    ) -> list[FalconAuthError]:
         """Evicts and revokes each token; returns the failures instead of stopping at one."""
         errors = []
         for token in tokens:
             self.invalidate(token)
             try:
-                self._oauth.revoke(token)
+                self._oauth.revoke(token, budget=budget)
             except FalconAuthError as exc:
                 errors.append(exc)
         return errors

@@ -124,7 +124,7 @@ def parse_envelope(body: bytes, headers: Mapping[str, str]) -> ErrorEnvelope:
     trace_id = headers.get("X-Cs-Traceid") or None
     try:
         document = json.loads(body.decode("utf-8")) if body else None
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: deep nesting
         document = None
     if not isinstance(document, dict):
         return ErrorEnvelope(trace_id, (), False)

@@ -9,20 +9,29 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import re
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any, Final, Union
+from typing import Any, Final, TypeVar, Union
 from urllib.parse import urljoin
 
 import requests
 from requests.__version__ import __version__ as _REQUESTS_VERSION
-from requests.auth import AuthBase
 from urllib3.exceptions import MaxRetryError
 
+from . import _checks, _fork
 from .__version__ import __version__
-from .clouds import AUTODISCOVER, ENTRY_REGION, CloudTable, check_base_url, normalize, origin_of
+from .clouds import (
+    AUTODISCOVER,
+    ENTRY_REGION,
+    CloudTable,
+    check_base_url,
+    is_loopback_host,
+    normalize,
+    origin_of,
+)
 from .errors import (
     ConfigurationError,
     CredentialsError,
@@ -32,10 +41,12 @@ from .errors import (
     TokenEndpointError,
     parse_envelope,
 )
+from .exchange import MAX_ANSWER_BYTES, Answer, DeadlineExceeded, Request, UnusableAnswer, post_form
+from .redaction import Redactor
 from .retry import FalconRetry
 from .token import DEFAULT_EXPIRES_IN, Clock, Token
 
-__all__ = ["DEFAULT_TIMEOUT", "OAuth2", "Timeout"]
+__all__ = ["CLOSE_REVOKE_BUDGET", "DEFAULT_TIMEOUT", "OAuth2", "Timeout"]
 
 log = logging.getLogger(__name__)
 
@@ -45,25 +56,34 @@ Timeout = Union[float, tuple[float, float]]
 # takes 30 s is a hung connection, and every SDK that sets no timeout has hung in the field.
 DEFAULT_TIMEOUT: Final[Timeout] = (10.0, 30.0)
 
+# What revoking at close may take in all: one try, no retries. Teardown must not hang a
+# process's exit on an unreachable endpoint; an explicit revoke() gets the full retry policy.
+CLOSE_REVOKE_BUDGET: Final = 5.0
+
 _REDIRECTS: Final = frozenset({307, 308})
 _CREDENTIAL_STATUSES: Final = frozenset({400, 401, 403})
-_REDACTED: Final = "<redacted>"
 # RFC 6750 section 2.1 b64token: what an Authorization header can carry unmangled.
 _BEARER_TOKEN: Final = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
-_DIGITS: Final = re.compile(r"[0-9]{1,10}")
+_NUMBER: Final = re.compile(r"[0-9]{1,10}(?:\.[0-9]{0,9})?")
+# Falcon's tokens are JWTs of about 1.2 KB; a header of this size is not one.
+MAX_TOKEN_LENGTH: Final = 16 * 1024
 # Falcon grants 30 minutes; anything past a day is junk, and would overflow clock arithmetic.
 MAX_EXPIRES_IN: Final = 86400
+# Sent when the retry policy does not say how many tries it allows.
+_DEFAULT_TRIES: Final = 4
 
-
-class _SessionAuthOff(AuthBase):
-    """Keeps a caller's ``session.auth`` (maybe our own FalconAuth) off the OAuth2 calls."""
-
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        return r
+_E = TypeVar("_E", bound=FalconAuthError)
 
 
 class OAuth2:
     """Falcon's OAuth2 service for one set of API client credentials.
+
+    Every call is bounded: each try ends within ``connect + read`` seconds of starting however
+    slowly the server sends, the whole call (retries and their waits included) within
+    ``tries * (connect + read) + retry.max_wait`` (190 s with the defaults), and no answer is
+    read past 32 KiB. Calls to a loopback base URL never go through a proxy. In a forked child,
+    the pooled connections of the session are closed (the caller's session too, if one was
+    given): parent and child never share a socket.
 
     Args:
         client_id: the API client's id.
@@ -73,7 +93,7 @@ class OAuth2:
             CrowdStrike's redirect to the credentials' home region.
         base_url: a custom API base URL (a proxy or gateway); never rewritten by autodiscovery.
         clouds: a region table replacing CrowdStrike's (region name -> base URL).
-        timeout: seconds, or (connect, read), for every call.
+        timeout: seconds, or (connect, read), for each try of every call.
         session: a ``requests.Session`` to send through (proxies, verify, client certificates).
         user_agent: a product token to put before this library's in ``User-Agent``.
         retry: the policy for transient failures (connection errors, 5xx, 429); the calls
@@ -81,7 +101,7 @@ class OAuth2:
         clock: the monotonic clock that stamps tokens.
 
     Raises:
-        ConfigurationError: missing credentials, an unknown cloud, or an unusable URL.
+        ConfigurationError: missing credentials, an unknown cloud, an unusable URL or timeout.
     """
 
     def __init__(
@@ -105,12 +125,15 @@ class OAuth2:
             raise ConfigurationError("client_secret must be a non-empty string.")
         self.client_id = client_id
         self._secret = client_secret
+        self._redact = Redactor.for_credentials(client_id, client_secret)
         self.member_cid = member_cid or None
         self.clouds = clouds if isinstance(clouds, CloudTable) else CloudTable(clouds)
         self.timeout = timeout
+        self._timeout = _checks.timeout_pair(timeout)
         # The token and revoke calls are POSTs that are safe to repeat, whatever methods the
         # given policy allows for API calls.
         self._retry = (retry or FalconRetry()).new(allowed_methods=None)
+        self.call_budget = sum(self._timeout) * _tries(self._retry) + self._retry.max_wait
         self._clock = clock
         self._owns_session = session is None
         self._session = session if session is not None else requests.Session()
@@ -134,6 +157,13 @@ class OAuth2:
             self._base_url = self.clouds.base_url(start)
             self._region = start
         self.entry_url = self._base_url
+        _fork.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        # Parent and child would otherwise write into one keep-alive socket to the token
+        # endpoint at once: interleaved requests, forms the server never sees whole.
+        self._lock = threading.Lock()
+        self._session.close()  # a requests.Session stays usable: pools are made anew on demand
 
     @property
     def base_url(self) -> str:
@@ -178,55 +208,71 @@ class OAuth2:
             form["member_cid"] = self.member_cid
         url = f"{self._base_url}/oauth2/token"
         issued_at = self._clock()
-        response = self._post(url, form, operation="token request")
-        if response.status_code in _REDIRECTS:
-            url = self._follow_region_redirect(url, response)
-            response = self._post(url, form, operation="token request")
-            if response.status_code in _REDIRECTS:
-                raise RegionError(
+        call = _Call("token request", self._retry, self.call_budget, self._redact)
+        answer = self._post(url, form, call)
+        if answer.status in _REDIRECTS:
+            url = self._follow_region_redirect(url, answer, call)
+            answer = self._post(url, form, call)
+            if answer.status in _REDIRECTS:
+                raise call.fail(
+                    RegionError,
                     "Falcon redirected the token request twice; not following. Name the "
                     "cloud explicitly (cloud= or FALCON_CLOUD).",
-                    **self._context(response),
+                    answer,
+                    region=self._region,
                 )
-        if not 200 <= response.status_code < 300:
-            raise self._error(response, "token request")
-        token = self._parse_token(response, url, issued_at)
+        if not 200 <= answer.status < 300:
+            raise self._error(answer, call)
+        token = self._parse_token(answer, url, issued_at, call)
         log.info(
             "Fetched a Falcon token: region=%s expires_in=%s trace_id=%s",
             token.region,
             token.expires_in,
-            self._trace_id(response),
+            call.trace_id(answer),
         )
         return token
 
     oauth2AccessToken = token
 
-    def revoke(self, token: Token | str) -> None:
+    def revoke(self, token: Token | str, *, budget: float | None = None) -> None:
         """Revokes a token at its home region (operation ``oauth2RevokeToken``).
 
         Revoking an unknown or already revoked token succeeds, as on the real service.
 
+        Args:
+            token: the token, or its value (then revoked at the current base URL).
+            budget: seconds the whole call may take, in one try (teardown uses
+                ``CLOSE_REVOKE_BUDGET``); None for the full retry policy.
+
         Raises:
             CredentialsError: Falcon refused the client credentials.
-            TokenEndpointError: 5xx, network failures.
+            TokenEndpointError: 5xx, network failures, or no answer within the budget.
         """
         if isinstance(token, Token):
             value, base_url = token.access_token, token.base_url
         else:
             value, base_url = token, self._base_url
+        if budget is None:
+            call = _Call("token revocation", self._retry, self.call_budget, self._redact)
+        else:
+            one_try = self._retry.new(total=0, max_wait=0.0)
+            call = _Call(
+                "token revocation", one_try, _checks.seconds(budget, "budget"), self._redact
+            )
+        call.redact = call.redact.also(value)
         basic = base64.b64encode(f"{self.client_id}:{self._secret}".encode()).decode("ascii")
-        response = self._post(
+        answer = self._post(
             f"{base_url}/oauth2/revoke",
             {"token": value, "client_id": self.client_id},
-            operation="token revocation",
+            call,
             authorization=f"basic {basic}",
         )
-        if response.status_code != 200:
-            raise self._error(response, "token revocation")
+        if answer.status != 200:
+            raise self._error(answer, call)
         log.info(
             "Revoked a Falcon token: region=%s trace_id=%s",
             self.clouds.region_of(base_url) or self._region,
-            self._trace_id(response),
+            call.trace_id(answer),
         )
 
     oauth2RevokeToken = revoke
@@ -235,82 +281,125 @@ class OAuth2:
         self,
         url: str,
         form: Mapping[str, str],
+        call: _Call,
         *,
-        operation: str,
         authorization: str | None = None,
-    ) -> requests.Response:
-        """POSTs a form, retrying transient failures under the retry policy."""
-        headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
+    ) -> Answer:
+        """POSTs a form, retrying transient failures under the call's policy and deadline."""
+        headers = {
+            "User-Agent": self.user_agent,
+            "Accept": "application/json",
+            # The answer is read raw under a cap; ask for it uncompressed.
+            "Accept-Encoding": "identity",
+        }
         if authorization is not None:
             headers["Authorization"] = authorization
-        retry = self._retry
+        connect, read = self._timeout
+        operation = call.operation
         while True:
-            try:
-                response = self._session.post(
-                    url,
-                    data=form,
-                    headers=headers,
-                    timeout=self.timeout,
-                    allow_redirects=False,
-                    auth=_SessionAuthOff(),
-                    # A session's own CA bundle must win over REQUESTS_CA_BUNDLE, which
-                    # requests would otherwise let override it (psf/requests#3829).
-                    verify=self._session.verify,
+            remaining = call.deadline - time.monotonic()
+            if remaining <= 0:
+                raise call.fail(
+                    TokenEndpointError,
+                    f"The Falcon {operation} to {url} did not finish within "
+                    f"{call.budget:.0f} s (timeouts and retries included). Check the network "
+                    "and proxy, or raise timeout=.",
+                    region=self._region,
                 )
+            request = Request(
+                url,
+                form,
+                headers,
+                (min(connect, remaining), min(read, remaining)),
+                self._direct(url),
+            )
+            try_deadline = min(call.deadline, time.monotonic() + connect + read)
+            try:
+                answer = post_form(self._session, request, try_deadline)
             except requests.exceptions.SSLError as exc:
-                raise TokenEndpointError(
+                raise call.fail(
+                    TokenEndpointError,
                     f"TLS verification failed for the Falcon {operation} to {url}: check the "
                     "CA bundle (session.verify, REQUESTS_CA_BUNDLE) and any intercepting proxy.",
                     region=self._region,
                 ) from exc
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except (requests.ConnectionError, requests.Timeout, DeadlineExceeded) as exc:
+                failure = type(exc).__name__
+                if isinstance(exc, DeadlineExceeded):
+                    exc = requests.Timeout(f"no complete answer within {connect + read:.0f} s")
                 try:
-                    retry = retry.increment(method="POST", url=url, error=exc)
+                    call.retry = call.retry.increment(method="POST", url=url, error=exc)
                 except MaxRetryError:
-                    raise TokenEndpointError(
+                    raise call.fail(
+                        TokenEndpointError,
                         f"Could not reach the Falcon {operation} endpoint at {url}: "
-                        f"{type(exc).__name__}. Check the network, proxy settings and cloud.",
+                        f"{failure}. Check the network, proxy settings and cloud.",
                         region=self._region,
                     ) from exc
-                log.warning("Falcon %s failed (%s); retrying", operation, type(exc).__name__)
-                retry.sleep()
+                if not call.can_wait(call.retry.planned_wait()):
+                    raise call.fail(
+                        TokenEndpointError,
+                        f"Could not reach the Falcon {operation} endpoint at {url} within "
+                        f"{call.budget:.0f} s: {failure}. Check the network, proxy settings "
+                        "and cloud.",
+                        region=self._region,
+                    ) from exc
+                log.warning("Falcon %s failed (%s); retrying", operation, failure)
+                call.retry.sleep()
                 continue
-            except (requests.RequestException, ValueError) as exc:
+            except (requests.RequestException, ValueError, UnusableAnswer) as exc:
                 # ValueError: requests parses a redirect's Location even when not following it.
-                raise TokenEndpointError(
+                raise call.fail(
+                    TokenEndpointError,
                     f"The Falcon {operation} to {url} failed: {type(exc).__name__} (an "
-                    "unusable answer, such as a malformed redirect); a proxy may be "
-                    "intercepting the call.",
+                    "unusable answer, such as a malformed redirect or encoding); a proxy may "
+                    "be intercepting the call.",
                     region=self._region,
                 ) from exc
-            if not retry.is_retry("POST", response.status_code, _has_retry_after(response)):
-                return response
+            if not call.retry.is_retry("POST", answer.status, _has_retry_after(answer)):
+                return answer
             try:
-                retry = retry.increment(method="POST", url=url, response=response.raw)
+                call.retry = call.retry.increment(method="POST", url=url, response=answer)
             except MaxRetryError:
-                return response
+                return answer
+            if not call.can_wait(call.retry.planned_wait(answer)):
+                return answer
             log.warning(
                 "Falcon %s answered %s (trace_id=%s); retrying",
                 operation,
-                response.status_code,
-                self._trace_id(response),
+                answer.status,
+                call.trace_id(answer),
             )
-            response.close()
-            retry.sleep(response.raw)
+            call.retry.sleep(answer)  # type: ignore[arg-type]
 
-    def _follow_region_redirect(self, url: str, response: requests.Response) -> str:
+    def _direct(self, url: str) -> dict[str, str | None] | None:
+        """Proxy settings that send a loopback call straight to it, or None (the session's).
+
+        Plain http is allowed only for loopback; an ``HTTP_PROXY`` from the environment would
+        otherwise carry the secret and the token in clear to the proxy.
+        """
+        origin = origin_of(url)
+        if origin is None or not is_loopback_host(origin.host):
+            return None
+        # None removes a key when requests merges request, environment and session settings.
+        keys = {"http", "https", "all", *self._session.proxies}
+        return dict.fromkeys(keys)
+
+    def _follow_region_redirect(self, url: str, answer: Answer, call: _Call) -> str:
         """Checks a 308 from autodiscovery and returns the URL to re-post to."""
-        named = _region_header(response)
-        location = response.headers.get("Location")
+        named = _region_header(answer)
+        location = answer.headers.get("Location")
         if not self.autodiscover:
             if named:
                 advice = f"Set cloud={named!r} (or FALCON_CLOUD={named})."
             else:
                 advice = "Name it with cloud= (or FALCON_CLOUD), or use cloud='auto'."
-            raise RegionError(
+            raise call.fail(
+                RegionError,
                 f"These credentials belong to Falcon cloud {named or _host_of(location)}, "
                 f"not {self._base_url}. {advice}",
-                **self._context(response),
+                answer,
+                region=self._region,
             )
         try:
             target = urljoin(url, location) if location else None
@@ -318,12 +407,13 @@ class OAuth2:
             target = None
         region = self.clouds.region_of(target) if target else None
         if target is None or region is None:
-            host = _host_of(target)
-            raise RegionError(
-                f"Falcon's token endpoint redirected to {host}, which is not a Falcon host in the "
-                "cloud table; not sending credentials there. Name the cloud, or add the host to "
-                "clouds= if it is your gateway.",
-                **self._context(response),
+            raise call.fail(
+                RegionError,
+                f"Falcon's token endpoint redirected to {_host_of(target)}, which is not a "
+                "Falcon host in the cloud table; not sending credentials there. Name the "
+                "cloud, or add the host to clouds= if it is your gateway.",
+                answer,
+                region=self._region,
             )
         with self._lock:
             self._base_url = self.clouds[region]
@@ -331,92 +421,100 @@ class OAuth2:
         log.info("Autodiscovered Falcon cloud %s (%s)", region, self._base_url)
         return target
 
-    def _parse_token(self, response: requests.Response, url: str, issued_at: float) -> Token:
+    def _parse_token(self, answer: Answer, url: str, issued_at: float, call: _Call) -> Token:
         """Turns a 2xx answer into a Token, or raises TokenEndpointError."""
-        try:
-            document = json.loads(response.content.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            document = None
-        if not isinstance(document, dict):
-            raise TokenEndpointError(
-                f"Falcon answered the token request with {response.status_code} but no JSON "
-                "object; a proxy may be intercepting the call (check base_url and proxies).",
-                **self._context(response),
+
+        def unusable(what: str) -> TokenEndpointError:
+            return call.fail(
+                TokenEndpointError,
+                f"Falcon answered the token request with {answer.status} but {what}; a proxy "
+                "may be intercepting the call (check base_url and proxies).",
+                answer,
+                region=self._region,
             )
+
+        if answer.oversized:
+            raise unusable(f"more than {MAX_ANSWER_BYTES // 1024} KiB, which no token answer is")
+        document = _json_object(answer.body)
+        if document is None:
+            raise unusable("no JSON object")
         access_token = document.get("access_token")
-        if not isinstance(access_token, str) or not _BEARER_TOKEN.fullmatch(access_token):
-            raise TokenEndpointError(
-                f"Falcon answered the token request with {response.status_code} but no "
-                "usable access_token (RFC 6750 token characters); a proxy may be intercepting "
-                "the call.",
-                **self._context(response),
+        if (
+            not isinstance(access_token, str)
+            or len(access_token) > MAX_TOKEN_LENGTH
+            or not _BEARER_TOKEN.fullmatch(access_token)
+        ):
+            raise unusable(
+                "no usable access_token (RFC 6750 token characters, at most "
+                f"{MAX_TOKEN_LENGTH // 1024} KiB)"
             )
-        expires_in = document.get("expires_in", DEFAULT_EXPIRES_IN)
-        if isinstance(expires_in, str) and _DIGITS.fullmatch(expires_in.strip(" ")):
-            expires_in = int(expires_in)
-        if isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in <= 0:
-            raise TokenEndpointError(
-                "Falcon's token answer has an invalid expires_in "
-                f"({type(expires_in).__name__}); expected a positive number of seconds.",
-                **self._context(response),
-            )
+        expires_in = _seconds(document.get("expires_in", DEFAULT_EXPIRES_IN))
+        if expires_in is None:
+            raise unusable("an invalid expires_in (expected a positive number of seconds)")
         if expires_in > MAX_EXPIRES_IN:
             log.warning(
                 "Falcon granted a token for %s s; treating it as %s s", expires_in, MAX_EXPIRES_IN
             )
             expires_in = MAX_EXPIRES_IN
         token_type = document.get("token_type")
-        region = self.clouds.region_of(url) or _region_header(response) or self._region
+        region = self.clouds.region_of(url) or _region_header(answer) or self._region
         return Token(
             access_token=access_token,
-            token_type=token_type if isinstance(token_type, str) else "bearer",
+            token_type=token_type[:20] if isinstance(token_type, str) else "bearer",
             expires_in=expires_in,
             region=region,
             base_url=self._base_url,
             issued_at=issued_at,
         )
 
-    def _context(self, response: requests.Response) -> dict[str, Any]:
-        envelope = parse_envelope(response.content, response.headers)
-        return {
-            "status_code": response.status_code,
-            "trace_id": self._redact(envelope.trace_id) if envelope.trace_id else None,
-            "errors": tuple(self._redact(m) for m in envelope.messages),
-            "region": self._region,
-        }
-
-    def _trace_id(self, response: requests.Response) -> str | None:
-        value = response.headers.get("X-Cs-Traceid")
-        return self._redact(value) if value else None
-
-    def _redact(self, text: str) -> str:
-        # The real service never echoes a secret; a misbehaving proxy might.
-        return text.replace(self._secret, _REDACTED) if self._secret else text
-
-    def _error(self, response: requests.Response, operation: str) -> FalconAuthError:
+    def _error(self, answer: Answer, call: _Call) -> FalconAuthError:
         """The FalconAuthError that a non-success answer stands for, with advice."""
-        context = self._context(response)
-        status = response.status_code
-        said = "; ".join(context["errors"]) or f"HTTP {status}"
+        operation = call.operation
+        status = answer.status
+        said = "; ".join(call.messages(answer)) or f"HTTP {status}"
         prefix = f"Falcon refused the {operation} ({status}: {said})."
         if status == 429:
-            retry_after = self._retry.get_retry_after(response.raw) if response.raw else None
+            retry_after = self._retry.get_retry_after(answer)
             wait = f"wait {retry_after:.0f} s" if retry_after is not None else "wait a minute"
-            return RateLimitError(
+            return call.fail(
+                RateLimitError,
                 f"{prefix} Too many calls from this address: {wait} before asking again, and "
                 "reuse tokens (one FalconAuth per process, or a shared token cache).",
+                answer,
+                region=self._region,
                 retry_after=retry_after,
-                **context,
+            )
+        if status == 400 and "required" in said.lower():
+            # We always send the whole form: a server that did not get it saw a mangled
+            # request (a shared or intercepted connection), not bad credentials.
+            return call.fail(
+                TokenEndpointError,
+                f"{prefix} The request did not arrive whole (a connection shared across a "
+                "fork, or a proxy that rewrites bodies); asking again may succeed.",
+                answer,
+                region=self._region,
             )
         if status in _CREDENTIAL_STATUSES:
-            return CredentialsError(f"{prefix} {self._credentials_advice(said)}", **context)
+            return call.fail(
+                CredentialsError,
+                f"{prefix} {self._credentials_advice(said)}",
+                answer,
+                region=self._region,
+            )
         if status >= 500:
-            return TokenEndpointError(
+            return call.fail(
+                TokenEndpointError,
                 f"{prefix} This is a failure on CrowdStrike's side and it persisted through "
                 "retries; try again later and quote the trace id if you contact support.",
-                **context,
+                answer,
+                region=self._region,
             )
-        return TokenEndpointError(f"{prefix} Unexpected answer from the token endpoint.", **context)
+        return call.fail(
+            TokenEndpointError,
+            f"{prefix} Unexpected answer from the token endpoint.",
+            answer,
+            region=self._region,
+        )
 
     def _credentials_advice(self, said: str) -> str:
         lowered = said.lower()
@@ -437,10 +535,82 @@ class OAuth2:
         return "Check the client id and secret (FALCON_CLIENT_ID, FALCON_CLIENT_SECRET)."
 
 
-def _has_retry_after(response: requests.Response) -> bool:
-    return bool(
-        response.headers.get("Retry-After") or response.headers.get("X-Ratelimit-Retryafter")
-    )
+class _Call:
+    """One token or revoke call: its retry state, its deadline, and what to keep out of text."""
+
+    def __init__(self, operation: str, retry: FalconRetry, budget: float, redact: Redactor) -> None:
+        self.operation = operation
+        self.retry = retry
+        self.budget = budget
+        self.deadline = time.monotonic() + budget
+        self.redact = redact
+
+    def can_wait(self, seconds: float) -> bool:
+        """True when a wait of ``seconds`` still leaves time before the deadline."""
+        return time.monotonic() + seconds < self.deadline
+
+    def trace_id(self, answer: Answer) -> str | None:
+        value = answer.headers.get("X-Cs-Traceid")
+        return self.redact(value, limit=_MAX_TRACE_ID) if value else None
+
+    def messages(self, answer: Answer) -> tuple[str, ...]:
+        envelope = parse_envelope(answer.body, answer.headers)
+        return tuple(self.redact(m) for m in envelope.messages[:_MAX_MESSAGES])
+
+    def fail(
+        self,
+        kind: type[_E],
+        message: str,
+        answer: Answer | None = None,
+        **context: Any,
+    ) -> _E:
+        """A ``kind`` error with the answer's context; every server-sent text redacted."""
+        if answer is not None:
+            envelope = parse_envelope(answer.body, answer.headers)
+            trace = envelope.trace_id
+            context.update(
+                status_code=answer.status,
+                trace_id=self.redact(trace, limit=_MAX_TRACE_ID) if trace else None,
+                errors=self.messages(answer),
+            )
+        return kind(self.redact(message, limit=_MAX_MESSAGE), **context)
+
+
+_MAX_MESSAGES: Final = 5
+_MAX_TRACE_ID: Final = 100
+_MAX_MESSAGE: Final = 4000
+
+
+def _tries(retry: FalconRetry) -> int:
+    """How many tries the policy allows in all (its ``total`` plus the first)."""
+    total = retry.total
+    if isinstance(total, bool):
+        return 1 if total is False else _DEFAULT_TRIES
+    return total + 1 if isinstance(total, int) and total >= 0 else _DEFAULT_TRIES
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    """The body as a JSON object, or None for anything else (deep nesting included)."""
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _seconds(value: object) -> int | None:
+    """A token lifetime as whole seconds: an int, an integral-looking float or numeric string."""
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip(" ")):
+        value = float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return int(min(value, 10 * MAX_EXPIRES_IN)) if value >= 1 else None
+
+
+def _has_retry_after(answer: Answer) -> bool:
+    return bool(answer.headers.get("Retry-After") or answer.headers.get("X-Ratelimit-Retryafter"))
 
 
 def _host_of(url: str | None) -> str:
@@ -448,14 +618,15 @@ def _host_of(url: str | None) -> str:
     return origin.host if origin is not None else "an unknown host"
 
 
-def _region_header(response: requests.Response) -> str | None:
+def _region_header(answer: Answer) -> str | None:
     """The canonical region named by ``X-Cs-Region``, ignoring junk."""
-    value = response.headers.get("X-Cs-Region")
+    value = answer.headers.get("X-Cs-Region")
     if not value:
         return None
     try:
         region = normalize(value)
     except ConfigurationError:
-        log.debug("Ignoring unknown X-Cs-Region %r", value[:40])
+        # Not quoted: a server that echoes requests may put anything there.
+        log.debug("Ignoring an X-Cs-Region that names no Falcon cloud (%d characters)", len(value))
         return None
     return None if region == AUTODISCOVER else region

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Final
 
 import requests
 
 from .auth import FalconAuth
 
 __all__ = ["FalconSession"]
+
+# A scheme (RFC 3986 section 3.1) and "//" at the start: a "://" in a query does not count.
+_ABSOLUTE: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 class FalconSession(requests.Session):
@@ -41,7 +45,7 @@ class FalconSession(requests.Session):
         """As ``requests.Session.request``; a URL without a scheme is an API path."""
         if isinstance(url, bytes):
             url = url.decode("utf-8")
-        if "://" not in url:
+        if not _ABSOLUTE.match(url):
             # Discovery first, so the path lands on the home region, not on us-1.
             self.auth.get_token()
             url = f"{self.auth.base_url}/{url.lstrip('/')}"

@@ -17,6 +17,7 @@ from urllib.parse import urljoin
 
 import urllib3
 
+from . import _fork
 from .auth import FalconAuth
 from .errors import FalconAuthError
 
@@ -41,7 +42,8 @@ class AuthorizedPoolManager(RequestMethods):
     Args:
         auth: the FalconAuth whose tokens to use.
         http: the pool manager to send through (``urllib3.PoolManager()`` by default; a
-            ``ProxyManager`` works too). Closed by ``clear()``/``with`` only if made here.
+            ``ProxyManager`` works too). Closed by ``clear()``/``with`` only if made here; if
+            made here, a forked child starts with empty pools.
     """
 
     def __init__(self, auth: FalconAuth, http: urllib3.PoolManager | None = None) -> None:
@@ -49,6 +51,13 @@ class AuthorizedPoolManager(RequestMethods):
         self.auth = auth
         self._owns_http = http is None
         self.http = http if http is not None else urllib3.PoolManager()
+        if self._owns_http:
+            _fork.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        # The parent's pooled sockets are the parent's: a child writing into one interleaves
+        # its requests with the parent's.
+        self.http.clear()
 
     def __repr__(self) -> str:
         return f"AuthorizedPoolManager(auth={self.auth!r})"

@@ -4,11 +4,14 @@
 - A leak scan over the whole suite: every log record of the library and of urllib3 (at DEBUG)
   and every FalconAuthError message raised anywhere in the run are searched, at the end, for
   every client secret the emulators were given, every token they issued and every test
-  module's ``SECRET``. One hit fails the run.
+  module's ``SECRET`` (with its ``CLIENT_ID``) and ``TOKEN``, in every form the library puts them on the wire: raw, URL-encoded
+  (``quote_plus``, ``quote``) and, for secrets, inside the revoke call's Basic credential.
+  One hit fails the run.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 from collections.abc import Iterator
@@ -17,6 +20,7 @@ from typing import Any
 import pytest
 
 from requests_falcon_auth.errors import FalconAuthError
+from requests_falcon_auth.redaction import wire_forms
 from requests_falcon_auth.testing import FalconEmulator
 
 _SCANNED_LOGGERS = ("requests_falcon_auth", "urllib3")
@@ -31,6 +35,7 @@ class _Evidence(logging.Handler):
         self.records = 0
         self.errors = 0
         self.secrets: set[str] = set()
+        self.credentials: set[tuple[str, str]] = set()
         self.tokens: set[str] = set()
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -40,10 +45,18 @@ class _Evidence(logging.Handler):
             self.texts.append(str(record.exc_info[1]))
 
     def hits(self) -> tuple[int, int]:
-        """How many secrets and how many tokens appear anywhere in what was recorded."""
+        """How many secrets and how many tokens appear, in any wire form, in what was recorded."""
         haystack = "\n".join(self.texts)
-        secrets = sum(1 for s in self.secrets if len(s) >= 8 and s in haystack)
-        tokens = sum(1 for t in self.tokens if t in haystack)
+        basics = {
+            base64.b64encode(f"{client_id}:{secret}".encode()).decode("ascii")
+            for client_id, secret in self.credentials
+        }
+        secrets = sum(
+            1
+            for s in self.secrets
+            if len(s) >= 8 and any(form in haystack for form in wire_forms(s))
+        ) + sum(1 for basic in basics if basic in haystack)
+        tokens = sum(1 for t in self.tokens if any(form in haystack for form in wire_forms(t)))
         return secrets, tokens
 
 
@@ -68,6 +81,7 @@ def _record_emulator_secrets() -> None:
         self: FalconEmulator, client_id: str, client_secret: str, **kw: Any
     ) -> Any:
         _evidence.secrets.add(client_secret)
+        _evidence.credentials.add((client_id, client_secret))
         return add_client(self, client_id, client_secret, **kw)
 
     def recording_stop(self: FalconEmulator) -> None:
@@ -89,9 +103,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        secret = getattr(getattr(item, "module", None), "SECRET", None)
+        module = getattr(item, "module", None)
+        secret, client_id = getattr(module, "SECRET", None), getattr(module, "CLIENT_ID", None)
         if isinstance(secret, str):
             _evidence.secrets.add(secret)
+            if isinstance(client_id, str):
+                _evidence.credentials.add((client_id, secret))
+        token = getattr(module, "TOKEN", None)
+        if isinstance(token, str):
+            _evidence.tokens.add(token)
 
 
 @pytest.fixture(autouse=True)
@@ -107,8 +127,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     leaked_secrets, leaked_tokens = _evidence.hits()
     summary = (
         f"leak scan: {_evidence.records} log records and {_evidence.errors} FalconAuthError "
-        f"messages searched for {len(_evidence.secrets)} secrets and {len(_evidence.tokens)} "
-        f"issued tokens: {leaked_secrets + leaked_tokens} hits"
+        f"messages searched for {len(_evidence.secrets)} secrets, "
+        f"{len(_evidence.credentials)} Basic credentials and {len(_evidence.tokens)} issued "
+        f"tokens, each in every wire form: {leaked_secrets + leaked_tokens} hits"
     )
     if reporter is not None:
         reporter.write_line(summary)

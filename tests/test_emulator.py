@@ -651,6 +651,15 @@ def test_malformed_chunks_get_400_and_close(emu: FalconEmulator) -> None:
             assert b"Connection: close" in reply.read()  # and then EOF
 
 
+def test_an_unparseable_request_target_gets_400(emu: FalconEmulator) -> None:
+    host, port = emu.base_url("us-1").removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as raw:
+        raw.sendall(b"GET http://[::1/devices HTTP/1.1\r\nHost: h\r\n\r\n")
+        with raw.makefile("rb") as reply:
+            assert reply.readline().startswith(b"HTTP/1.1 400")
+            assert b"Malformed request target" in reply.read()  # then close
+
+
 # -- keep-alive ----------------------------------------------------------------------------------
 
 

@@ -104,6 +104,16 @@ def test_expires_in_defaults_to_1799(falcon: responses.RequestsMock) -> None:
     assert (token.expires_in, token.token_type) == (1799, "bearer")
 
 
+@pytest.mark.parametrize(
+    ("expires_in", "seconds"), [(1799.0, 1799), ("1799", 1799), ("1799.0", 1799), (12.9, 12)]
+)
+def test_expires_in_may_be_a_float_or_a_numeric_string(
+    falcon: responses.RequestsMock, expires_in: object, seconds: int
+) -> None:
+    falcon.post(f"{US1}/oauth2/token", json=token_json(expires_in=expires_in), status=201)
+    assert client().token().expires_in == seconds
+
+
 def test_token_is_stamped_before_the_request_is_sent(falcon: responses.RequestsMock) -> None:
     readings = iter([100.0, 500.0])
     falcon.post(f"{US1}/oauth2/token", json=token_json(expires_in=60), status=201)
@@ -123,7 +133,12 @@ def test_token_is_stamped_before_the_request_is_sent(falcon: responses.RequestsM
         b'{"access_token": "t", "expires_in": -5}',
         b'{"access_token": "t", "expires_in": 0}',
         b'{"access_token": "t", "expires_in": "soon"}',
-        b'{"access_token": "t", "expires_in": 12.5}',
+        b'{"access_token": "t", "expires_in": 0.5}',
+        b'{"access_token": "t", "expires_in": NaN}',
+        b'{"access_token": "t", "expires_in": Infinity}',
+        pytest.param(b'{"access_token": "' + b"t" * (16 * 1024 + 1) + b'"}', id="token-16k"),
+        pytest.param(b"[" * 10_000 + b"]" * 10_000, id="nested-list"),
+        pytest.param(b'{"a": ' * 10_000 + b"1" + b"}" * 10_000, id="nested-object"),
         b'{"access_token": "t", "expires_in": true}',
         b'{"access_token": "t", "expires_in": null}',
         b"\xff\xfe",

@@ -35,6 +35,15 @@ def test_relative_paths_resolve_against_the_discovered_home(falcon: responses.Re
     assert falcon.calls[-1].request.url == f"{US2}/oauth2/revoke"  # closed: revoked
 
 
+def test_a_scheme_in_the_query_does_not_make_a_path_absolute(
+    falcon: responses.RequestsMock,
+) -> None:
+    api = falcon.get(f"{US2}/fwmgr/queries/rules/v1", json={"resources": []})
+    with FalconSession(client_id="id", client_secret="secret") as session:
+        session.get("fwmgr/queries/rules/v1?filter=url:'https://example.org/x'")
+    assert api.calls[0].request.headers["Authorization"] == "Bearer tok-1"
+
+
 def test_absolute_urls_pass_through(falcon: responses.RequestsMock) -> None:
     other = falcon.get("https://example.org/feed", json={})
     with FalconSession(client_id="id", client_secret="secret") as session:

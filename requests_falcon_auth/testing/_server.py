@@ -154,7 +154,20 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         if "://" in self.path:  # absolute-form request target (RFC 9112 section 3.2.2)
-            parts = urlsplit(self.path)
+            try:
+                parts = urlsplit(self.path)
+            except ValueError:  # e.g. an unclosed IPv6 bracket
+                self.close_connection = True
+                self._send(
+                    error_response(
+                        400,
+                        "Malformed request target",
+                        trace_id=new_trace_id(),
+                        started=0.0,
+                        powered_by=GATEWAY,
+                    )
+                )
+                return
             path, query = parts.path or "/", parts.query
         else:
             path, _, query = self.path.partition("#")[0].partition("?")

@@ -1,0 +1,118 @@
+"""Fork with token calls in flight: a child never writes into its parent's sockets.
+
+Real ``os.fork`` against the emulator: the parent and four children renew in parallel through
+one FalconAuth made before the fork (gunicorn --preload, celery prefork, multiprocessing's fork
+start method). Sharing the parent's pooled keep-alive socket interleaves their requests.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import warnings
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from requests_falcon_auth import FalconAuth, FalconAuthError
+from requests_falcon_auth.testing import FalconEmulator
+from requests_falcon_auth.urllib3 import AuthorizedPoolManager
+
+CHILDREN = 4
+RENEWALS = 10
+
+
+@pytest.fixture
+def emu() -> Iterator[FalconEmulator]:
+    with FalconEmulator(["us-1"]) as emulator:
+        emulator.add_client("forking-client", "forking-secret-0123")
+        yield emulator
+
+
+def renew(auth: FalconAuth) -> int:
+    """Fetches RENEWALS tokens; returns how many calls failed."""
+    failures = 0
+    for _ in range(RENEWALS):
+        try:
+            auth.oauth2.token()
+        except FalconAuthError:
+            failures += 1
+    return failures
+
+
+def fork_children(auth: FalconAuth, go_read: int) -> list[tuple[int, int]]:
+    """Forks CHILDREN children that wait for ``go`` and then renew; (pid, report fd) each."""
+    children = []
+    for _ in range(CHILDREN):
+        report_read, report_write = os.pipe()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads, 3.12+
+            pid = os.fork()
+        if pid == 0:  # the child
+            outcome = "crashed"
+            try:
+                signal.alarm(60)  # a wedged child dies instead of hanging the suite
+                os.read(go_read, 1)
+                outcome = str(renew(auth))
+            finally:
+                os.write(report_write, outcome.encode())
+                os._exit(0)
+        os.close(report_write)
+        children.append((pid, report_read))
+    return children
+
+
+@pytest.mark.parametrize("session", ["own", "callers"])
+def test_parent_and_children_renewing_at_once_never_share_a_socket(
+    emu: FalconEmulator, session: str
+) -> None:
+    given = requests.Session() if session == "callers" else None
+    auth = FalconAuth(
+        "forking-client",
+        "forking-secret-0123",
+        base_url=emu.base_url("us-1"),
+        session=given,
+    )
+    auth.get_token()  # the parent now holds a pooled keep-alive socket to the token endpoint
+    go_read, go_write = os.pipe()
+    children = fork_children(auth, go_read)
+    os.write(go_write, b"g" * CHILDREN)
+    parent_failures = renew(auth)
+    reports = []
+    for pid, report_read in children:
+        reports.append(os.read(report_read, 100).decode())
+        os.close(report_read)
+        os.waitpid(pid, 0)
+    os.close(go_read)
+    os.close(go_write)
+    auth.close()
+    assert (parent_failures, reports) == (0, ["0"] * CHILDREN)
+    assert emu.counters.token_requests == 1 + RENEWALS * (CHILDREN + 1)
+
+
+def test_a_forked_child_starts_the_urllib3_front_end_with_empty_pools(
+    emu: FalconEmulator,
+) -> None:
+    auth = FalconAuth("forking-client", "forking-secret-0123", base_url=emu.base_url("us-1"))
+    http = AuthorizedPoolManager(auth)
+    assert http.request("GET", f"{emu.base_url('us-1')}/devices/queries/devices/v1").status == 200
+    assert len(http.http.pools) == 1
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:
+        report = "crashed"
+        try:
+            report = str(len(http.http.pools))
+        finally:
+            os.write(write_end, report.encode())
+            os._exit(0)
+    os.close(write_end)
+    report = os.read(read_end, 100).decode()
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    assert report == "0"
+    assert len(http.http.pools) == 1  # the parent keeps its own
+    auth.close()
