@@ -14,6 +14,7 @@ import responses
 from requests_falcon_auth import (
     ConfigurationError,
     CredentialsError,
+    FalconAuth,
     FalconRetry,
     OAuth2,
     RateLimitError,
@@ -363,6 +364,32 @@ def test_revoke_refused(falcon: responses.RequestsMock) -> None:
     falcon.post(f"{US1}/oauth2/revoke", json=envelope(403, "access denied"), status=403)
     with pytest.raises(CredentialsError):
         client().revoke("tok")
+
+
+def test_an_explicit_revoke_keeps_the_retry_policy_and_a_budgeted_one_tries_once(
+    falcon: responses.RequestsMock,
+) -> None:
+    falcon.post(f"{US1}/oauth2/revoke", status=503)
+    falcon.post(f"{US1}/oauth2/revoke", json={"errors": []}, status=200)
+    client().revoke("tok")
+    assert len(falcon.calls) == 2
+    falcon.calls.reset()
+    falcon.replace(responses.POST, f"{US1}/oauth2/revoke", status=503)
+    with pytest.raises(TokenEndpointError):
+        client().revoke("tok", budget=5.0)
+    assert len(falcon.calls) == 1
+
+
+def test_a_token_request_that_arrived_without_its_form_is_not_a_credentials_failure(
+    falcon: responses.RequestsMock,
+) -> None:
+    message = "client_id and client_secret are required"
+    falcon.post(f"{US1}/oauth2/token", json=envelope(400, message), status=400)
+    falcon.post(f"{US1}/oauth2/token", json=token_json(), status=201)
+    auth = FalconAuth("client-a", SECRET, retry=FalconRetry(backoff_factor=0))
+    with pytest.raises(TokenEndpointError, match="did not arrive whole"):
+        auth.get_token()
+    assert auth.get_token().access_token == "tok-1"  # asked again: nothing was remembered
 
 
 def test_camel_case_aliases_are_the_seed_operation_ids(falcon: responses.RequestsMock) -> None:
