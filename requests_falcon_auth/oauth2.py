@@ -19,6 +19,7 @@ from urllib.parse import urljoin
 
 import requests
 from requests.__version__ import __version__ as _REQUESTS_VERSION
+from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError
 
 from . import _checks, _fork
@@ -82,8 +83,8 @@ class OAuth2:
     slowly the server sends, the whole call (retries and their waits included) within
     ``tries * (connect + read) + retry.max_wait`` (190 s with the defaults), and no answer is
     read past 32 KiB. Calls to a loopback base URL never go through a proxy. In a forked child,
-    the pooled connections of the session are closed (the caller's session too, if one was
-    given): parent and child never share a socket.
+    the session (the caller's too, if one was given) gets new, empty connection pools: parent
+    and child never share a socket.
 
     Args:
         client_id: the API client's id.
@@ -163,7 +164,7 @@ class OAuth2:
         # Parent and child would otherwise write into one keep-alive socket to the token
         # endpoint at once: interleaved requests, forms the server never sees whole.
         self._lock = threading.Lock()
-        self._session.close()  # a requests.Session stays usable: pools are made anew on demand
+        _fresh_pools(self._session)
 
     @property
     def base_url(self) -> str:
@@ -579,6 +580,21 @@ class _Call:
 _MAX_MESSAGES: Final = 5
 _MAX_TRACE_ID: Final = 100
 _MAX_MESSAGE: Final = 4000
+
+
+def _fresh_pools(session: requests.Session) -> None:
+    """Gives each of the session's HTTP adapters a new, empty pool manager.
+
+    The old pools are left untouched rather than closed: another thread of the parent may have
+    held one of their locks at the fork, and the child would wait for it forever. This is what
+    ``HTTPAdapter.__setstate__`` does after unpickling.
+    """
+    for adapter in session.adapters.values():
+        if isinstance(adapter, HTTPAdapter):
+            adapter.proxy_manager = {}
+            adapter.init_poolmanager(
+                adapter._pool_connections, adapter._pool_maxsize, block=adapter._pool_block
+            )
 
 
 def _tries(retry: FalconRetry) -> int:

@@ -56,8 +56,9 @@ class AuthorizedPoolManager(RequestMethods):
 
     def _after_fork_in_child(self) -> None:
         # The parent's pooled sockets are the parent's: a child writing into one interleaves
-        # its requests with the parent's.
-        self.http.clear()
+        # its requests with the parent's. The old pools are dropped, not closed: a parent
+        # thread may have held their lock at the fork.
+        self.http = urllib3.PoolManager()
 
     def __repr__(self) -> str:
         return f"AuthorizedPoolManager(auth={self.auth!r})"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import warnings
 from collections.abc import Iterator
 
@@ -89,6 +90,38 @@ def test_parent_and_children_renewing_at_once_never_share_a_socket(
     auth.close()
     assert (parent_failures, reports) == (0, ["0"] * CHILDREN)
     assert emu.counters.token_requests == 1 + RENEWALS * (CHILDREN + 1)
+
+
+def test_a_child_forked_while_a_parent_thread_holds_the_pool_lock_still_renews(
+    emu: FalconEmulator,
+) -> None:
+    auth = FalconAuth("forking-client", "forking-secret-0123", base_url=emu.base_url("us-1"))
+    auth.get_token()
+    pools = auth.oauth2._session.get_adapter(emu.base_url("us-1")).poolmanager.pools
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with pools.lock:
+            holding.set()
+            release.wait()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait()
+    go_read, go_write = os.pipe()
+    children = fork_children(auth, go_read)  # they inherit the lock held, forever
+    release.set()
+    holder.join()
+    os.write(go_write, b"g" * CHILDREN)
+    reports = []
+    for pid, report_read in children:
+        reports.append(os.read(report_read, 100).decode())
+        os.close(report_read)
+        os.waitpid(pid, 0)
+    os.close(go_read)
+    os.close(go_write)
+    auth.close()
+    assert reports == ["0"] * CHILDREN
 
 
 def test_a_forked_child_starts_the_urllib3_front_end_with_empty_pools(
