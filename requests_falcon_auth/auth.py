@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -32,11 +33,21 @@ from .retry import FalconRetry
 from .scope import Origin, origin_of, scope_of
 from .token import Clock, Token
 
-__all__ = ["DEFAULT_RENEW_WINDOW", "ENVIRONMENT", "FalconAuth", "resolve_credentials"]
+__all__ = [
+    "BAD_TOKEN_RATE_LIMIT",
+    "DEFAULT_RENEW_WINDOW",
+    "ENVIRONMENT",
+    "FalconAuth",
+    "rejects_token",
+    "resolve_credentials",
+]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RENEW_WINDOW: Final = 120.0
+# Falcon's budget of calls with a bad token, per minute and source IP (falcon-oauth2.md).
+BAD_TOKEN_RATE_LIMIT: Final = 15
+_TRACE_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
 # Where unset arguments come from: the convention every Falcon SDK follows.
 ENVIRONMENT: Final = {
@@ -294,52 +305,66 @@ class FalconAuth(AuthBase):
         target = self._retarget(url, origin, token)
         return None if target is None else (target, token)
 
-    def renew_after_401(
+    def renew_after_rejection(
         self,
         method: str,
         url: str,
         token: Token,
         *,
+        status: int,
+        headers: Mapping[str, str],
         replayable: bool,
-        trace_id: str | None = None,
     ) -> Token | None:
-        """The token to re-send with after the API answered 401 to ``token``; None: keep the 401.
+        """The token to re-send with after the API rejected ``token``; None: keep the answer.
 
-        The second half of the front-end protocol: a 401 from another origin (a redirect hop)
-        is not ours, and a body that cannot be replayed is never re-sent. Otherwise the failed
-        token is dropped (only if still cached: compare-and-swap) and a usable one returned.
+        The second half of the front-end protocol. A rejection is a 401, or a 429 under
+        Falcon's bad-token budget (``X-Ratelimit-Limit: 15``: past 15 calls a minute with a
+        bad token, Falcon answers 429 instead of 401); any other answer, a 429 under the
+        account's budget included, is the caller's. An answer from another origin (a redirect
+        hop) is not ours, and a body that cannot be replayed is never re-sent. Otherwise the
+        rejected token is dropped (only if still cached: compare-and-swap; and from the tokens
+        to revoke at close) and a usable one returned.
 
         Raises:
             FalconAuthError: no fresh token could be had.
         """
+        if not rejects_token(status, headers):
+            return None
         home = scope_of(token.base_url)
         if home is None or not home.covers(url):
             return None
+        answer = _describe(status)
         if not replayable:
             log.warning(
-                "Falcon answered 401 to %s %s and the request body cannot be sent again "
-                "(a generator or unseekable stream); returning the 401",
+                "Falcon answered %s to %s %s and the request body cannot be sent again "
+                "(a generator or unseekable stream); returning it",
+                answer,
                 method,
                 _path_of(url),
             )
             return None
         log.info(
-            "Falcon answered 401 to %s %s (trace_id=%s); retrying once with a fresh token",
+            "Falcon answered %s to %s %s (trace_id=%s); retrying once with a fresh token",
+            answer,
             method,
             _path_of(url),
-            trace_id,
+            _trace_id(headers),
         )
         self.invalidate(token)
+        self._disown(token)
         return self.get_token()
 
-    def report_retried(self, method: str, url: str, status: int, trace_id: str | None) -> None:
-        """Logs the outcome of a re-send: a second 401 deserves a warning."""
-        if status == 401:
+    def report_retried(
+        self, method: str, url: str, status: int, headers: Mapping[str, str]
+    ) -> None:
+        """Logs the outcome of a re-send: a fresh token rejected again deserves a warning."""
+        if rejects_token(status, headers):
             log.warning(
-                "Falcon answered 401 again to %s %s with a fresh token (trace_id=%s)",
+                "Falcon answered %s again to %s %s with a fresh token (trace_id=%s)",
+                _describe(status),
                 method,
                 _path_of(url),
-                trace_id,
+                _trace_id(headers),
             )
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -357,18 +382,19 @@ class FalconAuth(AuthBase):
         self, attempt: _Attempt, r: requests.Response, **kwargs: Any
     ) -> requests.Response | None:
         """Renews the token and re-sends once when the API rejects the one we attached."""
-        if r.status_code != 401 or attempt.retried:
+        if attempt.retried or not rejects_token(r.status_code, r.headers):
             return None
         request = r.request
         method = request.method or "GET"
         prep = request.copy()
         try:
-            fresh = self.renew_after_401(
+            fresh = self.renew_after_rejection(
                 method,
                 r.url or "",
                 attempt.token,
+                status=r.status_code,
+                headers=r.headers,
                 replayable=_rewind(prep),
-                trace_id=r.headers.get("X-Cs-Traceid"),
             )
         except FalconAuthError:
             r.close()  # the caller gets the error; the 401's connection goes back to the pool
@@ -389,9 +415,7 @@ class FalconAuth(AuthBase):
         retried: requests.Response = r.connection.send(prep, **kwargs)
         retried.history.append(r)
         retried.request = prep
-        self.report_retried(
-            method, prep.url or "", retried.status_code, retried.headers.get("X-Cs-Traceid")
-        )
+        self.report_retried(method, prep.url or "", retried.status_code, retried.headers)
         return retried
 
     def attach(self, session: requests.Session) -> requests.Session:
@@ -455,6 +479,11 @@ class FalconAuth(AuthBase):
                 errors.append(exc)
         return errors
 
+    def _disown(self, token: Token) -> None:
+        """Forgets a token the server rejected: revoking it at close would be a wasted call."""
+        with self._lock:
+            self._owned = [t for t in self._owned if t.access_token != token.access_token]
+
     def _take_owned(self) -> list[Token]:
         """Hands over the live tokens this process fetched (expired ones need no revoke)."""
         with self._lock:
@@ -498,6 +527,31 @@ def _rewind(prep: requests.PreparedRequest) -> bool:
     except UnrewindableBodyError:
         return False
     return True
+
+
+def rejects_token(status: int, headers: Mapping[str, str]) -> bool:
+    """True for an API answer that rejects the bearer token: 401, or the bad-token 429.
+
+    Falcon counts calls with a missing, malformed, expired or revoked token against a budget of
+    ``BAD_TOKEN_RATE_LIMIT`` a minute per source IP and answers 429 past it, saying so in
+    ``X-Ratelimit-Limit``; a 429 under any other limit (the account's 6,000) is a real one.
+    """
+    if status == 401:
+        return True
+    if status != 429:
+        return False
+    limit = (headers.get("X-Ratelimit-Limit") or "").strip()
+    return limit.isdigit() and int(limit) == BAD_TOKEN_RATE_LIMIT
+
+
+def _describe(status: int) -> str:
+    return "401" if status == 401 else "429 under the bad-token budget"
+
+
+def _trace_id(headers: Mapping[str, str]) -> str | None:
+    """Falcon's trace id, if it looks like one (logs quote nothing else from the server)."""
+    value = headers.get("X-Cs-Traceid")
+    return value if value is not None and _TRACE_ID.fullmatch(value) else None
 
 
 def _path_of(url: str | None) -> str:

@@ -7,9 +7,17 @@ from typing import Any, Final
 
 import requests
 
+from . import _checks
 from .auth import FalconAuth
+from .oauth2 import Timeout
 
-__all__ = ["FalconSession"]
+__all__ = ["DEFAULT_API_TIMEOUT", "FalconSession"]
+
+# (connect, read) seconds for API calls. requests waits forever by default, and a call that
+# hangs is the commonest complaint about Falcon clients; 60 s without a byte is a dead call.
+DEFAULT_API_TIMEOUT: Final[Timeout] = (10.0, 60.0)
+# Where requests.Session.request takes timeout= positionally (after method and url).
+_TIMEOUT_POSITION: Final = 6
 
 # A scheme (RFC 3986 section 3.1) and "//" at the start: a "://" in a query does not count.
 _ABSOLUTE: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
@@ -20,29 +28,44 @@ class FalconSession(requests.Session):
 
     ``s.get("/sensors/queries/installers/v1")`` goes to ``auth.base_url`` as it is after
     autodiscovery; absolute URLs pass through untouched (and get a token only if they point at
-    the API). ``close()`` and ``with`` revoke the token.
+    the API). ``close()`` and ``with`` revoke the token. Every call has a timeout unless you
+    say otherwise: ``api_timeout`` for the session, ``timeout=`` for one call (``None``: wait
+    as long as it takes).
 
     Args:
         auth: a FalconAuth to use; when omitted one is built from ``auth_kwargs``.
+        api_timeout: seconds, or (connect, read), for the API calls made through this session;
+            ``None`` for no timeout. The token calls' own timeout is FalconAuth's ``timeout=``.
         **auth_kwargs: FalconAuth's arguments (credentials, cloud, cache...).
 
     Raises:
-        ConfigurationError: as FalconAuth.
+        ConfigurationError: as FalconAuth, or an unusable ``api_timeout``.
         TypeError: both ``auth`` and FalconAuth arguments were given.
     """
 
     auth: FalconAuth
 
-    def __init__(self, auth: FalconAuth | None = None, **auth_kwargs: Any) -> None:
+    def __init__(
+        self,
+        auth: FalconAuth | None = None,
+        *,
+        api_timeout: Timeout | None = DEFAULT_API_TIMEOUT,
+        **auth_kwargs: Any,
+    ) -> None:
         if auth is not None and auth_kwargs:
             raise TypeError("Pass a FalconAuth or FalconAuth's arguments, not both.")
+        if api_timeout is not None:
+            api_timeout = _checks.timeout_pair(api_timeout, "api_timeout")
         super().__init__()
+        self.api_timeout = api_timeout
         self.auth = auth if auth is not None else FalconAuth(**auth_kwargs)
 
     def request(
         self, method: str, url: str | bytes, *args: Any, **kwargs: Any
     ) -> requests.Response:
         """As ``requests.Session.request``; a URL without a scheme is an API path."""
+        if len(args) <= _TIMEOUT_POSITION:
+            kwargs.setdefault("timeout", self.api_timeout)
         if isinstance(url, bytes):
             url = url.decode("utf-8")
         if not _ABSOLUTE.match(url):

@@ -2,9 +2,9 @@
 ``AuthorizedHttp``).
 
 It follows the same protocol as the requests front end, through the same FalconAuth core:
-``authorize()`` decides scope and supplies the token, ``renew_after_401()`` decides whether a
-401 is healed; tokens, cache and single flight are shared with any requests session using the
-same FalconAuth. Works with urllib3 1.26 and 2.x.
+``authorize()`` decides scope and supplies the token, ``renew_after_rejection()`` decides
+whether a 401 (or the bad-token 429) is healed; tokens, cache and single flight are shared with
+any requests session using the same FalconAuth. Works with urllib3 1.26 and 2.x.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from urllib.parse import urljoin
 import urllib3
 
 from . import _fork
-from .auth import FalconAuth
+from .auth import FalconAuth, rejects_token
 from .errors import FalconAuthError
 
 try:  # urllib3 2.x
@@ -35,9 +35,10 @@ class AuthorizedPoolManager(RequestMethods):
     """A urllib3 pool manager that authenticates requests to the Falcon API.
 
     ``request()``, ``request_encode_url()``, ``request_encode_body()`` and ``urlopen()`` attach
-    the token only to the API origin, and re-send once with a fresh token when the API answers
-    401 (never a body that cannot be replayed; never for a 401 from another host after a
-    redirect, which urllib3 sends without the ``Authorization`` header).
+    the token only to the API origin, and re-send once with a fresh token when the API rejects
+    it (401, or 429 under the bad-token budget; never a body that cannot be replayed; never for
+    an answer from another host after a redirect, which urllib3 sends without the
+    ``Authorization`` header).
 
     Args:
         auth: the FalconAuth whose tokens to use.
@@ -82,15 +83,16 @@ class AuthorizedPoolManager(RequestMethods):
         sent_headers["Authorization"] = token.authorization
         start = _body_position(body)
         response = self.http.urlopen(method, url, body=body, headers=sent_headers, **kwargs)
-        if response.status != 401:
+        if not rejects_token(response.status, response.headers):
             return response
         try:
-            fresh = self.auth.renew_after_401(
+            fresh = self.auth.renew_after_rejection(
                 method,
                 _final_url(url, response),
                 token,
+                status=response.status,
+                headers=response.headers,
                 replayable=_rewind(body, start),
-                trace_id=response.headers.get("X-Cs-Traceid"),
             )
         except FalconAuthError:
             _release(response, kwargs)  # the caller gets the error, the pool its connection
@@ -100,7 +102,7 @@ class AuthorizedPoolManager(RequestMethods):
         _release(response, kwargs)
         sent_headers["Authorization"] = fresh.authorization
         retried = self.http.urlopen(method, url, body=body, headers=sent_headers, **kwargs)
-        self.auth.report_retried(method, url, retried.status, retried.headers.get("X-Cs-Traceid"))
+        self.auth.report_retried(method, url, retried.status, retried.headers)
         return retried
 
     def clear(self) -> None:

@@ -30,6 +30,8 @@ class MiniFalcon:
         self.reject: set[str] = set()
         self.redirect_to: str | None = None
         self.prefix = ""
+        self.bad_token_status = 401  # 429: the bad-token budget is spent
+        self.account_limited: str | None = None
         self.set_cookie_on_401 = False
         self.forbidden: str | None = None
         self.lock = threading.Lock()
@@ -50,7 +52,12 @@ class MiniFalcon:
             headers = (
                 {"Set-Cookie": "falcon-affinity=node-7; Path=/"} if self.set_cookie_on_401 else {}
             )
-            return Answer(401, b'{"errors": [{"code": 401}]}', headers)
+            if self.bad_token_status == 429:
+                headers.update({"X-Ratelimit-Limit": "15", "X-Ratelimit-Remaining": "0"})
+            return Answer(self.bad_token_status, b'{"errors": [{"code": 401}]}', headers)
+        if self.account_limited and path.startswith(self.account_limited):
+            limits = {"X-Ratelimit-Limit": "6000", "X-Ratelimit-Remaining": "0"}
+            return Answer(429, b'{"errors": [{"code": 429}]}', limits)
         if self.redirect_to and path.startswith("/redirect"):
             return Answer(302, b"", {"Location": self.redirect_to})
         if self.forbidden and path.startswith(self.forbidden):
@@ -148,6 +155,36 @@ def test_a_second_401_is_returned(
     assert len(api_calls(server, "/devices")) == 2
     assert app.issued == ["tok-1", "tok-2"]
     assert "401 again" in caplog.text
+
+
+def test_a_bad_token_429_is_healed_like_a_401(falcon: Falcon, front_end: FrontEnd) -> None:
+    app, server = falcon
+    app.bad_token_status = 429
+    app.reject.add("tok-1")
+    assert front_end.send("GET", f"{server.url}/devices/v1") == 200
+    sent = [r.headers["Authorization"] for r in api_calls(server, "/devices")]
+    assert sent == ["Bearer tok-1", "Bearer tok-2"]
+
+
+def test_an_account_429_is_the_callers_and_costs_no_token(
+    falcon: Falcon, front_end: FrontEnd
+) -> None:
+    app, server = falcon
+    app.account_limited = "/busy"
+    assert front_end.send("GET", f"{server.url}/busy/v1") == 429
+    assert len(api_calls(server, "/busy")) == 1
+    assert app.issued == ["tok-1"]
+
+
+def test_a_rejected_token_is_not_revoked_at_close(
+    falcon: Falcon, front_end: FrontEnd, auth: FalconAuth
+) -> None:
+    app, server = falcon
+    app.reject.add("tok-1")
+    assert front_end.send("GET", f"{server.url}/devices/v1") == 200
+    auth.close()
+    revoked = [r.body for r in server.received if r.path == "/oauth2/revoke"]
+    assert revoked == [b"token=tok-2&client_id=client-a"]
 
 
 def test_403_is_not_retried(falcon: Falcon, front_end: FrontEnd) -> None:

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 import responses
 
-from requests_falcon_auth import FalconAuth, FalconSession
+from requests_falcon_auth import ConfigurationError, FalconAuth, FalconSession
 
 US1 = "https://api.crowdstrike.com"
 US2 = "https://api.us-2.crowdstrike.com"
@@ -50,6 +50,34 @@ def test_absolute_urls_pass_through(falcon: responses.RequestsMock) -> None:
         session.get("https://example.org/feed")
     assert "Authorization" not in other.calls[0].request.headers
     assert len(falcon.calls) == 1  # no token was needed, none fetched, none revoked
+
+
+@pytest.mark.parametrize(
+    ("session_kwargs", "call_kwargs", "timeout"),
+    [
+        ({}, {}, (10.0, 60.0)),
+        ({"api_timeout": 5}, {}, (5.0, 5.0)),
+        ({"api_timeout": (1, 2)}, {"timeout": 7}, 7),
+        ({}, {"timeout": None}, None),
+        ({"api_timeout": None}, {}, None),
+    ],
+)
+def test_api_calls_have_a_timeout_unless_told_otherwise(
+    falcon: responses.RequestsMock,
+    session_kwargs: dict[str, object],
+    call_kwargs: dict[str, object],
+    timeout: object,
+) -> None:
+    api = falcon.get(f"{US2}/devices/queries/devices/v1", json={"resources": []})
+    with FalconSession(client_id="id", client_secret="secret", **session_kwargs) as session:
+        session.get("/devices/queries/devices/v1", **call_kwargs)
+    assert api.calls[0].request.req_kwargs["timeout"] == timeout
+
+
+@pytest.mark.parametrize("api_timeout", [0, -1, "5", (1, 2, 3)])
+def test_an_unusable_api_timeout_is_refused(api_timeout: object) -> None:
+    with pytest.raises(ConfigurationError, match="api_timeout"):
+        FalconSession(client_id="id", client_secret="secret", api_timeout=api_timeout)
 
 
 def test_takes_an_existing_auth() -> None:
