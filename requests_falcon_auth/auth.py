@@ -25,10 +25,11 @@ from requests.exceptions import UnrewindableBodyError
 from requests.utils import rewind_body
 
 from . import _checks, _fork
-from .cache import CacheKey, MemoryTokenCache, TokenCache, TokenProvider
+from .cache import CacheKey, MemoryTokenCache, TokenCache
 from .clouds import AUTODISCOVER, CloudTable
 from .errors import ConfigurationError, FalconAuthError
 from .oauth2 import CLOSE_REVOKE_BUDGET, DEFAULT_TIMEOUT, OAuth2, Timeout
+from .provider import TokenProvider
 from .retry import FalconRetry
 from .scope import Origin, origin_of, scope_of
 from .token import Clock, Token
@@ -460,6 +461,8 @@ class FalconAuth(AuthBase):
             self._oauth.close()
             return
         try:
+            # A renewal in flight would fetch a token nobody revokes; it gets the same budget.
+            self._provider.wait_for_renewal(CLOSE_REVOKE_BUDGET)
             for error in self._revoke_each(self._take_owned(), budget=CLOSE_REVOKE_BUDGET):
                 log.warning("Could not revoke the Falcon token at close: %s", error)
         except Exception as exc:  # noqa: BLE001 -- teardown must never raise

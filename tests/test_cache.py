@@ -10,13 +10,14 @@ from collections.abc import Callable
 import pytest
 from support import CountingCache, FakeClock
 
-from requests_falcon_auth.cache import CacheKey, MemoryTokenCache, TokenProvider
+from requests_falcon_auth.cache import CacheKey, MemoryTokenCache
 from requests_falcon_auth.errors import (
     CredentialsError,
     FalconAuthError,
     RateLimitError,
     TokenEndpointError,
 )
+from requests_falcon_auth.provider import RENEWAL_PAUSE_AFTER_FAILURE, TokenProvider
 from requests_falcon_auth.token import Token
 
 KEY = CacheKey.for_credentials("https://api.crowdstrike.com", "client-a", "secret", None)
@@ -110,24 +111,60 @@ def test_waiters_share_the_fetchers_failure() -> None:
     assert provider.get().access_token == "tok-2"
 
 
-def test_stale_token_is_renewed_by_one_thread_while_others_keep_using_it() -> None:
+def test_a_stale_token_is_renewed_in_the_background_while_every_caller_keeps_using_it() -> None:
     clock = FakeClock(now=2000.0)
     cache = MemoryTokenCache(timer=clock)
     cache.set(KEY, token("old", issued_at=2000.0 - 1700))  # 99 s left: inside the 120 s window
     fetch = GatedFetch(clock)
     provider = TokenProvider(cache, KEY, fetch, renew_window=120, clock=clock)
-    renewer = threading.Thread(target=provider.get)
-    renewer.start()
+    assert provider.get().access_token == "old"  # the caller that noticed does not wait
     assert fetch.entered.wait(30)
-    # The renewal is blocked in flight: nobody else may wait for it.
+    # The renewal is blocked in flight: nobody may wait for it, nobody starts another.
     results, threads = run_threads(THREADS, provider.get)
     join(threads)
     assert {r.access_token for r in results} == {"old"}  # type: ignore[attr-defined]
     assert fetch.calls == 1
     fetch.release.set()
-    join([renewer])
+    assert provider.wait_for_renewal(30)
     assert provider.get().access_token == "tok-1"
     assert fetch.calls == 1
+    assert [t.name for t in threading.enumerate() if t.name == "falcon-auth-renewal"] == []
+
+
+def test_a_failed_renewal_pauses_renewals_then_a_later_caller_tries_again() -> None:
+    clock = FakeClock(now=2000.0)
+    cache = MemoryTokenCache(timer=clock)
+    cache.set(KEY, token("old", issued_at=2000.0 - 1700))
+    fetch = GatedFetch(clock)
+    fetch.release.set()
+    fetch.error = TokenEndpointError("down")
+    provider = TokenProvider(cache, KEY, fetch, renew_window=120, clock=clock)
+    provider.get()
+    assert provider.wait_for_renewal(30)
+    for _ in range(20):
+        assert provider.get().access_token == "old"
+        assert provider.wait_for_renewal(30)
+    assert fetch.calls == 1  # paused after the failure
+    clock.now += RENEWAL_PAUSE_AFTER_FAILURE
+    fetch.error = None
+    provider.get()
+    assert provider.wait_for_renewal(30)
+    assert provider.get().access_token == "tok-2"
+
+
+def test_the_renewal_error_reaches_callers_only_when_the_token_expires() -> None:
+    clock = FakeClock(now=2000.0)
+    cache = MemoryTokenCache(timer=clock)
+    cache.set(KEY, token("old", issued_at=2000.0 - 1700))
+    fetch = GatedFetch(clock)
+    fetch.release.set()
+    fetch.error = TokenEndpointError("down")
+    provider = TokenProvider(cache, KEY, fetch, renew_window=120, clock=clock)
+    assert provider.get().access_token == "old"
+    assert provider.wait_for_renewal(30)
+    clock.now += 100  # "old" expired
+    with pytest.raises(TokenEndpointError):
+        provider.get()
 
 
 def test_failed_renewal_keeps_the_valid_token(caplog: pytest.LogCaptureFixture) -> None:
@@ -154,7 +191,9 @@ def test_fresh_token_is_served_from_cache() -> None:
     clock.now += 1600  # still outside the renew window
     assert provider.get() is first
     assert fetch.calls == 1
-    clock.now += 100  # inside it
+    clock.now += 100  # inside it: renewed in the background
+    assert provider.get() is first
+    assert provider.wait_for_renewal(30)
     assert provider.get().access_token == "tok-2"
     clock.now += 1799  # tok-2 expired: fetched again
     assert provider.get().access_token == "tok-3"
@@ -170,9 +209,11 @@ def test_renew_window_is_at_most_half_the_lifetime() -> None:
     provider.get()
     clock.now += 4.9
     provider.get()
+    assert provider.wait_for_renewal(30)
     assert fetch.calls == 1
     clock.now += 0.1
     provider.get()
+    assert provider.wait_for_renewal(30)
     assert fetch.calls == 2
 
 

@@ -155,7 +155,7 @@ def test_demo_narrates_each_step_with_counters() -> None:
     assert "0 token requests so far" in out  # lazy
     assert "(1 x 308), 1 token issued in us-2" in out  # autodiscovery
     assert "10 API calls, still 1 token issued" in out  # reuse
-    assert "renewed ahead of expiry; tokens issued: 2" in out  # renewal
+    assert "renewed it ahead of expiry; tokens issued: 2" in out  # background renewal
     assert "200 after [401]" in out  # healed by one retry
     assert "the last one now gets 401" in out  # revoked on close
     assert result.stderr == ""

@@ -7,8 +7,14 @@ real; time moves by a fake clock shared by the client and the emulator, never by
 from __future__ import annotations
 
 import hashlib
+import os
+import select
+import signal
+import subprocess
+import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -105,22 +111,111 @@ def test_cold_start_of_32_threads_makes_one_token_request(falcon: Falcon) -> Non
     auth.close()
 
 
-def test_nobody_waits_while_one_thread_renews(falcon: Falcon) -> None:
+def test_nobody_waits_while_the_token_is_renewed(falcon: Falcon) -> None:
     auth = falcon.auth(renew_window=120)
     assert get_status(falcon, auth) == 200
     falcon.clock.now += 1799 - 60  # inside the renew window, still valid
     gate = falcon.emulator.hold_token_requests()
-    renewer = threading.Thread(target=get_status, args=(falcon, auth))
-    renewer.start()
+    # The caller that notices starts the renewal and goes on with the old token.
+    assert get_status(falcon, auth) == 200
     assert gate.wait_for_held(1, timeout=30)
     # The renewal is held at the server; 16 threads must all finish on the old token meanwhile.
     assert run_threads(16, lambda: get_status(falcon, auth)) == [200] * 16
     assert falcon.emulator.counters.tokens_issued == 1
     gate.release()
-    renewer.join(30)
+    assert auth._provider.wait_for_renewal(30)
+    assert get_status(falcon, auth) == 200
     counters = falcon.emulator.counters
     assert (counters.token_requests, counters.tokens_issued, counters.api_401) == (2, 2, 0)
+    assert counters.api_ok == 19
     auth.close()
+
+
+def test_a_child_forked_during_a_renewal_starts_its_own(falcon: Falcon) -> None:
+    auth = falcon.auth(renew_window=120)
+    old = auth.get_token()
+    falcon.clock.now += 1799 - 60
+    gate = falcon.emulator.hold_token_requests()
+    assert auth.get_token() is old  # the parent's renewal starts and is held at the server
+    assert gate.wait_for_held(1, timeout=30)
+    started_read, started_write = os.pipe()
+    report_read, report_write = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads, 3.12+
+        pid = os.fork()
+    if pid == 0:  # the child: no renewal of its own yet, the old token without waiting
+        report = "crashed"
+        try:
+            signal.alarm(60)
+            inherited = auth._provider._renewal
+            same = auth.get_token() is old
+            os.write(started_write, b"s")
+            renewed = auth._provider.wait_for_renewal(30)
+            fresh = auth.get_token().access_token != old.access_token
+            report = f"{inherited is None} {same} {renewed} {fresh}"
+        finally:
+            os.write(report_write, report.encode())
+            os._exit(0)
+    os.close(started_write)
+    os.close(report_write)
+    assert os.read(started_read, 1) == b"s"
+    assert gate.wait_for_held(2, timeout=30)  # the child's own renewal is held too
+    gate.release()
+    report = os.read(report_read, 100).decode()
+    os.close(started_read)
+    os.close(report_read)
+    os.waitpid(pid, 0)
+    assert report == "True True True True"
+    assert auth._provider.wait_for_renewal(30)
+    assert falcon.emulator.counters.tokens_issued == 3
+    auth.close()
+
+
+_EXIT_WITH_A_RENEWAL_IN_FLIGHT = """
+import os, sys, time
+from requests_falcon_auth import FalconAuth
+offset = [0.0]
+auth = FalconAuth(
+    "e2e-client", os.environ["E2E_SECRET"], base_url=os.environ["E2E_URL"],
+    clock=lambda: time.monotonic() + offset[0],
+)
+auth.get_token()
+print("fetched", flush=True)
+sys.stdin.readline()  # the test holds token requests at the server now
+offset[0] = 1799 - 60
+auth.get_token()
+print("renewing" if auth._provider._renewal is not None else "not renewing", flush=True)
+sys.stdin.readline()  # the renewal has reached the server, and is held there
+"""
+
+
+def test_the_interpreter_exits_promptly_with_a_renewal_in_flight() -> None:
+    with FalconEmulator(regions=("us-1",)) as emulator:
+        emulator.add_client("e2e-client", SECRET, region="us-1")
+        child = subprocess.Popen(
+            [sys.executable, "-c", _EXIT_WITH_A_RENEWAL_IN_FLIGHT],
+            env={**os.environ, "E2E_SECRET": SECRET, "E2E_URL": emulator.base_url("us-1")},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert child.stdout is not None
+            assert child.stdin is not None
+            assert child.stdout.readline().strip() == "fetched"
+            with emulator.hold_token_requests() as gate:
+                child.stdin.write("go\n")
+                child.stdin.flush()
+                # A renewal that blocked its caller would never let the child say this.
+                assert select.select([child.stdout], [], [], 30)[0]
+                assert child.stdout.readline().strip() == "renewing"
+                assert gate.wait_for_held(1, timeout=30)  # the renewal is in flight
+                out, err = child.communicate("exit\n", timeout=60)
+        finally:
+            child.kill()
+            child.wait()
+    assert (child.returncode, out, err) == (0, "", "")
 
 
 def test_expiry_in_the_middle_of_a_threaded_burst(falcon: Falcon) -> None:

@@ -16,6 +16,7 @@ MODULES = [
     "requests_falcon_auth.errors",
     "requests_falcon_auth.exchange",
     "requests_falcon_auth.oauth2",
+    "requests_falcon_auth.provider",
     "requests_falcon_auth.redaction",
     "requests_falcon_auth.redis",
     "requests_falcon_auth.retry",
