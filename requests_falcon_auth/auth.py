@@ -25,7 +25,7 @@ from requests.exceptions import UnrewindableBodyError
 from requests.utils import rewind_body
 
 from . import _checks, _fork
-from .cache import CacheKey, MemoryTokenCache, TokenCache
+from .cache import DEFAULT_RENEW_WINDOW, CacheKey, MemoryTokenCache, TokenCache
 from .clouds import AUTODISCOVER, CloudTable
 from .errors import ConfigurationError, FalconAuthError
 from .oauth2 import CLOSE_REVOKE_BUDGET, DEFAULT_TIMEOUT, OAuth2, Timeout
@@ -45,7 +45,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RENEW_WINDOW: Final = 120.0
 # Falcon's budget of calls with a bad token, per minute and source IP (falcon-oauth2.md).
 BAD_TOKEN_RATE_LIMIT: Final = 15
 _TRACE_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,100}")
@@ -160,7 +159,7 @@ class FalconAuth(AuthBase):
             retry=retry,
             clock=clock,
         )
-        self.cache: TokenCache = cache if cache is not None else MemoryTokenCache(timer=clock)
+        self.cache: TokenCache = cache if cache is not None else MemoryTokenCache()
         self.revoke_on_close = (
             revoke_on_close if revoke_on_close is not None else not self.cache.shared
         )

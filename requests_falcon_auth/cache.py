@@ -13,14 +13,48 @@ import threading
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Final, Protocol
 
 from cachetools import TLRUCache
 
 from . import _fork
+from .errors import ConfigurationError
 from .token import Clock, Token
 
-__all__ = ["CacheKey", "MemoryTokenCache", "TokenCache", "TokenLock"]
+__all__ = [
+    "DEFAULT_RENEW_WINDOW",
+    "CacheKey",
+    "MemoryTokenCache",
+    "Timing",
+    "TokenCache",
+    "TokenLock",
+]
+
+DEFAULT_RENEW_WINDOW: Final = 120.0
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The clock tokens are stamped with and the renew window, as one value with one owner.
+
+    FalconAuth owns both; its token provider hands them to the cache (``TokenCache.bind``), so
+    a store never runs on a clock or a window of its own.
+
+    Attributes:
+        clock: the monotonic clock.
+        renew_window: seconds before expiry from which a token is renewed.
+    """
+
+    clock: Clock = time.monotonic
+    renew_window: float = DEFAULT_RENEW_WINDOW
+
+    def renew_at(self, token: Token) -> float:
+        """When ``token`` enters its renew window: at most half its lifetime before expiry."""
+        return token.expires_at - min(self.renew_window, token.expires_in / 2)
+
+    def fresh(self, token: Token, now: float | None = None) -> bool:
+        """True while ``token`` is before its renew window."""
+        return (self.clock() if now is None else now) < self.renew_at(token)
 
 
 @dataclass(frozen=True)
@@ -68,6 +102,13 @@ class TokenCache(Protocol):
     """
 
     shared: bool
+
+    def bind(self, timing: Timing) -> None:
+        """Adopts the owner's clock and renew window (called before the first use).
+
+        Raises:
+            ConfigurationError: already bound to another clock (a store serves one clock).
+        """
 
     def get(self, key: CacheKey) -> Token | None:
         """The token stored under ``key``, or None (expired tokens may be dropped early)."""
@@ -117,22 +158,29 @@ class MemoryTokenCache:
     """The default store: a ``cachetools.TLRUCache`` that drops each token as it expires.
 
     cachetools caches are not thread-safe; every access goes through one lock here. Share one
-    instance between several FalconAuth objects (``cache=``) to share their tokens. Pickling
-    gives an empty cache: tokens never travel.
+    instance between several FalconAuth objects (``cache=``) to share their tokens; they must
+    run on one clock. Pickling gives an empty cache: tokens never travel.
 
     Args:
         maxsize: how many keys (credential sets) to hold.
-        timer: the monotonic clock tokens are stamped with.
     """
 
     shared = False
 
-    def __init__(self, maxsize: int = 256, timer: Clock = time.monotonic) -> None:
+    def __init__(self, maxsize: int = 256) -> None:
         self._maxsize = maxsize
-        self._timer = timer
-        self._tokens: TLRUCache[str, Token] = TLRUCache(maxsize, ttu=_token_expiry, timer=timer)
+        self.timing = Timing()
+        self._bound = False
+        self._tokens: TLRUCache[str, Token] = TLRUCache(maxsize, ttu=_token_expiry, timer=self._now)
         self._reset_locks()
         _fork.register(self)
+
+    def _now(self) -> float:
+        return self.timing.clock()
+
+    def bind(self, timing: Timing) -> None:
+        self.timing = _rebind(self.timing, timing, self._bound, type(self).__name__)
+        self._bound = True
 
     def _reset_locks(self) -> None:
         self._condition = threading.Condition(threading.Lock())
@@ -142,10 +190,10 @@ class MemoryTokenCache:
         self._reset_locks()
 
     def __getstate__(self) -> dict[str, object]:
-        return {"maxsize": self._maxsize, "timer": self._timer}
+        return {"maxsize": self._maxsize}
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        self.__init__(state["maxsize"], state["timer"])  # type: ignore[misc]
+        self.__init__(state["maxsize"])  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return f"MemoryTokenCache(maxsize={self._maxsize}, keys={len(self)})"
@@ -172,3 +220,15 @@ class MemoryTokenCache:
 
     def lock(self, key: CacheKey) -> TokenLock:
         return _KeyLock(self, key.name)
+
+
+def _rebind(current: Timing, offered: Timing, bound: bool, store: str) -> Timing:
+    """The timing a store adopts when (another) owner binds it; the widest window wins."""
+    if not bound:
+        return offered
+    if offered.clock != current.clock:
+        raise ConfigurationError(
+            f"This {store} already serves a FalconAuth with another clock; share a cache only "
+            "between FalconAuth objects given the same clock= (or none)."
+        )
+    return Timing(current.clock, max(current.renew_window, offered.renew_window))

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Callable, Final
 
 from . import _fork
-from .cache import CacheKey, TokenCache
+from .cache import CacheKey, Timing, TokenCache
 from .errors import (
     ConfigurationError,
     CredentialsError,
@@ -39,6 +39,7 @@ __all__ = [
     "DEFAULT_FAILURE_TTL",
     "DEFAULT_LOCK_TIMEOUT",
     "RENEWAL_PAUSE_AFTER_FAILURE",
+    "RENEWAL_PAUSE_WHEN_BUSY",
     "TokenProvider",
 ]
 
@@ -52,6 +53,9 @@ _MAX_RATE_LIMIT_MEMORY: Final = 60.0
 # After a failed fetch, background renewals pause this long: each one already spends the retry
 # policy's tries, and callers still hold a valid token.
 RENEWAL_PAUSE_AFTER_FAILURE: Final = 5.0
+# When another thread or process holds the lock (it is renewing), callers in the renew window do
+# not start a thread per call to find that out again.
+RENEWAL_PAUSE_WHEN_BUSY: Final = 1.0
 
 # Failures that asking again within seconds cannot fix.
 _LASTING_FAILURES: Final = (CredentialsError, RegionError, ConfigurationError)
@@ -76,7 +80,8 @@ class TokenProvider:
         fetch: asks the token endpoint for a new token (may raise FalconAuthError).
         renew_window: seconds before expiry from which a token is renewed in the background;
             at most half the token's lifetime.
-        clock: the monotonic clock tokens are stamped with.
+        clock: the monotonic clock tokens are stamped with. The window and the clock are
+            handed to the cache (``TokenCache.bind``): one owner, no copies to keep in step.
         failure_ttl: how long a credential failure answers for new callers without a call.
         lock_timeout: how long a thread waits for another thread's fetch.
     """
@@ -95,7 +100,8 @@ class TokenProvider:
         self.cache = cache
         self.key = key
         self._fetch = fetch
-        self.renew_window = renew_window
+        self.timing = Timing(clock, renew_window)
+        cache.bind(self.timing)  # the store runs on this clock and window, not its own
         self._clock = clock
         self._failure_ttl = failure_ttl
         self._lock_timeout = lock_timeout
@@ -108,6 +114,7 @@ class TokenProvider:
         self._flights = 0
         self._failure: _Failure | None = None
         self._renewal: threading.Thread | None = None
+        self._renewal_paused_until = float("-inf")
 
     def get(self) -> Token:
         """A token that is not expired; fetches only when none is, starts a renewal when stale.
@@ -118,7 +125,7 @@ class TokenProvider:
         now = self._clock()
         token = self.cache.get(self.key)
         if token is not None and not token.expired(now):
-            if token.in_renew_window(self.window(token), now):
+            if not self.timing.fresh(token, now):
                 self._renew_in_background(token)
             return token
         return self._fetch_waiting()
@@ -131,10 +138,6 @@ class TokenProvider:
         )
         return dropped
 
-    def window(self, token: Token) -> float:
-        """The renew window that applies to ``token``: at most half its lifetime."""
-        return min(self.renew_window, token.expires_in / 2)
-
     def wait_for_renewal(self, timeout: float | None = None) -> bool:
         """Waits for the background renewal in flight, if any; True when none is left."""
         with self._state_lock:
@@ -146,12 +149,13 @@ class TokenProvider:
 
     def _renew_in_background(self, stale: Token) -> None:
         """Starts one renewal thread unless one is running or a failure is still remembered."""
+        now = self._clock()
         with self._state_lock:
             failure = self._failure
-            if self._renewal is not None or (
-                failure is not None
-                and max(failure.remembered_until, failure.failed_at + RENEWAL_PAUSE_AFTER_FAILURE)
-                > self._clock()
+            if (
+                self._renewal is not None
+                or self._renewal_paused_until > now
+                or (failure is not None and _paused_by(failure) > now)
             ):
                 return
             renewal = threading.Thread(
@@ -169,6 +173,8 @@ class TokenProvider:
         try:
             lock = self.cache.lock(self.key)
             if not lock.acquire(blocking=False):
+                with self._state_lock:
+                    self._renewal_paused_until = self._clock() + RENEWAL_PAUSE_WHEN_BUSY
                 return
             try:
                 current = self.cache.get(self.key)
@@ -176,7 +182,7 @@ class TokenProvider:
                 if (
                     current is not None
                     and current.access_token != stale.access_token
-                    and not current.in_renew_window(self.window(current), now)
+                    and self.timing.fresh(current, now)
                 ):
                     return  # renewed already, by another thread or process
                 try:
@@ -251,3 +257,8 @@ class TokenProvider:
         if failure is not None and failure.remembered_until > self._clock():
             log.debug("Not asking for a token: the last request failed moments ago")
             raise copy.copy(failure.error)
+
+
+def _paused_by(failure: _Failure) -> float:
+    """Until when a failure holds back background renewals."""
+    return max(failure.remembered_until, failure.failed_at + RENEWAL_PAUSE_AFTER_FAILURE)

@@ -5,6 +5,13 @@ their own token spends that budget fast. ``FalconAuth(cache=RedisTokenCache(clie
 whole fleet share one token: a Redis lock (with an expiry) gives fleet-wide single flight, so
 one worker fetches while the others wait for it and then read its token.
 
+Local first: each process keeps the fleet's token in memory and serves it without asking Redis
+until the token's renew window opens, so the warm path makes no round trip. The Redis entry
+lives until the token's real expiry: in the renew window one worker (under the fleet lock)
+fetches and publishes while every other worker goes on with the current token, then picks up the
+new one at its next look. A token a worker saw rejected is compare-and-deleted, so the next
+worker to find it rejected reads the fresh one instead of fetching its own.
+
 At rest, under ``<prefix>token:<CacheKey.name>`` (the name reveals no client id)::
 
     v1:<fp>:<sealed>                          ASCII, so decode_responses=True clients work too
@@ -54,7 +61,7 @@ except ImportError as exc:
     ) from exc
 
 from . import _fork
-from .cache import CacheKey, MemoryTokenCache, TokenLock
+from .cache import CacheKey, MemoryTokenCache, Timing, TokenLock, _rebind
 from .errors import ConfigurationError
 from .token import Clock, Token
 
@@ -94,11 +101,39 @@ def _derive(secret: bytes, purpose: bytes) -> bytes:
     return hkdf.derive(secret)
 
 
-def _fingerprint(key: CacheKey, access_token: str) -> str:
-    digest = hmac.new(
-        _derive(key.secret, b"fingerprint"), access_token.encode(), hashlib.sha256
-    ).digest()
-    return base64.b64encode(digest).decode("ascii")
+class _Keys:
+    """The two keys derived from one CacheKey's secret material: sealing and fingerprints."""
+
+    def __init__(self, secret: bytes) -> None:
+        self.aead = AESGCM(_derive(secret, b"aead"))
+        self._fingerprint_key = _derive(secret, b"fingerprint")
+
+    def __repr__(self) -> str:
+        return "_Keys(<hidden>)"
+
+    def fingerprint(self, access_token: str) -> str:
+        digest = hmac.new(self._fingerprint_key, access_token.encode(), hashlib.sha256).digest()
+        return base64.b64encode(digest).decode("ascii")
+
+
+def _decrypt(keys: _Keys, name: str, raw: bytes | str) -> tuple[dict[str, Any], str]:
+    try:
+        text = raw.decode("ascii") if isinstance(raw, bytes) else raw
+        version, fingerprint, sealed_b64 = text.split(":")
+        if version != _VERSION:
+            raise _Unreadable(f"unknown format {version[:8]!r}")
+        sealed = base64.b64decode(sealed_b64, validate=True)
+        plain = keys.aead.decrypt(
+            sealed[:_NONCE_SIZE], sealed[_NONCE_SIZE:], _associated_data(name, fingerprint)
+        )
+        fields = json.loads(plain)
+    except (ValueError, binascii.Error) as exc:  # bad ASCII, shape, base64 or JSON
+        raise _Unreadable(type(exc).__name__) from None
+    except InvalidTag:
+        raise _Unreadable("authentication failed") from None
+    if not isinstance(fields, dict):
+        raise _Unreadable("not an object")
+    return fields, fingerprint
 
 
 def _associated_data(name: str, fingerprint: str) -> bytes:
@@ -132,17 +167,16 @@ class RedisTokenCache:
     Args:
         client: a synchronous ``redis.Redis`` (or compatible) client; this cache never closes it.
         prefix: prepended to every key name this cache writes.
-        renew_window: a stored token leaves Redis this many seconds before it expires (at most
-            half its lifetime), so the fleet renews ahead of expiry; keep it at least
-            FalconAuth's ``renew_window``.
         lock_ttl: seconds the fleet-wide single-flight lock lives: longer than a token request
             takes, short enough that a holder that died does not stall the fleet for long.
             A request slower than this may let a second worker fetch too (harmless).
         backoff: after a Redis failure, seconds to use only the process-local fallback before
             trying Redis again.
         warn_interval: at most one warning about a Redis failure per this many seconds.
-        clock: the monotonic clock tokens are stamped with (FalconAuth's ``clock``).
         wall_clock: the wall clock expiries are stored in, shared by every host.
+
+    The monotonic clock and the renew window are FalconAuth's: it hands them over
+    (:meth:`bind`) when it starts using the cache.
 
     Raises:
         TypeError: ``client`` is not a synchronous Redis client.
@@ -159,11 +193,9 @@ class RedisTokenCache:
         client: redis.Redis,
         *,
         prefix: str = "falcon-auth:",
-        renew_window: float = 120.0,
         lock_ttl: float = 30.0,
         backoff: float = 30.0,
         warn_interval: float = 60.0,
-        clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,
     ) -> None:
         if type(client).__module__.startswith("redis.asyncio") or not all(
@@ -177,7 +209,6 @@ class RedisTokenCache:
         if not isinstance(prefix, str):
             raise ConfigurationError("prefix must be a string.")
         for name, value, positive in (
-            ("renew_window", renew_window, False),
             ("lock_ttl", lock_ttl, True),
             ("backoff", backoff, False),
             ("warn_interval", warn_interval, False),
@@ -188,13 +219,14 @@ class RedisTokenCache:
                 raise ConfigurationError(f"{name} must be more than zero seconds.")
         self._client = client
         self.prefix = prefix
-        self.renew_window = float(renew_window)
         self.lock_ttl = float(lock_ttl)
         self.backoff = float(backoff)
         self.warn_interval = float(warn_interval)
-        self._clock = clock
+        self.timing = Timing()
+        self._bound = False
         self._wall_clock = wall_clock
-        self._local = MemoryTokenCache(timer=clock)
+        self._local = MemoryTokenCache()
+        self._keys: dict[CacheKey, _Keys] = {}
         self._compare_and_delete = client.register_script(_COMPARE_AND_DELETE)
         self._after_fork_in_child()
         _fork.register(self)
@@ -203,6 +235,16 @@ class RedisTokenCache:
         self._state_lock = threading.Lock()
         self._down_until: float | None = None
         self._warned_at: dict[str, float] = {}
+
+    def bind(self, timing: Timing) -> None:
+        """Adopts FalconAuth's clock and renew window (see ``TokenCache.bind``)."""
+        with self._state_lock:
+            self.timing = _rebind(self.timing, timing, self._bound, type(self).__name__)
+            self._bound = True
+        self._local.bind(self.timing)
+
+    def _clock(self) -> float:
+        return self.timing.clock()
 
     @property
     def client(self) -> redis.Redis:
@@ -242,36 +284,40 @@ class RedisTokenCache:
     # -- the TokenCache protocol ----------------------------------------------------------------
 
     def get(self, key: CacheKey) -> Token | None:
-        """The fleet's token for ``key``; the process-local one while Redis is failing."""
+        """The fleet's token for ``key``: this process's copy until its renew window opens
+        (no round trip), then what Redis holds; the process-local one while Redis fails."""
+        local = self._local.get(key)
+        if local is not None and self.timing.fresh(local):
+            return local
         if not self._redis_usable():
-            return self._local.get(key)
+            return local
         name = self.token_name(key)
         token: Token | None = None
         try:
             raw = self._client.get(name)
         except redis.RedisError as exc:
             self._outage(exc, "GET")
-            return self._local.get(key)
+            return local
         except UnicodeDecodeError:  # decode_responses=True, and what is stored is no text
             raw = None
             self._unreadable(name, "not text")
         self._recovered()
         if raw is not None:
             token = self._open(key, name, raw)
-        # The local store mirrors Redis, so an outage starts from the fleet's current token.
+        # The local copy mirrors Redis, so an outage starts from the fleet's current token.
         if token is None:
             self._drop_local(key)
-        else:
+        elif local is None or token.access_token != local.access_token:
             self._local.set(key, token)
         return token
 
     def set(self, key: CacheKey, token: Token) -> None:
-        """Stores ``token`` for the fleet until its renew window opens (never without a TTL)."""
+        """Stores ``token`` for the fleet until it expires (Redis drops it then)."""
         self._local.set(key, token)
         remaining = token.expires_at - self._clock()
-        ttl_ms = math.floor((remaining - min(self.renew_window, token.expires_in / 2)) * 1000)
+        ttl_ms = math.floor(remaining * 1000)
         if ttl_ms <= 0:
-            log.debug("Not storing the Falcon token in Redis: it is already due for renewal")
+            log.debug("Not storing the Falcon token in Redis: it has expired")
             return
         if not self._redis_usable():
             return
@@ -289,7 +335,7 @@ class RedisTokenCache:
         dropped_locally = self._local.compare_and_delete(key, token)
         if not self._redis_usable():
             return dropped_locally
-        expected = f"{_VERSION}:{_fingerprint(key, token.access_token)}:"
+        expected = f"{_VERSION}:{self._keys_of(key).fingerprint(token.access_token)}:"
         try:
             deleted = self._compare_and_delete(keys=[self.token_name(key)], args=[expected])
         except redis.RedisError as exc:
@@ -304,8 +350,16 @@ class RedisTokenCache:
 
     # -- at rest -----------------------------------------------------------------------------
 
+    def _keys_of(self, key: CacheKey) -> _Keys:
+        """The keys derived for ``key``, once (HKDF on every call would cost each request)."""
+        keys = self._keys.get(key)
+        if keys is None:
+            keys = self._keys.setdefault(key, _Keys(key.secret))
+        return keys
+
     def _seal(self, key: CacheKey, name: str, token: Token, expiry: float) -> str:
-        fingerprint = _fingerprint(key, token.access_token)
+        keys = self._keys_of(key)
+        fingerprint = keys.fingerprint(token.access_token)
         payload = json.dumps(
             {
                 "access_token": token.access_token,
@@ -318,18 +372,17 @@ class RedisTokenCache:
             separators=(",", ":"),
         ).encode()
         nonce = os.urandom(_NONCE_SIZE)
-        sealed = nonce + AESGCM(_derive(key.secret, b"aead")).encrypt(
-            nonce, payload, _associated_data(name, fingerprint)
-        )
+        sealed = nonce + keys.aead.encrypt(nonce, payload, _associated_data(name, fingerprint))
         return f"{_VERSION}:{fingerprint}:{base64.b64encode(sealed).decode('ascii')}"
 
     def _open(self, key: CacheKey, name: str, raw: bytes | str) -> Token | None:
         """The token in a stored value; None (a miss) when expired, unreadable or tampered."""
+        keys = self._keys_of(key)
         try:
-            fields, fingerprint = self._decrypt(key, name, raw)
+            fields, fingerprint = _decrypt(keys, name, raw)
             access_token = _field(fields, "access_token", str)
             # The fingerprint is authenticated (associated data); it must also be this token's.
-            if not hmac.compare_digest(_fingerprint(key, access_token), fingerprint):
+            if not hmac.compare_digest(keys.fingerprint(access_token), fingerprint):
                 raise _Unreadable("fingerprint mismatch")
             expires_in = _field(fields, "expires_in", int)
             expiry = float(_field(fields, "expiry", (int, float)))
@@ -348,28 +401,6 @@ class RedisTokenCache:
             return None
         issued_at = self._clock() + remaining - expires_in
         return Token(access_token, token_type, expires_in, region, base_url, issued_at)
-
-    @staticmethod
-    def _decrypt(key: CacheKey, name: str, raw: bytes | str) -> tuple[dict[str, Any], str]:
-        try:
-            text = raw.decode("ascii") if isinstance(raw, bytes) else raw
-            version, fingerprint, sealed_b64 = text.split(":")
-            if version != _VERSION:
-                raise _Unreadable(f"unknown format {version[:8]!r}")
-            sealed = base64.b64decode(sealed_b64, validate=True)
-            plain = AESGCM(_derive(key.secret, b"aead")).decrypt(
-                sealed[:_NONCE_SIZE],
-                sealed[_NONCE_SIZE:],
-                _associated_data(name, fingerprint),
-            )
-            fields = json.loads(plain)
-        except (ValueError, binascii.Error) as exc:  # bad ASCII, shape, base64 or JSON
-            raise _Unreadable(type(exc).__name__) from None
-        except InvalidTag:
-            raise _Unreadable("authentication failed") from None
-        if not isinstance(fields, dict):
-            raise _Unreadable("not an object")
-        return fields, fingerprint
 
     def _unreadable(self, name: str, reason: str) -> None:
         self._warn(

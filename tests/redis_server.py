@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,13 @@ from requests_falcon_auth import FalconAuth
 from requests_falcon_auth.redis import RedisTokenCache
 from requests_falcon_auth.testing.redis_server import INSTALL_HINT, RedisServer
 
-__all__ = ["FleetJob", "RedisServer", "fleet_worker", "redis_server_executable"]
+__all__ = [
+    "FleetJob",
+    "RedisServer",
+    "fleet_worker",
+    "redis_server_executable",
+    "renewing_worker",
+]
 
 
 def redis_server_executable() -> str:
@@ -68,3 +75,39 @@ def fleet_worker(job: FleetJob, start: Any, go: Any, results: Any) -> None:
     finally:
         client.close()
         results.put(outcome)
+
+
+def renewing_worker(
+    job: FleetJob, offset: Any, ready: Any, go: Any, done: Any, results: Any
+) -> None:
+    """A fleet member whose clock runs ``offset`` seconds ahead (the test moves it into the renew
+    window). Reports its statuses in the window, then after ``done``, one more."""
+    client = redis.Redis(port=job.redis_port, socket_timeout=30)
+    try:
+        auth = FalconAuth(
+            job.client_id,
+            job.client_secret,
+            cloud="us-1",
+            clouds=job.clouds,
+            # Both clocks move by the offset, as they would together in the real world.
+            cache=RedisTokenCache(
+                client, lock_ttl=job.lock_ttl, wall_clock=lambda: time.time() + offset.value
+            ),
+            clock=lambda: time.monotonic() + offset.value,
+        )
+        with requests.Session() as session:
+            auth.attach(session)
+            first = session.get(job.url, timeout=60).status_code
+            ready.wait(60)
+            if not go.wait(60):
+                raise TimeoutError("never told to go")
+            window = [session.get(job.url, timeout=60).status_code for _ in range(job.calls)]
+            results.put([first, *window])
+            if not done.wait(60):
+                raise TimeoutError("never told the renewal was let through")
+            auth._provider.wait_for_renewal(60)
+            results.put([session.get(job.url, timeout=60).status_code])
+    except Exception as exc:
+        results.put([f"{type(exc).__name__}: {exc}"])
+    finally:
+        client.close()

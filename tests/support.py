@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from requests_falcon_auth.cache import MemoryTokenCache, TokenLock
+from requests_falcon_auth.cache import MemoryTokenCache, Timing, TokenLock
 
 
 class FakeClock:
@@ -16,11 +16,19 @@ class FakeClock:
         return self.now
 
 
+def bound_cache(clock: Callable[[], float]) -> MemoryTokenCache:
+    """A memory cache already on ``clock`` (as its FalconAuth would leave it)."""
+    cache = MemoryTokenCache()
+    cache.bind(Timing(clock))
+    return cache
+
+
 class CountingCache(MemoryTokenCache):
     """Counts lock attempts so a test can wait until every thread is queued for the fetch."""
 
     def __init__(self, timer: Callable[[], float]) -> None:
-        super().__init__(timer=timer)
+        super().__init__()
+        self.bind(Timing(timer))
         self.attempts = 0
         self.attempted = threading.Condition()
 

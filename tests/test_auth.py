@@ -335,7 +335,7 @@ def test_threads_share_one_token_request(falcon: responses.RequestsMock) -> None
 
     falcon.add_callback(responses.POST, f"{US1}/oauth2/token", token_when_all_threads_are_queued)
     falcon.get(DEVICES, json={})
-    auth = make_auth(cache=cache, clock=cache._timer)
+    auth = make_auth(cache=cache, clock=cache.timing.clock)
     barrier = threading.Barrier(32)
     statuses: list[int] = []
 

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from support import CountingCache, FakeClock
+from support import CountingCache, FakeClock, bound_cache
 
 from requests_falcon_auth.cache import CacheKey, MemoryTokenCache
 from requests_falcon_auth.errors import (
@@ -113,7 +113,7 @@ def test_waiters_share_the_fetchers_failure() -> None:
 
 def test_a_stale_token_is_renewed_in_the_background_while_every_caller_keeps_using_it() -> None:
     clock = FakeClock(now=2000.0)
-    cache = MemoryTokenCache(timer=clock)
+    cache = bound_cache(clock)
     cache.set(KEY, token("old", issued_at=2000.0 - 1700))  # 99 s left: inside the 120 s window
     fetch = GatedFetch(clock)
     provider = TokenProvider(cache, KEY, fetch, renew_window=120, clock=clock)
@@ -133,7 +133,7 @@ def test_a_stale_token_is_renewed_in_the_background_while_every_caller_keeps_usi
 
 def test_a_failed_renewal_pauses_renewals_then_a_later_caller_tries_again() -> None:
     clock = FakeClock(now=2000.0)
-    cache = MemoryTokenCache(timer=clock)
+    cache = bound_cache(clock)
     cache.set(KEY, token("old", issued_at=2000.0 - 1700))
     fetch = GatedFetch(clock)
     fetch.release.set()
@@ -154,7 +154,7 @@ def test_a_failed_renewal_pauses_renewals_then_a_later_caller_tries_again() -> N
 
 def test_the_renewal_error_reaches_callers_only_when_the_token_expires() -> None:
     clock = FakeClock(now=2000.0)
-    cache = MemoryTokenCache(timer=clock)
+    cache = bound_cache(clock)
     cache.set(KEY, token("old", issued_at=2000.0 - 1700))
     fetch = GatedFetch(clock)
     fetch.release.set()
@@ -169,7 +169,7 @@ def test_the_renewal_error_reaches_callers_only_when_the_token_expires() -> None
 
 def test_failed_renewal_keeps_the_valid_token(caplog: pytest.LogCaptureFixture) -> None:
     clock = FakeClock(now=2000.0)
-    cache = MemoryTokenCache(timer=clock)
+    cache = bound_cache(clock)
     cache.set(KEY, token("old", issued_at=2000.0 - 1700))
     fetch = GatedFetch(clock)
     fetch.release.set()
@@ -184,9 +184,7 @@ def test_fresh_token_is_served_from_cache() -> None:
     clock = FakeClock()
     fetch = GatedFetch(clock)
     fetch.release.set()
-    provider = TokenProvider(
-        MemoryTokenCache(timer=clock), KEY, fetch, renew_window=120, clock=clock
-    )
+    provider = TokenProvider(bound_cache(clock), KEY, fetch, renew_window=120, clock=clock)
     first = provider.get()
     clock.now += 1600  # still outside the renew window
     assert provider.get() is first
@@ -203,9 +201,7 @@ def test_renew_window_is_at_most_half_the_lifetime() -> None:
     clock = FakeClock()
     fetch = GatedFetch(clock, expires_in=10)
     fetch.release.set()
-    provider = TokenProvider(
-        MemoryTokenCache(timer=clock), KEY, fetch, renew_window=120, clock=clock
-    )
+    provider = TokenProvider(bound_cache(clock), KEY, fetch, renew_window=120, clock=clock)
     provider.get()
     clock.now += 4.9
     provider.get()
@@ -223,7 +219,7 @@ def test_credential_failures_are_remembered_briefly() -> None:
     fetch.release.set()
     fetch.error = CredentialsError("wrong secret", status_code=403)
     provider = TokenProvider(
-        MemoryTokenCache(timer=clock), KEY, fetch, renew_window=120, clock=clock, failure_ttl=10
+        bound_cache(clock), KEY, fetch, renew_window=120, clock=clock, failure_ttl=10
     )
     for _ in range(50):
         with pytest.raises(CredentialsError):
@@ -239,9 +235,7 @@ def test_rate_limit_is_remembered_for_its_retry_after() -> None:
     fetch = GatedFetch(clock)
     fetch.release.set()
     fetch.error = RateLimitError("slow down", retry_after=30, status_code=429)
-    provider = TokenProvider(
-        MemoryTokenCache(timer=clock), KEY, fetch, renew_window=120, clock=clock
-    )
+    provider = TokenProvider(bound_cache(clock), KEY, fetch, renew_window=120, clock=clock)
     with pytest.raises(RateLimitError):
         provider.get()
     clock.now += 29
@@ -256,7 +250,7 @@ def test_rate_limit_is_remembered_for_its_retry_after() -> None:
 
 def test_invalidate_is_compare_and_swap() -> None:
     clock = FakeClock()
-    cache = MemoryTokenCache(timer=clock)
+    cache = bound_cache(clock)
     provider = TokenProvider(cache, KEY, GatedFetch(clock), renew_window=120, clock=clock)
     current = token("current", issued_at=clock.now)
     cache.set(KEY, current)
@@ -269,7 +263,7 @@ def test_invalidate_is_compare_and_swap() -> None:
 
 def test_memory_cache_drops_expired_tokens() -> None:
     clock = FakeClock()
-    cache = MemoryTokenCache(timer=clock)
+    cache = bound_cache(clock)
     cache.set(KEY, token("t", issued_at=clock.now, expires_in=60))
     clock.now += 59
     assert cache.get(KEY) is not None
@@ -301,7 +295,7 @@ def test_key_lock_is_exclusive_and_honours_timeouts() -> None:
 
 def test_a_wedged_fetch_makes_waiters_give_up_with_a_clear_error() -> None:
     clock = FakeClock()
-    cache = MemoryTokenCache(timer=clock)
+    cache = bound_cache(clock)
     held = cache.lock(KEY)
     assert held.acquire()
     provider = TokenProvider(

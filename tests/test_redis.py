@@ -26,11 +26,17 @@ import redis
 import requests
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from redis_server import FleetJob, RedisServer, fleet_worker, redis_server_executable
+from redis_server import (
+    FleetJob,
+    RedisServer,
+    fleet_worker,
+    redis_server_executable,
+    renewing_worker,
+)
 from support import FakeClock
 
 from requests_falcon_auth import FalconAuth
-from requests_falcon_auth.cache import CacheKey
+from requests_falcon_auth.cache import CacheKey, MemoryTokenCache, Timing
 from requests_falcon_auth.errors import ConfigurationError
 from requests_falcon_auth.redis import RedisTokenCache
 from requests_falcon_auth.testing import FalconEmulator
@@ -114,16 +120,22 @@ def unreachable_client() -> redis.Redis:
 # -- at rest ---------------------------------------------------------------------------------------
 
 
+def bound(cache: RedisTokenCache, clock: Callable[[], float]) -> RedisTokenCache:
+    """The cache on ``clock``, as the FalconAuth that uses it would leave it."""
+    cache.bind(Timing(clock))
+    return cache
+
+
 def test_a_token_round_trips_with_an_equivalent_expiry(
     clients: Callable[..., redis.Redis],
 ) -> None:
-    writer = RedisTokenCache(
-        clients(), clock=FakeClock(1000.0), wall_clock=FakeClock(1_700_000_000.0)
+    writer = bound(
+        RedisTokenCache(clients(), wall_clock=FakeClock(1_700_000_000.0)), FakeClock(1000.0)
     )
     writer.set(KEY, token(issued_at=990.0))  # 1789 s of life left
     # Another host: its monotonic clock reads anything; its wall clock is 100 s later.
     reader_wall_clock = FakeClock(1_700_000_100.0)
-    reader = RedisTokenCache(clients(), clock=FakeClock(50.0), wall_clock=reader_wall_clock)
+    reader = bound(RedisTokenCache(clients(), wall_clock=reader_wall_clock), FakeClock(50.0))
     got = reader.get(KEY)
     assert got is not None
     assert (got.access_token, got.token_type, got.expires_in, got.region, got.base_url) == (
@@ -134,32 +146,27 @@ def test_a_token_round_trips_with_an_equivalent_expiry(
         ENTRY,
     )
     assert got.expires_at == pytest.approx(50.0 + 1789 - 100)
+    other_host = bound(RedisTokenCache(clients(), wall_clock=reader_wall_clock), FakeClock(50.0))
     reader_wall_clock.now += 1689
-    assert reader.get(KEY) is None  # past the stored expiry (Redis's TTL aside)
+    assert other_host.get(KEY) is None  # past the stored expiry (Redis's TTL aside)
 
 
 @pytest.mark.parametrize(
-    ("expires_in", "age", "renew_window", "expected_ttl"),
-    [
-        (1799, 100, 120.0, 1799 - 100 - 120),
-        (1799, 0, 0.0, 1799),
-        (60, 0, 120.0, 30),  # the window is at most half the token's life
-    ],
+    ("expires_in", "age", "expected_ttl"), [(1799, 100, 1699), (1799, 1700, 99), (60, 0, 60)]
 )
-def test_the_redis_ttl_is_the_remaining_life_less_the_renew_window(
-    client: redis.Redis, expires_in: int, age: float, renew_window: float, expected_ttl: float
+def test_the_redis_entry_lives_until_the_token_expires(
+    client: redis.Redis, expires_in: int, age: float, expected_ttl: float
 ) -> None:
-    cache = RedisTokenCache(client, renew_window=renew_window, clock=FakeClock(1000.0))
+    cache = bound(RedisTokenCache(client), FakeClock(1000.0))
     cache.set(KEY, token(issued_at=1000.0 - age, expires_in=expires_in))
     pttl = client.pttl(cache.token_name(KEY))
     assert expected_ttl * 1000 - 2000 < pttl <= expected_ttl * 1000
 
 
-def test_a_token_due_for_renewal_is_never_stored(client: redis.Redis) -> None:
-    cache = RedisTokenCache(client, renew_window=120.0, clock=FakeClock(1000.0))
-    cache.set(KEY, token(issued_at=1000.0 - 1700))  # 99 s left, inside the window
+def test_an_expired_token_is_never_stored(client: redis.Redis) -> None:
+    cache = bound(RedisTokenCache(client), FakeClock(1000.0))
+    cache.set(KEY, token(issued_at=1000.0 - 1799))
     assert client.keys("*") == []
-    assert cache.get(KEY) is None
 
 
 def test_nothing_at_rest_names_the_client_secret_or_token(
@@ -197,8 +204,9 @@ def test_nothing_at_rest_names_the_client_secret_or_token(
 def test_another_secret_reads_nothing(
     client: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cache = RedisTokenCache(client)
-    cache.set(KEY, token(issued_at=cache._clock()))
+    writer = RedisTokenCache(client)
+    writer.set(KEY, token(issued_at=writer._clock()))
+    cache = RedisTokenCache(client)  # another process: nothing local
     other = CacheKey.for_credentials(ENTRY, CLIENT_ID, "a-rotated-secret", None)
     assert other.name != KEY.name
     assert cache.get(other) is None
@@ -243,12 +251,13 @@ def test_a_tampered_value_is_a_miss(
     caplog: pytest.LogCaptureFixture,
     tamper: Callable[[str, RedisTokenCache], str],
 ) -> None:
-    cache = RedisTokenCache(client)
-    cache.set(KEY, token(issued_at=cache._clock()))
-    name = cache.token_name(KEY)
+    writer = RedisTokenCache(client)
+    writer.set(KEY, token(issued_at=writer._clock()))
+    name = writer.token_name(KEY)
     value = client.get(name).decode()
-    tampered = tamper(value, cache)
+    tampered = tamper(value, writer)
     client.set(name, tampered.encode("latin-1"), px=60_000)
+    cache = RedisTokenCache(client)  # another process: nothing local, it reads Redis
     assert cache.get(KEY) is None
     assert len(warnings_logged(caplog)) == 1
     assert value not in caplog.text
@@ -260,10 +269,11 @@ def test_a_tampered_value_is_a_miss(
 def test_a_value_moved_to_another_key_name_is_a_miss(
     client: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cache = RedisTokenCache(client)
-    cache.set(KEY, token(issued_at=cache._clock()))
+    writer = RedisTokenCache(client)
+    writer.set(KEY, token(issued_at=writer._clock()))
     elsewhere = CacheKey("e" * 64, KEY.secret)  # same secret: only the name differs
-    client.set(cache.token_name(elsewhere), client.get(cache.token_name(KEY)), px=60_000)
+    client.set(writer.token_name(elsewhere), client.get(writer.token_name(KEY)), px=60_000)
+    cache = RedisTokenCache(client)
     assert cache.get(elsewhere) is None
     assert len(warnings_logged(caplog)) == 1
 
@@ -403,11 +413,49 @@ def test_a_401_drops_the_fleet_token_and_one_fresh_token_serves_everyone(
     with first, second, requests.Session() as s1, requests.Session() as s2:
         s1.auth, s2.auth = first, second
         assert s1.get(url).status_code == 200
+        assert s2.get(url).status_code == 200  # both now hold the token locally
         emulator.invalidate_all_tokens()
         assert s1.get(url).status_code == 200  # 401, compare-and-delete, fetch, re-send
-        assert s2.get(url).status_code == 200  # reads the fresh token from Redis
-    assert emulator.counters.token_requests == 2
-    assert emulator.counters.api_401 == 1
+        # The second finds its copy rejected too, and takes the fresh one from Redis.
+        assert s2.get(url).status_code == 200
+        assert s2.get(url).status_code == 200
+    counters = emulator.counters
+    assert (counters.token_requests, counters.api_401, counters.api_ok) == (2, 2, 5)
+
+
+def test_the_warm_path_makes_no_redis_round_trip(
+    client: redis.Redis, emulator: FalconEmulator
+) -> None:
+    url = emulator.clouds["us-1"] + DEVICES
+    with make_auth(emulator, RedisTokenCache(client)) as auth, requests.Session() as session:
+        auth.attach(session)
+        assert session.get(url).status_code == 200
+        before = commands_served(client)
+        assert [session.get(url).status_code for _ in range(50)] == [200] * 50
+        after = commands_served(client)
+    assert before["get"] >= 1
+    assert after == before
+
+
+def commands_served(client: redis.Redis) -> dict[str, int]:
+    """How many of each command the server has run, INFO itself left out."""
+    stats = client.info("commandstats")
+    return {
+        name.removeprefix("cmdstat_"): entry["calls"]
+        for name, entry in stats.items()
+        if name != "cmdstat_info"
+    }
+
+
+@pytest.mark.parametrize("cache_kind", ["memory", "redis"])
+def test_a_cache_serves_one_clock(client: redis.Redis, cache_kind: str) -> None:
+    cache = MemoryTokenCache() if cache_kind == "memory" else RedisTokenCache(client)
+    clock = FakeClock()
+    FalconAuth("a", "secret-a", cache=cache, clock=clock, renew_window=60)
+    FalconAuth("b", "secret-b", cache=cache, clock=clock, renew_window=300)
+    assert cache.timing == Timing(clock, 300)  # the widest window: nobody renews late
+    with pytest.raises(ConfigurationError, match="clock"):
+        FalconAuth("c", "secret-c", cache=cache)  # time.monotonic: another clock
 
 
 @pytest.mark.parametrize("backoff", [0.0, 5.0])
@@ -451,17 +499,21 @@ def test_an_outage_keeps_the_fleet_token_and_redis_is_used_again_after(
             auth.attach(session)
             assert session.get(url).status_code == 200
             server.stop()
+            # The token this process holds is fresh: served locally, Redis is not asked.
             assert [session.get(url).status_code for _ in range(3)] == [200] * 3
-            assert emulator.counters.token_requests == 1  # the last token seen in Redis
+            assert (emulator.counters.token_requests, warnings_logged(caplog)) == (1, [])
+            emulator.invalidate_all_tokens()  # a 401 needs Redis: the outage shows now
+            assert [session.get(url).status_code for _ in range(3)] == [200] * 3
+            assert emulator.counters.token_requests == 2  # one fetch, kept locally
             assert len(warnings_logged(caplog)) == 1
             server.start()  # empty: --save ""
             assert session.get(url).status_code == 200
             assert emulator.counters.token_requests == 2
             assert cache.get(auth._provider.key) is not None
-            assert "answers again" in caplog.text
 
             held = cache.lock(auth._provider.key)
-            assert held.acquire()
+            assert held.acquire()  # Redis is used again
+            assert "answers again" in caplog.text
             server.stop()
             caplog.clear()
             held.release()  # Redis gone while holding: logged (rate-limited), never raised
@@ -509,7 +561,8 @@ def test_a_forked_child_gets_its_own_connections_and_locks(client: redis.Redis) 
     os.waitpid(pid, 0)
     assert report == "tok-parent True"
     assert client.client_id() == parent_connection  # the child left the parent's socket alone
-    assert cache.get(KEY).access_token == "tok-child"
+    assert cache.get(KEY).access_token == "tok-parent"  # still fresh in this process
+    assert RedisTokenCache(client).get(KEY).access_token == "tok-child"  # what the fleet sees
 
 
 # -- the object itself ----------------------------------------------------------------------------
@@ -529,7 +582,6 @@ def test_repr_shows_prefix_and_target_never_credentials() -> None:
     "kwargs",
     [
         {"lock_ttl": 0},
-        {"renew_window": -1},
         {"backoff": float("nan")},
         {"warn_interval": "60"},
         {"lock_ttl": True},
@@ -645,6 +697,45 @@ def test_the_fleet_recovers_when_the_lock_holder_dies_mid_fetch(
     counters = emulator.counters
     assert counters.token_requests == 2  # the killed one, then one for everyone else
     assert sorted(counters.calls_per_token.values()) == [6]
+
+
+def test_in_the_renew_window_one_process_renews_and_no_process_waits(
+    redis_server: RedisServer,
+    client: redis.Redis,
+    emulator: FalconEmulator,
+    mp: Any,
+) -> None:
+    results, offset = mp.Queue(), mp.Value("d", 0.0)
+    ready, go, done = mp.Barrier(3), mp.Event(), mp.Event()
+    job = fleet_job(redis_server, emulator, calls=5, lock_ttl=30.0)
+    workers = [
+        mp.Process(target=renewing_worker, args=(job, offset, ready, go, done, results))
+        for _ in range(2)
+    ]
+    try:
+        for worker in workers:
+            worker.start()
+        ready.wait(120)  # both made their first call: one fetched, the other read Redis
+        assert emulator.counters.token_requests == 1
+        with emulator.hold_token_requests() as gate:
+            offset.value = 1799 - 60  # both clocks are now inside the 120 s renew window
+            go.set()
+            # Every call in the window finishes while the one renewal is held at the server.
+            in_window = [results.get(timeout=120) for _ in workers]
+            assert in_window == [[200] * 6] * 2
+            assert gate.wait_for_held(1, timeout=60)
+            assert gate.held == 1  # the other process never asked: it saw the fleet lock
+        done.set()
+        after = [results.get(timeout=120) for _ in workers]
+        assert after == [[200]] * 2
+    finally:
+        for worker in workers:
+            worker.join(60)
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
+    counters = emulator.counters
+    assert (counters.token_requests, counters.tokens_issued, counters.api_401) == (2, 2, 0)
 
 
 def test_a_falcon_auth_with_a_shared_cache_does_not_pickle_it_away(
