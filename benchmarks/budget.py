@@ -23,7 +23,9 @@ class Budget:
         cold_threads: thread counts sending their first request together (row 2).
         cold_token_delay: seconds each token answer takes in row 2, so that a fetch is still
             in flight when the other threads arrive (a real one takes 0.1-0.5 s).
-        renewal_threads: threads calling without pause (row 3).
+        renewal_threads: threads calling at a steady pace (row 3).
+        renewal_pace: calls a second each of them starts (row 3); all threads together stay
+            under Falcon's 6,000 calls a minute per customer over the run.
         renewal_cycles: renewals the run spans (row 3).
         renewal_cadence: seconds a token is used before its renewal is due (row 3).
         renewal_lead: seconds before expiry renewal starts; at least 120 for falconpy.
@@ -42,6 +44,7 @@ class Budget:
     cold_threads: tuple[int, ...]
     cold_token_delay: float
     renewal_threads: int
+    renewal_pace: float
     renewal_cycles: int
     renewal_cadence: float
     renewal_lead: float
@@ -61,6 +64,7 @@ FULL = Budget(
     cold_threads=(1, 8, 64),
     cold_token_delay=0.05,
     renewal_threads=32,
+    renewal_pace=10.0,
     renewal_cycles=3,
     renewal_cadence=4.0,
     renewal_lead=2.0,

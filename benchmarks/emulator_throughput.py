@@ -91,12 +91,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             token = _fetch_token(session, base_url)
         url = base_url + _PATH
         done, took = one_session(url, token, args.requests, args.seconds)
-        print(f"1 keep-alive session: {done / took:,.0f} requests/s ({done} in {took:.2f} s)")
+        # Falcon would cap one customer at 100 calls a second: this measures the emulator's
+        # own capacity, so its budgets are off, and the figures say so.
+        print(
+            f"1 keep-alive session: {done / took:,.0f} requests/s ({done} in {took:.2f} s; "
+            "rate budgets off)"
+        )
         if args.threads > 1:
             done, took = threaded(url, token, args.requests, args.seconds, args.threads)
             print(
                 f"{args.threads} threads, a session each: {done / took:,.0f} requests/s "
-                f"({done} in {took:.2f} s)"
+                f"({done} in {took:.2f} s; rate budgets off)"
             )
         counters = emulator.counters
         print(f"emulator counted {counters.api_ok} OK calls, {counters.api_calls} in all")

@@ -64,13 +64,13 @@ class Tally:
 class _EmulatorService:
     """Runs in the server process: one us-1 emulator, answering with picklable values."""
 
-    def __init__(self, token_ttl: int, clock: SharedClock | None) -> None:
-        # Rate budgets off: the rows measure the clients' token handling, not Falcon's limits
-        # (the report says so where it matters).
+    def __init__(self, token_ttl: int, clock: SharedClock | None, rate_limits: bool) -> None:
+        # Falcon's budgets are on unless a row says otherwise (and says so beside its figure):
+        # 300 token requests a minute per IP, 6,000 API calls per CID, 15 bad-token calls per IP.
         emulator = FalconEmulator(
             regions=("us-1",),
             token_ttl=token_ttl,
-            rate_limits=False,
+            rate_limits=rate_limits,
             clock=clock if clock is not None else time.monotonic,
         )
         self._emulator = emulator.start()
@@ -169,10 +169,14 @@ class Lab:
 
     @contextmanager
     def emulator(
-        self, *, token_ttl: int = FALCON_TOKEN_TTL, clock: SharedClock | None = None
+        self,
+        *,
+        token_ttl: int = FALCON_TOKEN_TTL,
+        clock: SharedClock | None = None,
+        rate_limits: bool = True,
     ) -> Iterator[RemoteEmulator]:
-        """A running emulator for one row, stopped when the block ends."""
-        remote = RemoteEmulator(self._manager.Emulator(token_ttl, clock))  # type: ignore[attr-defined]
+        """A running emulator for one row (Falcon's rate budgets on), stopped at the end."""
+        remote = RemoteEmulator(self._manager.Emulator(token_ttl, clock, rate_limits))  # type: ignore[attr-defined]
         try:
             yield remote
         finally:

@@ -1,8 +1,12 @@
-"""Test doubles shared by the suite: a fake monotonic clock and an observable token cache."""
+"""Test doubles shared by the suite: a fake monotonic clock, an observable token cache, and a
+forked child that reports back."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import warnings
 from collections.abc import Callable
 
 from requests_falcon_auth.cache import MemoryTokenCache, Timing, TokenLock
@@ -51,3 +55,33 @@ class CountingCache(MemoryTokenCache):
     def wait_for_attempts(self, count: int) -> None:
         with self.attempted:
             assert self.attempted.wait_for(lambda: self.attempts >= count, timeout=30)
+
+
+def in_child(body: Callable[[], object]) -> Callable[[], str]:
+    """Runs ``body`` in a forked child (real ``os.fork``); returns a function that waits for
+    the child and gives ``str(body())``, or ``crashed: <error>``. A wedged child is killed by
+    an alarm after 60 s instead of hanging the suite, and never runs the rest of the suite."""
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads, 3.12+
+        pid = os.fork()
+    if pid == 0:
+        report = "crashed"
+        try:
+            signal.alarm(60)
+            report = str(body())
+        except BaseException as exc:  # reported to the parent
+            report = f"crashed: {type(exc).__name__}"
+        finally:
+            os.write(write_end, report.encode())
+            os._exit(0)
+    os.close(write_end)
+
+    def report() -> str:
+        try:
+            return os.read(read_end, 4096).decode()
+        finally:
+            os.close(read_end)
+            os.waitpid(pid, 0)
+
+    return report

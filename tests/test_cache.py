@@ -131,14 +131,20 @@ def test_a_stale_token_is_renewed_in_the_background_while_every_caller_keeps_usi
     assert [t.name for t in threading.enumerate() if t.name == "falcon-auth-renewal"] == []
 
 
-def test_a_failed_renewal_pauses_renewals_then_a_later_caller_tries_again() -> None:
+def stale_and_failing() -> tuple[FakeClock, GatedFetch, TokenProvider]:
+    """A provider whose cached token "old" has 99 s left (inside the window) and whose token
+    endpoint is down."""
     clock = FakeClock(now=2000.0)
     cache = bound_cache(clock)
     cache.set(KEY, token("old", issued_at=2000.0 - 1700))
     fetch = GatedFetch(clock)
     fetch.release.set()
     fetch.error = TokenEndpointError("down")
-    provider = TokenProvider(cache, KEY, fetch, renew_window=120, clock=clock)
+    return clock, fetch, TokenProvider(cache, KEY, fetch, renew_window=120, clock=clock)
+
+
+def test_a_failed_renewal_pauses_renewals_then_a_later_caller_tries_again() -> None:
+    clock, fetch, provider = stale_and_failing()
     provider.get()
     assert provider.wait_for_renewal(30)
     for _ in range(20):
@@ -153,13 +159,7 @@ def test_a_failed_renewal_pauses_renewals_then_a_later_caller_tries_again() -> N
 
 
 def test_the_renewal_error_reaches_callers_only_when_the_token_expires() -> None:
-    clock = FakeClock(now=2000.0)
-    cache = bound_cache(clock)
-    cache.set(KEY, token("old", issued_at=2000.0 - 1700))
-    fetch = GatedFetch(clock)
-    fetch.release.set()
-    fetch.error = TokenEndpointError("down")
-    provider = TokenProvider(cache, KEY, fetch, renew_window=120, clock=clock)
+    clock, _, provider = stale_and_failing()
     assert provider.get().access_token == "old"
     assert provider.wait_for_renewal(30)
     clock.now += 100  # "old" expired
@@ -168,13 +168,7 @@ def test_the_renewal_error_reaches_callers_only_when_the_token_expires() -> None
 
 
 def test_failed_renewal_keeps_the_valid_token(caplog: pytest.LogCaptureFixture) -> None:
-    clock = FakeClock(now=2000.0)
-    cache = bound_cache(clock)
-    cache.set(KEY, token("old", issued_at=2000.0 - 1700))
-    fetch = GatedFetch(clock)
-    fetch.release.set()
-    fetch.error = TokenEndpointError("down")
-    provider = TokenProvider(cache, KEY, fetch, renew_window=120, clock=clock)
+    _, _, provider = stale_and_failing()
     with caplog.at_level(logging.WARNING, logger="requests_falcon_auth"):
         assert provider.get().access_token == "old"
     assert "Renewing the Falcon token failed" in caplog.text

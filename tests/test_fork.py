@@ -8,13 +8,12 @@ start method). Sharing the parent's pooled keep-alive socket interleaves their r
 from __future__ import annotations
 
 import os
-import signal
 import threading
-import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
+from support import in_child
 
 from requests_falcon_auth import FalconAuth, FalconAuthError
 from requests_falcon_auth.testing import FalconEmulator
@@ -42,26 +41,21 @@ def renew(auth: FalconAuth) -> int:
     return failures
 
 
-def fork_children(auth: FalconAuth, go_read: int) -> list[tuple[int, int]]:
-    """Forks CHILDREN children that wait for ``go`` and then renew; (pid, report fd) each."""
-    children = []
-    for _ in range(CHILDREN):
-        report_read, report_write = os.pipe()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads, 3.12+
-            pid = os.fork()
-        if pid == 0:  # the child
-            outcome = "crashed"
-            try:
-                signal.alarm(60)  # a wedged child dies instead of hanging the suite
-                os.read(go_read, 1)
-                outcome = str(renew(auth))
-            finally:
-                os.write(report_write, outcome.encode())
-                os._exit(0)
-        os.close(report_write)
-        children.append((pid, report_read))
-    return children
+def fork_children(auth: FalconAuth, go_read: int) -> list[Callable[[], str]]:
+    """Forks CHILDREN children that wait for ``go`` and then renew; their reports."""
+
+    def body() -> int:
+        os.read(go_read, 1)
+        return renew(auth)
+
+    return [in_child(body) for _ in range(CHILDREN)]
+
+
+def collect(children: list[Callable[[], str]], go_read: int, go_write: int) -> list[str]:
+    reports = [report() for report in children]
+    os.close(go_read)
+    os.close(go_write)
+    return reports
 
 
 @pytest.mark.parametrize("session", ["own", "callers"])
@@ -80,13 +74,7 @@ def test_parent_and_children_renewing_at_once_never_share_a_socket(
     children = fork_children(auth, go_read)
     os.write(go_write, b"g" * CHILDREN)
     parent_failures = renew(auth)
-    reports = []
-    for pid, report_read in children:
-        reports.append(os.read(report_read, 100).decode())
-        os.close(report_read)
-        os.waitpid(pid, 0)
-    os.close(go_read)
-    os.close(go_write)
+    reports = collect(children, go_read, go_write)
     auth.close()
     assert (parent_failures, reports) == (0, ["0"] * CHILDREN)
     assert emu.counters.token_requests == 1 + RENEWALS * (CHILDREN + 1)
@@ -113,13 +101,7 @@ def test_a_child_forked_while_a_parent_thread_holds_the_pool_lock_still_renews(
     release.set()
     holder.join()
     os.write(go_write, b"g" * CHILDREN)
-    reports = []
-    for pid, report_read in children:
-        reports.append(os.read(report_read, 100).decode())
-        os.close(report_read)
-        os.waitpid(pid, 0)
-    os.close(go_read)
-    os.close(go_write)
+    reports = collect(children, go_read, go_write)
     auth.close()
     assert reports == ["0"] * CHILDREN
 
@@ -131,21 +113,6 @@ def test_a_forked_child_starts_the_urllib3_front_end_with_empty_pools(
     http = AuthorizedPoolManager(auth)
     assert http.request("GET", f"{emu.base_url('us-1')}/devices/queries/devices/v1").status == 200
     assert len(http.http.pools) == 1
-    read_end, write_end = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:
-        report = "crashed"
-        try:
-            report = str(len(http.http.pools))
-        finally:
-            os.write(write_end, report.encode())
-            os._exit(0)
-    os.close(write_end)
-    report = os.read(read_end, 100).decode()
-    os.close(read_end)
-    os.waitpid(pid, 0)
-    assert report == "0"
+    assert in_child(lambda: len(http.http.pools))() == "0"
     assert len(http.http.pools) == 1  # the parent keeps its own
     auth.close()

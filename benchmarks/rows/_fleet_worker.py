@@ -8,6 +8,7 @@ row steps the shared clock forward. It reports its outcomes, or its error, on a 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from requests_falcon_auth.redis import RedisTokenCache
 
 from .. import loopback
 from ..clock import SharedClock
-from ..peers import OURS, Peer, PeerOptions, make_peer
+from ..peers import OURS, FalconAuthPeer, Peer, PeerOptions, make_peer
 from ..remote import Target
 
 __all__ = ["MEMORY", "REDIS", "FleetJob", "FleetReport", "work"]
@@ -39,13 +40,16 @@ class FleetJob:
     redis_port: int | None
     lifetimes: int
     calls: int
+    slow: float  # a call this long or longer waited for a token answer
 
 
 @dataclass(frozen=True)
 class FleetReport:
-    """What one process saw: outcomes by name, refused connections, or the error it hit."""
+    """What one process saw: outcomes by name, calls after the first lifetime that waited for
+    a token answer, refused connections, or the error it hit."""
 
     outcomes: dict[str, int]
+    waited: int
     refused: list[str]
     error: str | None
 
@@ -59,7 +63,7 @@ def _peer(job: FleetJob, stack: ExitStack) -> Peer:
             raise ValueError("a Redis job needs redis_port")
         client = redis.Redis(host="127.0.0.1", port=job.redis_port, socket_timeout=_TIMEOUT)
         stack.callback(client.close)
-        cache = RedisTokenCache(client, clock=job.clock, wall_clock=job.clock.wall)
+        cache = RedisTokenCache(client, wall_clock=job.clock.wall)
     return make_peer(OURS, job.target, PeerOptions(clock=job.clock, cache=cache))
 
 
@@ -67,15 +71,23 @@ def work(job: FleetJob, barrier: Any, results: Any) -> None:
     """The process's body; ``barrier`` and ``results`` come from the row's context."""
     loopback.install()
     outcomes: Counter[str] = Counter()
+    waited = 0
     error = None
     try:
         with ExitStack() as stack:
             peer = stack.enter_context(_peer(job, stack))
             caller = peer.caller()
-            for _ in range(job.lifetimes):
+            for lifetime in range(job.lifetimes):
                 barrier.wait()  # the row has set the clock: go
                 for _ in range(job.calls):
+                    started = time.perf_counter()
                     outcomes[str(caller.get())] += 1
+                    if lifetime and time.perf_counter() - started >= job.slow:
+                        waited += 1  # after the cold start: a call that waited on a renewal
+                if isinstance(peer, FalconAuthPeer):
+                    # Real lifetimes last 28 minutes: a renewal in flight lands long before
+                    # the next one. The shared clock jumps, so let it land first.
+                    peer.auth._provider.wait_for_renewal(_TIMEOUT)
                 barrier.wait()  # done with this lifetime: the row may step the clock
     except threading.BrokenBarrierError:
         error = "the row's barrier broke (another process failed)"
@@ -84,4 +96,4 @@ def work(job: FleetJob, barrier: Any, results: Any) -> None:
         barrier.abort()
     finally:
         job.clock.close()
-        results.put(FleetReport(dict(outcomes), loopback.refused(), error))
+        results.put(FleetReport(dict(outcomes), waited, loopback.refused(), error))

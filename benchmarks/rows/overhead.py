@@ -9,11 +9,17 @@ ever adds time.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import math
 import time
 from contextlib import ExitStack
 from typing import Final
+
+import redis
+
+from requests_falcon_auth.redis import RedisTokenCache
+from requests_falcon_auth.testing.redis_server import RedisServer
 
 from ..budget import Budget
 from ..peers import OURS, Caller, PeerOptions, make_peer
@@ -28,6 +34,8 @@ NUMBER: Final = "1"
 TITLE: Final = "warm cost per request"
 
 MEASURED: Final = (OURS, "requests-auth", "authlib", STATIC)
+# This library again, on the fleet cache: a separate caller, timed in the same rounds.
+REDIS: Final = "requests-falcon-auth + RedisTokenCache"
 
 
 def _seconds_per_request(caller: Caller, requests: int) -> float:
@@ -42,19 +50,27 @@ def _seconds_per_request(caller: Caller, requests: int) -> float:
 
 def run(lab: Lab, budget: Budget) -> Section:
     """Times ``budget.overhead_requests`` requests per library per round."""
-    best = dict.fromkeys(MEASURED, math.inf)
+    timed = (*MEASURED, REDIS)
+    best = dict.fromkeys(timed, math.inf)
     with lab.emulator() as emulator, ExitStack() as stack:
+        server = stack.enter_context(RedisServer())
+        client = redis.Redis(host="127.0.0.1", port=server.port)
+        stack.callback(client.close)
         callers: dict[str, Caller] = {}
-        for name in MEASURED:
+        for name in timed:
             options = PeerOptions(api_adapter=NullAdapter(), trust_env=False)
-            peer = stack.enter_context(make_peer(name, emulator.new_target(), options))
+            if name == REDIS:
+                options = dataclasses.replace(options, cache=RedisTokenCache(client))
+            peer = stack.enter_context(
+                make_peer(OURS if name == REDIS else name, emulator.new_target(), options)
+            )
             callers[name] = peer.caller()
             warm = callers[name].get()  # fetches the token from the emulator
             if warm != 200:
                 raise RuntimeError(f"{name} could not be warmed: {warm}")
         for round_number in range(budget.overhead_rounds):
-            shift = round_number % len(MEASURED)
-            for name in MEASURED[shift:] + MEASURED[:shift]:
+            shift = round_number % len(timed)
+            for name in timed[shift:] + timed[:shift]:
                 spent = _seconds_per_request(callers[name], budget.overhead_requests)
                 best[name] = min(best[name], spent)
 
@@ -69,8 +85,18 @@ def run(lab: Lab, budget: Budget) -> Section:
     measure = Cell(
         "µs per request, warm, network taken out (x static header)", ("overhead-method",)
     )
+    fleet_cells = {name: Cell(NOT_APPLICABLE, ("no-shared-store",)) for name in MEASURED}
+    fleet_cells["falconpy"] = Cell(NOT_APPLICABLE, ("no-shared-store",))
+    fleet_cells[OURS] = Cell(
+        f"{best[REDIS] * 1e6:.0f} µs ({ratio(best[REDIS], best[OURS])}, "
+        f"{(best[REDIS] - best[OURS]) * 1e6:+.0f} µs)"
+    )
+    fleet_measure = Cell(
+        "µs per request, warm, with the token shared through Redis (x in-memory cache)",
+        ("overhead-redis",),
+    )
     return Section(
-        rows=[Row(NUMBER, measure, cells)],
+        rows=[Row(NUMBER, measure, cells), Row(NUMBER, fleet_measure, fleet_cells)],
         notes={
             "overhead-method": (
                 "A `requests` transport adapter (a `BaseAdapter` subclass) answers 200 in "
@@ -80,6 +106,13 @@ def run(lab: Lab, budget: Budget) -> Section:
                 f"here. Fastest of {budget.overhead_rounds} interleaved rounds of "
                 f"{budget.overhead_requests:,} requests."
             ),
+            "overhead-redis": (
+                "The same measurement with `FalconAuth(cache=RedisTokenCache(client))` and a "
+                "throwaway redis-server on loopback, timed in the same interleaved rounds. "
+                "Each process serves its copy of the fleet's token until the token's renew "
+                "window opens, so the warm path makes no Redis round trip."
+            ),
+            "no-shared-store": "No peer has a token store shared between processes.",
             "falconpy-not-an-auth": (
                 "falconpy is not an auth for `requests`: it builds and sends its own calls "
                 "(`command()`), so its auth cannot be timed apart from them. Row 6 compares "
