@@ -264,6 +264,35 @@ def test_invalidated_tokens_heal_under_threads(falcon: Falcon) -> None:
     auth.close()
 
 
+def test_storms_past_the_bad_token_budget_heal_too(falcon: Falcon) -> None:
+    """Past 15 bad-token calls a minute the emulator, as Falcon, answers 429 with
+    ``X-Ratelimit-Limit: 15``: that 429 is a rejected token, healed like a 401."""
+    auth = falcon.auth()
+    assert get_status(falcon, auth) == 200
+    with falcon.session() as raw:  # spend this minute's bad-token budget
+        junk = {"Authorization": "Bearer junk"}
+        assert {raw.get(falcon.url(), headers=junk).status_code for _ in range(15)} == {401}
+    for storm in (1, 2):  # every rejection is a 429 now, the second storm's too
+        falcon.emulator.invalidate_all_tokens()
+        assert run_threads(32, lambda: get_status(falcon, auth)) == [200] * 32
+        assert falcon.emulator.counters.tokens_issued == 1 + storm
+    counters = falcon.emulator.counters
+    assert counters.api_401 == 15  # the spending calls, and no other
+    assert counters.api_429 >= 2  # at least one rejected call per storm
+    auth.close()
+
+
+def test_an_account_429_is_the_callers_and_costs_no_token() -> None:
+    limits = RateLimits(api_per_cid=3)
+    for falcon in start(False, rate_limits=limits):
+        auth = falcon.auth()
+        statuses = [get_status(falcon, auth) for _ in range(5)]
+        assert statuses == [200, 200, 200, 429, 429]
+        counters = falcon.emulator.counters
+        assert (counters.token_requests, counters.api_429, counters.api_401) == (1, 2, 0)
+        auth.close()
+
+
 def test_resent_upload_arrives_byte_identical(falcon: Falcon, tmp_path: Path) -> None:
     payload = bytes(range(256)) * 4096  # 1 MiB
     sample = tmp_path / "sample.exe"
