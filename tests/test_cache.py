@@ -171,6 +171,7 @@ def test_failed_renewal_keeps_the_valid_token(caplog: pytest.LogCaptureFixture) 
     _, _, provider = stale_and_failing()
     with caplog.at_level(logging.WARNING, logger="requests_falcon_auth"):
         assert provider.get().access_token == "old"
+        assert provider.wait_for_renewal(30)  # the renewal thread logs the failure
     assert "Renewing the Falcon token failed" in caplog.text
 
 
