@@ -275,6 +275,7 @@ class Soak:
         """Requests on one thread until one proves every fault queue empty: it made a token
         request (the clock moved past expiry) and an API call, and none met a fault."""
         outcomes = []
+        assert self.auth._provider.wait_for_renewal(60)  # a renewal in flight spends faults too
         with self.user_session() as (session, adapter):
             for n in range(200):
                 before = self.emulator.counters
