@@ -7,14 +7,13 @@ whole, and "a known Falcon host" always means a host of the table in use.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator, Mapping
 from typing import Final
 
 from urllib3.util import parse_url
 
 from .errors import ConfigurationError
-from .scope import Origin, Scope, origin_of, scope_of
+from .scope import Origin, Scope, is_loopback_host, origin_of, scope_of
 
 __all__ = [
     "AUTODISCOVER",
@@ -74,16 +73,6 @@ def normalize(name: str) -> str:
             f"Unknown Falcon cloud {name!r}: use one of {known} "
             "(FALCON_CLOUD takes the same names)."
         ) from None
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for localhost and the loopback ranges 127.0.0.0/8 and ::1."""
-    if host.lower() in {"localhost", "localhost."}:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_base_url(url: str, *, what: str = "base_url") -> str:

@@ -29,7 +29,6 @@ from .clouds import (
     ENTRY_REGION,
     CloudTable,
     check_base_url,
-    is_loopback_host,
     normalize,
     origin_of,
 )
@@ -45,6 +44,7 @@ from .errors import (
 from .exchange import MAX_ANSWER_BYTES, Answer, DeadlineExceeded, Request, UnusableAnswer, post_form
 from .redaction import Redactor
 from .retry import FalconRetry
+from .scope import direct_proxies
 from .token import DEFAULT_EXPIRES_IN, Clock, Token
 
 __all__ = ["CLOSE_REVOKE_BUDGET", "DEFAULT_TIMEOUT", "OAuth2", "Timeout"]
@@ -312,7 +312,7 @@ class OAuth2:
                 form,
                 headers,
                 (min(connect, remaining), min(read, remaining)),
-                self._direct(url),
+                direct_proxies(url, self._session.proxies),
             )
             try_deadline = min(call.deadline, time.monotonic() + connect + read)
             try:
@@ -372,19 +372,6 @@ class OAuth2:
                 call.trace_id(answer),
             )
             call.retry.sleep(answer)  # type: ignore[arg-type]
-
-    def _direct(self, url: str) -> dict[str, str | None] | None:
-        """Proxy settings that send a loopback call straight to it, or None (the session's).
-
-        Plain http is allowed only for loopback; an ``HTTP_PROXY`` from the environment would
-        otherwise carry the secret and the token in clear to the proxy.
-        """
-        origin = origin_of(url)
-        if origin is None or not is_loopback_host(origin.host):
-            return None
-        # None removes a key when requests merges request, environment and session settings.
-        keys = {"http", "https", "all", *self._session.proxies}
-        return dict.fromkeys(keys)
 
     def _follow_region_redirect(self, url: str, answer: Answer, call: _Call) -> str:
         """Checks a 308 from autodiscovery and returns the URL to re-post to."""

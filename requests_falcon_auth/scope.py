@@ -12,14 +12,24 @@ control characters); anything else gets no token.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 from urllib.parse import urlsplit
 
 from urllib3.util import parse_url
 
-__all__ = ["Origin", "Scope", "origin_of", "routed_path", "scope_of"]
+__all__ = [
+    "Origin",
+    "Scope",
+    "direct_proxies",
+    "is_loopback_host",
+    "origin_of",
+    "routed_path",
+    "scope_of",
+]
 
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 # The common case, unambiguous to every parser: scheme, a plain host name or IPv4 address, an
@@ -127,3 +137,28 @@ def scope_of(base_url: str) -> Scope | None:
     if origin is None or path is None:
         return None
     return Scope(origin, path.rstrip("/"))
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost and the loopback ranges 127.0.0.0/8 and ::1."""
+    if host.lower() in {"localhost", "localhost."}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def direct_proxies(url: str, configured: Iterable[str] = ()) -> dict[str, None] | None:
+    """``proxies=`` that keep a call to a loopback URL off every proxy; None for other URLs.
+
+    Plain http is allowed only for loopback, and an ``HTTP_PROXY`` from the environment would
+    carry the token (or the client secret) in clear to the proxy. requests drops the keys set to
+    None when it merges the call's, the environment's and the session's proxy settings, so
+    every key that could apply is set: the schemes, ``all``, and the session's own
+    (``configured``).
+    """
+    origin = origin_of(url)
+    if origin is None or not is_loopback_host(origin.host):
+        return None
+    return dict.fromkeys({"http", "https", "all", *configured})

@@ -10,14 +10,16 @@ import requests
 from . import _checks
 from .auth import FalconAuth
 from .oauth2 import Timeout
+from .scope import direct_proxies
 
 __all__ = ["DEFAULT_API_TIMEOUT", "FalconSession"]
 
 # (connect, read) seconds for API calls. requests waits forever by default, and a call that
 # hangs is the commonest complaint about Falcon clients; 60 s without a byte is a dead call.
 DEFAULT_API_TIMEOUT: Final[Timeout] = (10.0, 60.0)
-# Where requests.Session.request takes timeout= positionally (after method and url).
+# Where requests.Session.request takes timeout= and proxies= positionally (after method, url).
 _TIMEOUT_POSITION: Final = 6
+_PROXIES_POSITION: Final = 8
 
 # A scheme (RFC 3986 section 3.1) and "//" at the start: a "://" in a query does not count.
 _ABSOLUTE: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
@@ -30,7 +32,8 @@ class FalconSession(requests.Session):
     autodiscovery; absolute URLs pass through untouched (and get a token only if they point at
     the API). ``close()`` and ``with`` revoke the token. Every call has a timeout unless you
     say otherwise: ``api_timeout`` for the session, ``timeout=`` for one call (``None``: wait
-    as long as it takes).
+    as long as it takes). Calls to a loopback URL (the emulator, a local gateway) never go
+    through a proxy: over plain http the proxy would see the token.
 
     Args:
         auth: a FalconAuth to use; when omitted one is built from ``auth_kwargs``.
@@ -72,6 +75,12 @@ class FalconSession(requests.Session):
             # Discovery first, so the path lands on the home region, not on us-1.
             self.auth.get_token()
             url = f"{self.auth.base_url}/{url.lstrip('/')}"
+        direct = direct_proxies(url, self.proxies)
+        if direct is not None:  # the token never goes through a proxy in clear
+            if len(args) > _PROXIES_POSITION:
+                args = (*args[:_PROXIES_POSITION], direct, *args[_PROXIES_POSITION + 1 :])
+            else:
+                kwargs["proxies"] = direct
         return super().request(method, url, *args, **kwargs)
 
     def close(self) -> None:

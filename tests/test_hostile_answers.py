@@ -26,6 +26,7 @@ from requests_falcon_auth import (
     FalconAuth,
     FalconAuthError,
     FalconRetry,
+    FalconSession,
     OAuth2,
     TokenEndpointError,
 )
@@ -199,7 +200,7 @@ def test_a_reset_in_the_middle_of_the_body_is_retried() -> None:
 # -- proxies ----------------------------------------------------------------------------------
 
 
-def test_loopback_token_and_revoke_calls_never_go_through_an_environment_proxy(
+def test_loopback_calls_never_go_through_a_proxy(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def proxy_script(conn: socket.socket, request: Received, stop: threading.Event) -> None:
@@ -219,6 +220,11 @@ def test_loopback_token_and_revoke_calls_never_go_through_an_environment_proxy(
             token = client.token()
             client.revoke(token)
         assert requests.Session().get(f"{emu.base_url('us-1')}/x").status_code == 502  # proxied
+        with FalconSession(
+            client_id="proxied", client_secret="proxied-secret-value", base_url=emu.base_url("us-1")
+        ) as falcon:
+            falcon.proxies["http://127.0.0.1"] = proxy.url
+            assert falcon.get("/devices/queries/devices/v1").status_code == 200  # direct
     assert [r.path for r in proxy.received] == [f"{emu.base_url('us-1')}/x"]
 
 
