@@ -262,14 +262,6 @@ class FalconAuth(AuthBase):
             self._owned.append(token)
         return token
 
-    def _covers(self, url: str, origin: Origin) -> bool:
-        """True when ``url`` gets a token: under the API base URL or, with autodiscovery,
-        under another base URL of the table (it is then re-targeted to the home region)."""
-        home = scope_of(self.base_url)
-        if home is not None and home.covers(url, origin):
-            return True
-        return self._oauth.autodiscover and self.clouds.region_of(url, origin) is not None
-
     def _retarget(self, url: str, origin: Origin, token: Token) -> str | None:
         """Moves a request for another table host to the token's home region."""
         source = self.clouds.region_of(url, origin)
@@ -296,9 +288,19 @@ class FalconAuth(AuthBase):
             FalconAuthError: the request needs a token and none could be had.
         """
         origin = origin_of(url)
-        if origin is None or not self._covers(url, origin):
+        if origin is None:
+            return None
+        base_url = self.base_url
+        home = scope_of(base_url)
+        at_home = home is not None and home.covers(url, origin)
+        # With autodiscovery, a URL under another base URL of the table is re-targeted home.
+        if not at_home and not (
+            self._oauth.autodiscover and self.clouds.region_of(url, origin) is not None
+        ):
             return None
         token = self.get_token()
+        if at_home and token.base_url == base_url:
+            return url, token  # the common case: one scope check per request
         home = scope_of(token.base_url)
         if home is not None and home.covers(url, origin):
             return url, token

@@ -50,10 +50,6 @@ class Token:
         """True once the token's lifetime is over."""
         return (time.monotonic() if now is None else now) >= self.expires_at
 
-    def in_renew_window(self, renew_window: float, now: float | None = None) -> bool:
-        """True when fewer than ``renew_window`` seconds of life remain (or none at all)."""
-        return (time.monotonic() if now is None else now) >= self.expires_at - renew_window
-
     @property
     def authorization(self) -> str:
         """The ``Authorization`` header value that carries this token."""

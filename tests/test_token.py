@@ -5,6 +5,7 @@ import pickle
 import pytest
 
 from requests_falcon_auth import Token
+from requests_falcon_auth.cache import Timing
 
 VALUE = "eyJhbGciOiJSUzI1NiJ9.secret-token-value.sig"
 
@@ -33,11 +34,13 @@ def test_expiry_is_measured_from_issue_time() -> None:
     assert token.expired(now=1100.0)
 
 
-def test_renew_window() -> None:
+def test_renew_window_is_at_most_half_the_lifetime() -> None:
+    timing = Timing(renew_window=30)
     token = make(expires_in=100, issued_at=1000.0)
-    assert not token.in_renew_window(30, now=1069.9)
-    assert token.in_renew_window(30, now=1070.0)
-    assert token.in_renew_window(30, now=1200.0)
+    assert timing.renew_at(token) == 1070.0
+    assert timing.fresh(token, now=1069.9)
+    assert not timing.fresh(token, now=1070.0)
+    assert Timing(renew_window=120).renew_at(token) == 1050.0  # half of 100 s
 
 
 def test_authorization_header() -> None:
