@@ -1,8 +1,10 @@
-"""FalconAuth: the ``requests`` auth that scopes, attaches, retries once on 401 and tears down.
+"""FalconAuth: the credentials, the token's lifecycle, and the ``requests`` driver.
 
-The token logic (cache, single flight, renewal) lives in ``cache.py`` and knows no HTTP library;
-this module adapts it to ``requests``' contract: ``__call__`` returns the prepared request, and
-a per-request response hook returns a replacement response or None (as ``HTTPDigestAuth``).
+The token engine (cache, single flight, renewal) is ``provider.py``; what one request's
+authentication does (scope, attach, one re-send after a rejection) is ``flow.py``. Both know no
+HTTP library. The requests driver here answers the flow's steps within requests' contract:
+``__call__`` returns the prepared request, and a per-request response hook returns a
+replacement response or None (as ``HTTPDigestAuth``).
 """
 
 from __future__ import annotations
@@ -10,11 +12,9 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final
 
@@ -28,26 +28,32 @@ from . import _checks, _fork
 from .cache import DEFAULT_RENEW_WINDOW, CacheKey, MemoryTokenCache, TokenCache
 from .clouds import AUTODISCOVER, CloudTable
 from .errors import ConfigurationError, FalconAuthError
+from .flow import (
+    NEED_TOKEN,
+    REWIND,
+    Attach,
+    Flow,
+    NeedFreshToken,
+    Reply,
+    Resend,
+    Routing,
+    advance,
+    request_flow,
+)
 from .oauth2 import CLOSE_REVOKE_BUDGET, DEFAULT_TIMEOUT, OAuth2, Timeout
 from .provider import TokenProvider
 from .retry import FalconRetry
-from .scope import Origin, origin_of, scope_of
 from .token import Clock, Token
 
 __all__ = [
-    "BAD_TOKEN_RATE_LIMIT",
     "DEFAULT_RENEW_WINDOW",
     "ENVIRONMENT",
     "FalconAuth",
-    "rejects_token",
     "resolve_credentials",
 ]
 
 log = logging.getLogger(__name__)
 
-# Falcon's budget of calls with a bad token, per minute and source IP (falcon-oauth2.md).
-BAD_TOKEN_RATE_LIMIT: Final = 15
-_TRACE_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
 # Where unset arguments come from: the convention every Falcon SDK follows.
 ENVIRONMENT: Final = {
@@ -171,6 +177,7 @@ class FalconAuth(AuthBase):
             clock=clock,
         )
         self._clock = clock
+        self._routing = Routing(self._oauth)
         self._pickle_args = (
             None
             if not secret_from_env
@@ -195,7 +202,6 @@ class FalconAuth(AuthBase):
         # A child inherits the parent's token (and may use it) but never revokes it.
         self._lock = threading.Lock()
         self._owned: list[Token] = []
-        self._rewrites_logged: set[str] = set()
 
     @property
     def client_id(self) -> str:
@@ -250,9 +256,20 @@ class FalconAuth(AuthBase):
         """
         return self._provider.get()
 
-    def invalidate(self, token: Token) -> bool:
-        """Drops ``token`` from the cache if it is still the cached one (after a 401)."""
-        return self._provider.invalidate(token)
+    def _token(self) -> Token:
+        """The token to attach: the drivers' answer to ``NEED_TOKEN``."""
+        return self._provider.get()
+
+    def _replace(self, rejected: Token) -> Token:
+        """Drops a token the API rejected (only if still cached: compare-and-swap; and from the
+        tokens to revoke at close) and returns a usable one: the answer to ``NeedFreshToken``."""
+        self._provider.invalidate(rejected)
+        self._disown(rejected)
+        return self._provider.get()
+
+    def _flow(self, method: str, url: str) -> Flow:
+        """The authentication of one request, for a front end to drive (see ``flow.py``)."""
+        return request_flow(self._routing, method, url)
 
     def _fetch(self) -> Token:
         token = self._oauth.token()
@@ -262,148 +279,38 @@ class FalconAuth(AuthBase):
             self._owned.append(token)
         return token
 
-    def _retarget(self, url: str, origin: Origin, token: Token) -> str | None:
-        """Moves a request for another table host to the token's home region."""
-        source = self.clouds.region_of(url, origin)
-        if source is None:
-            return None
-        source_scope = scope_of(self.clouds[source])
-        if source_scope is None:
-            return None
-        if source not in self._rewrites_logged:
-            self._rewrites_logged.add(source)
-            log.info(
-                "Sending requests for Falcon cloud %s to the credentials' home region %s",
-                source,
-                token.region,
-            )
-        return token.base_url + source_scope.relative(url)
-
-    def authorize(self, url: str) -> tuple[str, Token] | None:
-        """Where a request for ``url`` goes and the token it carries; None: it gets no token.
-
-        The first half of the protocol that every front end (requests, urllib3) follows.
-
-        Raises:
-            FalconAuthError: the request needs a token and none could be had.
-        """
-        origin = origin_of(url)
-        if origin is None:
-            return None
-        base_url = self.base_url
-        home = scope_of(base_url)
-        at_home = home is not None and home.covers(url, origin)
-        # With autodiscovery, a URL under another base URL of the table is re-targeted home.
-        if not at_home and not (
-            self._oauth.autodiscover and self.clouds.region_of(url, origin) is not None
-        ):
-            return None
-        token = self.get_token()
-        if at_home and token.base_url == base_url:
-            return url, token  # the common case: one scope check per request
-        home = scope_of(token.base_url)
-        if home is not None and home.covers(url, origin):
-            return url, token
-        target = self._retarget(url, origin, token)
-        return None if target is None else (target, token)
-
-    def renew_after_rejection(
-        self,
-        method: str,
-        url: str,
-        token: Token,
-        *,
-        status: int,
-        headers: Mapping[str, str],
-        replayable: bool,
-    ) -> Token | None:
-        """The token to re-send with after the API rejected ``token``; None: keep the answer.
-
-        The second half of the front-end protocol. A rejection is a 401, or a 429 under
-        Falcon's bad-token budget (``X-Ratelimit-Limit: 15``: past 15 calls a minute with a
-        bad token, Falcon answers 429 instead of 401); any other answer, a 429 under the
-        account's budget included, is the caller's. An answer from another origin (a redirect
-        hop) is not ours, and a body that cannot be replayed is never re-sent. Otherwise the
-        rejected token is dropped (only if still cached: compare-and-swap; and from the tokens
-        to revoke at close) and a usable one returned.
-
-        Raises:
-            FalconAuthError: no fresh token could be had.
-        """
-        if not rejects_token(status, headers):
-            return None
-        home = scope_of(token.base_url)
-        if home is None or not home.covers(url):
-            return None
-        answer = _describe(status)
-        if not replayable:
-            log.warning(
-                "Falcon answered %s to %s %s and the request body cannot be sent again "
-                "(a generator or unseekable stream); returning it",
-                answer,
-                method,
-                _path_of(url),
-            )
-            return None
-        log.info(
-            "Falcon answered %s to %s %s (trace_id=%s); retrying once with a fresh token",
-            answer,
-            method,
-            _path_of(url),
-            _trace_id(headers),
-        )
-        self.invalidate(token)
-        self._disown(token)
-        return self.get_token()
-
-    def report_retried(
-        self, method: str, url: str, status: int, headers: Mapping[str, str]
-    ) -> None:
-        """Logs the outcome of a re-send: a fresh token rejected again deserves a warning."""
-        if rejects_token(status, headers):
-            log.warning(
-                "Falcon answered %s again to %s %s with a fresh token (trace_id=%s)",
-                _describe(status),
-                method,
-                _path_of(url),
-                _trace_id(headers),
-            )
-
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        authorized = self.authorize(r.url or "")
-        if authorized is None:
+        flow = self._flow(r.method or "GET", r.url or "")
+        step = advance(flow, None)
+        if step is NEED_TOKEN:
+            step = advance(flow, self._token())
+        if not isinstance(step, Attach):
             return r
-        r.url, token = authorized
-        r.headers["Authorization"] = token.authorization
-        # The attempt's state rides with the hook: requests copies the request at every
-        # redirect hop, keeping hooks but not attributes.
-        r.register_hook("response", functools.partial(self._handle_401, _Attempt(token)))
+        r.url = step.url
+        r.headers["Authorization"] = step.token.authorization
+        # The flow rides with the hook: requests copies the request at every redirect hop,
+        # keeping hooks but not attributes, and shows the hook every hop's answer.
+        r.register_hook("response", functools.partial(self._on_response, flow))
         return r
 
-    def _handle_401(
-        self, attempt: _Attempt, r: requests.Response, **kwargs: Any
+    def _on_response(
+        self, flow: Flow, r: requests.Response, **kwargs: Any
     ) -> requests.Response | None:
-        """Renews the token and re-sends once when the API rejects the one we attached."""
-        if attempt.retried or not rejects_token(r.status_code, r.headers):
-            return None
+        """Drives the flow with one answer: None keeps it, a response replaces it (a re-send)."""
         request = r.request
-        method = request.method or "GET"
         prep = request.copy()
+        step = advance(flow, Reply(r.status_code, r.headers, r.url or ""))
         try:
-            fresh = self.renew_after_rejection(
-                method,
-                r.url or "",
-                attempt.token,
-                status=r.status_code,
-                headers=r.headers,
-                replayable=_rewind(prep),
-            )
+            while step is REWIND or isinstance(step, NeedFreshToken):
+                if isinstance(step, NeedFreshToken):
+                    step = advance(flow, self._replace(step.rejected))
+                else:
+                    step = advance(flow, _rewind(prep))
         except FalconAuthError:
             r.close()  # the caller gets the error; the 401's connection goes back to the pool
             raise
-        if fresh is None:
+        if not isinstance(step, Resend):
             return None
-        attempt.token, attempt.retried = fresh, True
         # Consume and release the connection so the re-send can reuse it.
         _ = r.content
         r.close()
@@ -411,13 +318,13 @@ class FalconAuth(AuthBase):
         if jar is not None:
             extract_cookies_to_jar(jar, request, r.raw)
             prep.prepare_cookies(jar)
-        prep.headers["Authorization"] = fresh.authorization
+        prep.headers["Authorization"] = step.token.authorization
         # requests builds the next redirect hop from this request, not from the re-sent copy.
-        request.headers["Authorization"] = fresh.authorization
+        request.headers["Authorization"] = step.token.authorization
         retried: requests.Response = r.connection.send(prep, **kwargs)
         retried.history.append(r)
         retried.request = prep
-        self.report_retried(method, prep.url or "", retried.status_code, retried.headers)
+        advance(flow, Reply(retried.status_code, retried.headers, retried.url or ""))
         return retried
 
     def attach(self, session: requests.Session) -> requests.Session:
@@ -476,7 +383,7 @@ class FalconAuth(AuthBase):
         """Evicts and revokes each token; returns the failures instead of stopping at one."""
         errors = []
         for token in tokens:
-            self.invalidate(token)
+            self._provider.invalidate(token)
             try:
                 self._oauth.revoke(token, budget=budget)
             except FalconAuthError as exc:
@@ -507,14 +414,6 @@ class FalconAuth(AuthBase):
         self.close()
 
 
-@dataclass
-class _Attempt:
-    """One request's authentication: the token it carries and whether it was re-sent."""
-
-    token: Token
-    retried: bool = False
-
-
 def _unpickle(args: dict[str, Any]) -> FalconAuth:
     return FalconAuth(**args)
 
@@ -531,33 +430,3 @@ def _rewind(prep: requests.PreparedRequest) -> bool:
     except UnrewindableBodyError:
         return False
     return True
-
-
-def rejects_token(status: int, headers: Mapping[str, str]) -> bool:
-    """True for an API answer that rejects the bearer token: 401, or the bad-token 429.
-
-    Falcon counts calls with a missing, malformed, expired or revoked token against a budget of
-    ``BAD_TOKEN_RATE_LIMIT`` a minute per source IP and answers 429 past it, saying so in
-    ``X-Ratelimit-Limit``; a 429 under any other limit (the account's 6,000) is a real one.
-    """
-    if status == 401:
-        return True
-    if status != 429:
-        return False
-    limit = (headers.get("X-Ratelimit-Limit") or "").strip()
-    return limit.isdigit() and int(limit) == BAD_TOKEN_RATE_LIMIT
-
-
-def _describe(status: int) -> str:
-    return "401" if status == 401 else "429 under the bad-token budget"
-
-
-def _trace_id(headers: Mapping[str, str]) -> str | None:
-    """Falcon's trace id, if it looks like one (logs quote nothing else from the server)."""
-    value = headers.get("X-Cs-Traceid")
-    return value if value is not None and _TRACE_ID.fullmatch(value) else None
-
-
-def _path_of(url: str | None) -> str:
-    """The path of a URL for logs: no query string (it may carry ids users consider private)."""
-    return (url or "").split("?", 1)[0]

@@ -1,10 +1,9 @@
 """FalconAuth for bare urllib3 users: a PoolManager wrapper (prior art: google-auth's
 ``AuthorizedHttp``).
 
-It follows the same protocol as the requests front end, through the same FalconAuth core:
-``authorize()`` decides scope and supplies the token, ``renew_after_rejection()`` decides
-whether a 401 (or the bad-token 429) is healed; tokens, cache and single flight are shared with
-any requests session using the same FalconAuth. Works with urllib3 1.26 and 2.x.
+It drives the same authentication flow as every front end (``flow.py``) with urllib3's objects;
+tokens, cache and single flight are shared with any requests session or httpx client using the
+same FalconAuth. Works with urllib3 1.26 and 2.x.
 """
 
 from __future__ import annotations
@@ -18,8 +17,9 @@ from urllib.parse import urljoin
 import urllib3
 
 from . import _fork
-from .auth import FalconAuth, rejects_token
+from .auth import FalconAuth
 from .errors import FalconAuthError
+from .flow import NEED_TOKEN, REWIND, Attach, NeedFreshToken, Reply, Resend, advance
 
 try:  # urllib3 2.x
     from urllib3._request_methods import RequestMethods
@@ -76,33 +76,32 @@ class AuthorizedPoolManager(RequestMethods):
         needs a token and none can be had (the request is then not sent)."""
         # The pool's own default headers apply as they would to its urlopen().
         sent_headers = {**self.http.headers, **(headers or {})}
-        authorized = self.auth.authorize(url)
-        if authorized is None:
+        flow = self.auth._flow(method, url)
+        step = advance(flow, None)
+        if step is NEED_TOKEN:
+            step = advance(flow, self.auth._token())
+        if not isinstance(step, Attach):
             return self.http.urlopen(method, url, body=body, headers=sent_headers, **kwargs)
-        url, token = authorized
-        sent_headers["Authorization"] = token.authorization
+        url = step.url
+        sent_headers["Authorization"] = step.token.authorization
         start = _body_position(body)
         response = self.http.urlopen(method, url, body=body, headers=sent_headers, **kwargs)
-        if not rejects_token(response.status, response.headers):
-            return response
+        step = advance(flow, _reply(url, response))
         try:
-            fresh = self.auth.renew_after_rejection(
-                method,
-                _final_url(url, response),
-                token,
-                status=response.status,
-                headers=response.headers,
-                replayable=_rewind(body, start),
-            )
+            while step is REWIND or isinstance(step, NeedFreshToken):
+                if isinstance(step, NeedFreshToken):
+                    step = advance(flow, self.auth._replace(step.rejected))
+                else:
+                    step = advance(flow, _rewind(body, start))
         except FalconAuthError:
             _release(response, kwargs)  # the caller gets the error, the pool its connection
             raise
-        if fresh is None:
+        if not isinstance(step, Resend):
             return response
         _release(response, kwargs)
-        sent_headers["Authorization"] = fresh.authorization
+        sent_headers["Authorization"] = step.token.authorization
         retried = self.http.urlopen(method, url, body=body, headers=sent_headers, **kwargs)
-        self.auth.report_retried(method, url, retried.status, retried.headers)
+        advance(flow, _reply(url, retried))
         return retried
 
     def clear(self) -> None:
@@ -154,6 +153,10 @@ def _rewind(body: _Body, start: int | None) -> bool:
     except (OSError, AttributeError):
         return False
     return True
+
+
+def _reply(url: str, response: Any) -> Reply:
+    return Reply(response.status, response.headers, _final_url(url, response))
 
 
 def _final_url(url: str, response: Any) -> str:

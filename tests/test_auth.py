@@ -301,8 +301,8 @@ def test_401_invalidation_is_compare_and_swap(
 
     def api(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         if request.headers["Authorization"] == "Bearer tok-1":
-            auth.invalidate(auth.get_token())  # another thread saw a 401 and renewed first
-            newer.append(auth.get_token())
+            # Another thread saw a 401 and renewed first.
+            newer.append(auth._replace(auth.get_token()))
             return 401, {}, "{}"
         return 200, {}, "{}"
 

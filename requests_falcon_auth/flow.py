@@ -1,0 +1,245 @@
+"""One request's authentication, written once for every HTTP library.
+
+A flow is a generator, the shape of httpx's ``auth_flow``: it yields what it needs next and
+is sent the answer. A front end (requests, urllib3, httpx sync and async) is a driver that only
+answers those steps with its own library's objects:
+
+- :data:`NEED_TOKEN` -> a :class:`~requests_falcon_auth.token.Token`: the token to attach;
+- :class:`Attach` -> a :class:`Reply`: the request, re-targeted and carrying the token, went out;
+- :class:`NeedFreshToken` -> a Token: the API rejected ``rejected``; drop it, get another;
+- :data:`REWIND` -> bool: whether the body is ready to be sent again (False: it cannot be);
+- :class:`Resend` -> a Reply: the request went out again with the fresh token;
+- :data:`KEEP` -> another Reply or nothing: the last answer is the caller's. A driver whose
+  library shows it every redirect hop (requests' response hook) sends the next hop's answer in;
+  the others stop here.
+
+A flow that returns without yielding :class:`Attach` leaves the request as it was: no token.
+Fetching is the driver's, so an async driver can await it; everything else (scope, the
+bad-token rule, the one re-send, replay, logging) is decided here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, Union, cast
+
+from .scope import Origin, origin_of, scope_of
+from .token import Token
+
+if TYPE_CHECKING:
+    from .oauth2 import OAuth2
+
+__all__ = [
+    "BAD_TOKEN_RATE_LIMIT",
+    "KEEP",
+    "NEED_TOKEN",
+    "REWIND",
+    "Attach",
+    "Flow",
+    "NeedFreshToken",
+    "Reply",
+    "Resend",
+    "Routing",
+    "Step",
+    "advance",
+    "rejects_token",
+    "request_flow",
+]
+
+log = logging.getLogger("requests_falcon_auth.auth")
+
+# Falcon's budget of calls with a bad token, per minute and source IP (falcon-oauth2.md).
+BAD_TOKEN_RATE_LIMIT: Final = 15
+_TRACE_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+
+
+class _Marker:
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return self._name
+
+
+NEED_TOKEN: Final = _Marker("NEED_TOKEN")
+REWIND: Final = _Marker("REWIND")
+KEEP: Final = _Marker("KEEP")
+
+
+@dataclass(frozen=True)
+class Attach:
+    """Send the request to ``url`` (the caller's, or re-targeted home) with ``token``."""
+
+    url: str
+    token: Token
+
+
+@dataclass(frozen=True)
+class NeedFreshToken:
+    """The API rejected ``rejected``: drop it (if still cached) and get a usable one."""
+
+    rejected: Token
+
+
+@dataclass(frozen=True)
+class Resend:
+    """Send the request again, its body rewound, with ``token``."""
+
+    token: Token
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the flow needs of an answer.
+
+    Attributes:
+        status: the HTTP status.
+        headers: the answer's headers (case-insensitive mapping).
+        url: the URL that produced it: the last redirect hop's, when redirects were followed.
+    """
+
+    status: int
+    headers: Mapping[str, str]
+    url: str
+
+
+Step = Union[_Marker, Attach, NeedFreshToken, Resend]
+Flow = Generator[Step, object, None]
+
+
+class Routing:
+    """Where a request's token may go: the API origin, and the table hosts re-targeted home.
+
+    Args:
+        oauth: the credentials' OAuth2, whose base URL moves when autodiscovery finds home.
+    """
+
+    def __init__(self, oauth: OAuth2) -> None:
+        self._oauth = oauth
+        self._logged: set[str] = set()
+
+    def wants_token(self, url: str) -> Origin | None:
+        """The origin of ``url`` when a request for it carries a token; None: send it bare."""
+        origin = origin_of(url)
+        if origin is None:
+            return None
+        home = scope_of(self._oauth.base_url)
+        if home is not None and home.covers(url, origin):
+            return origin
+        if self._oauth.autodiscover and self._oauth.clouds.region_of(url, origin) is not None:
+            return origin
+        return None
+
+    def target(self, url: str, origin: Origin, token: Token) -> str | None:
+        """Where the request goes with ``token``: ``url``, or its path under the token's home."""
+        home = scope_of(token.base_url)
+        if home is not None and home.covers(url, origin):
+            return url
+        clouds = self._oauth.clouds
+        source = clouds.region_of(url, origin)
+        source_scope = scope_of(clouds[source]) if source is not None else None
+        if source is None or source_scope is None:
+            return None
+        if source not in self._logged:
+            self._logged.add(source)
+            log.info(
+                "Sending requests for Falcon cloud %s to the credentials' home region %s",
+                source,
+                token.region,
+            )
+        return token.base_url + source_scope.relative(url)
+
+
+def request_flow(routing: Routing, method: str, url: str) -> Flow:
+    """The protocol for one request to ``url``; see the module docstring for the steps."""
+    origin = routing.wants_token(url)
+    if origin is None:
+        return
+    token = cast(Token, (yield NEED_TOKEN))
+    target = routing.target(url, origin, token)
+    if target is None:
+        return
+    reply = yield Attach(target, token)
+    while True:
+        reply = cast(Reply, reply)
+        if _rejected_here(reply, token):
+            if (yield REWIND):
+                break
+            log.warning(
+                "Falcon answered %s to %s %s and the request body cannot be sent again "
+                "(a generator or unseekable stream); returning it",
+                _describe(reply.status),
+                method,
+                _path_of(reply.url),
+            )
+        reply = yield KEEP
+    log.info(
+        "Falcon answered %s to %s %s (trace_id=%s); retrying once with a fresh token",
+        _describe(reply.status),
+        method,
+        _path_of(reply.url),
+        _trace_id(reply.headers),
+    )
+    fresh = cast(Token, (yield NeedFreshToken(token)))
+    retried = cast(Reply, (yield Resend(fresh)))
+    if rejects_token(retried.status, retried.headers):
+        log.warning(
+            "Falcon answered %s again to %s %s with a fresh token (trace_id=%s)",
+            _describe(retried.status),
+            method,
+            _path_of(retried.url),
+            _trace_id(retried.headers),
+        )
+    while True:
+        yield KEEP
+
+
+def advance(flow: Flow, answer: object) -> Step | None:
+    """Sends ``answer`` into ``flow`` (None to start it); its next step, or None when it ended."""
+    try:
+        return flow.send(answer)
+    except StopIteration:
+        return None
+
+
+def _rejected_here(reply: Reply, token: Token) -> bool:
+    """The API at the token's home rejected it (an answer from another origin is not ours)."""
+    if not rejects_token(reply.status, reply.headers):
+        return False
+    home = scope_of(token.base_url)
+    return home is not None and home.covers(reply.url)
+
+
+def rejects_token(status: int, headers: Mapping[str, str]) -> bool:
+    """True for an API answer that rejects the bearer token: 401, or the bad-token 429.
+
+    Falcon counts calls with a missing, malformed, expired or revoked token against a budget of
+    ``BAD_TOKEN_RATE_LIMIT`` a minute per source IP and answers 429 past it, saying so in
+    ``X-Ratelimit-Limit``; a 429 under any other limit (the account's 6,000) is a real one.
+    """
+    if status == 401:
+        return True
+    if status != 429:
+        return False
+    limit = (headers.get("X-Ratelimit-Limit") or "").strip()
+    return limit.isdigit() and int(limit) == BAD_TOKEN_RATE_LIMIT
+
+
+def _describe(status: int) -> str:
+    return "401" if status == 401 else "429 under the bad-token budget"
+
+
+def _trace_id(headers: Mapping[str, str]) -> str | None:
+    """Falcon's trace id, if it looks like one (logs quote nothing else from the server)."""
+    value = headers.get("X-Cs-Traceid")
+    return value if value is not None and _TRACE_ID.fullmatch(value) else None
+
+
+def _path_of(url: str | None) -> str:
+    """The path of a URL for logs: no query string (it may carry ids users consider private)."""
+    return (url or "").split("?", 1)[0]

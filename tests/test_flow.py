@@ -1,0 +1,123 @@
+"""The auth flow driven directly, without sockets: each step a front end is asked to answer."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from requests_falcon_auth import Token
+from requests_falcon_auth.flow import (
+    KEEP,
+    NEED_TOKEN,
+    REWIND,
+    Attach,
+    Flow,
+    NeedFreshToken,
+    Reply,
+    Resend,
+    Routing,
+    advance,
+    request_flow,
+)
+from requests_falcon_auth.oauth2 import OAuth2
+
+API = "https://api.crowdstrike.com"
+DEVICES = f"{API}/devices/queries/devices/v1"
+
+
+def token(value: str, base_url: str = API, region: str = "us-1") -> Token:
+    return Token(value, "bearer", 1799, region, base_url, 0.0)
+
+
+def flow_for(url: str, method: str = "GET", cloud: str = "us-1") -> Flow:
+    return request_flow(Routing(OAuth2("id", "secret", cloud=cloud)), method, url)
+
+
+def attached(flow: Flow, with_token: Token) -> Attach:
+    assert advance(flow, None) is NEED_TOKEN
+    step = advance(flow, with_token)
+    assert isinstance(step, Attach)
+    return step
+
+
+def reply(status: int, url: str = DEVICES, **headers: str) -> Reply:
+    return Reply(status, headers, url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com/devices",
+        "http://api.crowdstrike.com/devices",  # another origin: plain http
+        "https://api.crowdstrike.com:8443/devices",
+        "ftp://api.crowdstrike.com/devices",
+        "/devices/queries/devices/v1",
+    ],
+)
+def test_a_request_elsewhere_never_asks_for_a_token(url: str) -> None:
+    assert advance(flow_for(url), None) is None
+
+
+def test_an_answer_that_rejects_nothing_is_kept() -> None:
+    flow = flow_for(DEVICES)
+    step = attached(flow, token("t1"))
+    assert (step.url, step.token.access_token) == (DEVICES, "t1")
+    assert advance(flow, reply(200)) is KEEP
+
+
+@pytest.mark.parametrize("rejection", [reply(401), reply(429, **{"X-Ratelimit-Limit": "15"})])
+def test_a_rejection_asks_to_rewind_then_for_a_fresh_token_then_resends_once(
+    rejection: Reply,
+) -> None:
+    flow = flow_for(DEVICES, "POST")
+    attached(flow, token("t1"))
+    assert advance(flow, rejection) is REWIND
+    step = advance(flow, True)
+    assert isinstance(step, NeedFreshToken)
+    assert step.rejected.access_token == "t1"
+    resend = advance(flow, token("t2"))
+    assert isinstance(resend, Resend)
+    assert resend.token.access_token == "t2"
+    assert advance(flow, reply(401)) is KEEP  # one re-send, never two
+    assert advance(flow, reply(401)) is KEEP
+
+
+def test_an_account_429_and_a_403_are_the_callers() -> None:
+    flow = flow_for(DEVICES)
+    attached(flow, token("t1"))
+    assert advance(flow, reply(429, **{"X-Ratelimit-Limit": "6000"})) is KEEP
+    assert advance(flow, reply(403)) is KEEP
+
+
+def test_a_body_that_cannot_be_rewound_is_not_resent(caplog: pytest.LogCaptureFixture) -> None:
+    flow = flow_for(DEVICES, "POST")
+    attached(flow, token("t1"))
+    assert advance(flow, reply(401)) is REWIND
+    with caplog.at_level(logging.WARNING):
+        assert advance(flow, False) is KEEP
+    assert "cannot be sent again" in caplog.text
+
+
+def test_a_401_from_another_origin_after_a_redirect_is_not_ours() -> None:
+    flow = flow_for(DEVICES)
+    attached(flow, token("t1"))
+    assert advance(flow, reply(401, url="https://elsewhere.example/landing")) is KEEP
+
+
+def test_a_later_redirect_hop_can_still_be_healed() -> None:
+    """requests shows the flow every hop: a 302 is kept, the next hop's 401 is healed."""
+    flow = flow_for(DEVICES)
+    attached(flow, token("t1"))
+    assert advance(flow, reply(302)) is KEEP
+    assert advance(flow, reply(401, url=f"{API}/landing")) is REWIND
+
+
+def test_a_url_for_another_region_is_retargeted_home_under_autodiscovery() -> None:
+    flow = flow_for("https://api.eu-1.crowdstrike.com/devices/v1?limit=5", cloud="auto")
+    home = token("t1", "https://api.us-2.crowdstrike.com", "us-2")
+    assert attached(flow, home).url == "https://api.us-2.crowdstrike.com/devices/v1?limit=5"
+
+
+def test_a_named_cloud_leaves_other_regions_bare() -> None:
+    assert advance(flow_for("https://api.eu-1.crowdstrike.com/devices/v1"), None) is None
