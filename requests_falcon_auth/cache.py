@@ -113,6 +113,13 @@ class TokenCache(Protocol):
     def get(self, key: CacheKey) -> Token | None:
         """The token stored under ``key``, or None (expired tokens may be dropped early)."""
 
+    def peek(self, key: CacheKey) -> Token | None:
+        """What ``get`` would return, when the store can tell without I/O; None otherwise.
+
+        Async front ends call this on the event loop, so it must never block: a store that
+        always asks a server returns None (callers then use ``get`` on a worker thread).
+        """
+
     def set(self, key: CacheKey, token: Token) -> None:
         """Stores ``token`` under ``key`` until it expires."""
 
@@ -205,6 +212,9 @@ class MemoryTokenCache:
     def get(self, key: CacheKey) -> Token | None:
         with self._condition:
             return self._tokens.get(key.name)
+
+    def peek(self, key: CacheKey) -> Token | None:
+        return self.get(key)  # memory: no I/O, and the lock is held for microseconds
 
     def set(self, key: CacheKey, token: Token) -> None:
         with self._condition:

@@ -130,6 +130,23 @@ class TokenProvider:
             return token
         return self._fetch_waiting()
 
+    def peek(self) -> Token | None:
+        """The token ``get`` would return, when it can be had without I/O or waiting.
+
+        None means a fetch (or a look at a remote store) is needed: call ``get`` off the event
+        loop. A token in its renew window is returned and renewed in the background, as by
+        ``get``.
+        """
+        token = self.cache.peek(self.key)
+        if token is None:
+            return None
+        now = self._clock()
+        if token.expired(now):
+            return None
+        if not self.timing.fresh(token, now):
+            self._renew_in_background(token)
+        return token
+
     def invalidate(self, token: Token) -> bool:
         """Drops ``token`` from the cache unless another thread already replaced it."""
         dropped = self.cache.compare_and_delete(self.key, token)

@@ -311,6 +311,10 @@ class RedisTokenCache:
             self._local.set(key, token)
         return token
 
+    def peek(self, key: CacheKey) -> Token | None:
+        """This process's copy of the token (no round trip, so an event loop may call it)."""
+        return self._local.get(key)
+
     def set(self, key: CacheKey, token: Token) -> None:
         """Stores ``token`` for the fleet until it expires (Redis drops it then)."""
         self._local.set(key, token)

@@ -6,6 +6,7 @@ Each answer comes from a handler function; every request is recorded with its de
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,8 +33,11 @@ Handler = Callable[[Received], Answer]
 
 
 class LoopbackServer:
-    def __init__(self, handler: Handler) -> None:
+    """Serves ``handler`` on 127.0.0.1; over TLS when given a context (``https://`` URL)."""
+
+    def __init__(self, handler: Handler, tls: ssl.SSLContext | None = None) -> None:
         self.handler = handler
+        self.ca_bundle: str | None = None  # the CA file clients trust, set by TLS fixtures
         self.received: list[Received] = []
         server = self
 
@@ -73,7 +77,12 @@ class LoopbackServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), RequestHandler)
         self._httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        if tls is not None:  # the handshake happens on the handler's thread, not in accept()
+            self._httpd.socket = tls.wrap_socket(
+                self._httpd.socket, server_side=True, do_handshake_on_connect=False
+            )
+        scheme = "http" if tls is None else "https"
+        self.url = f"{scheme}://127.0.0.1:{self._httpd.server_address[1]}"
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )

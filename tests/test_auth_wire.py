@@ -1,24 +1,32 @@
-"""One behaviour suite for both front ends (requests and urllib3), on real loopback sockets.
+"""One behaviour suite for every front end, on real loopback sockets, over HTTP and TLS.
 
-Each contract test runs against ``FalconAuth`` on a ``requests.Session`` and against
-``AuthorizedPoolManager`` on urllib3, and asserts what the server saw. Tests of features only
-one front end has (cookies, FalconSession) follow.
+Each contract test runs against ``FalconAuth`` on a ``requests.Session``, ``AuthorizedPoolManager``
+on urllib3, and ``FalconHttpxAuth`` on ``httpx.Client`` and ``httpx.AsyncClient``, each over plain
+HTTP and over TLS, and asserts what the server saw. Tests of features only some front ends have
+(cookies, httpx's opt-in redirects, FalconSession) follow.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
+import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import requests
+import urllib3
 from loopback import Answer, LoopbackServer, Received
 
 from requests_falcon_auth import FalconAuth, FalconRetry, FalconSession
+from requests_falcon_auth.httpx import FalconHttpxAuth
+from requests_falcon_auth.testing._tls import TlsMaterial
 from requests_falcon_auth.urllib3 import AuthorizedPoolManager
 
 
@@ -66,22 +74,35 @@ class MiniFalcon:
         return Answer(200, json.dumps({"length": len(request.body), "sha256": digest}).encode())
 
 
-@pytest.fixture
-def falcon() -> Iterator[tuple[MiniFalcon, LoopbackServer]]:
+@pytest.fixture(scope="module")
+def tls() -> Iterator[TlsMaterial]:
+    material = TlsMaterial(("127.0.0.1", "localhost"))
+    yield material
+    material.close()
+
+
+@pytest.fixture(params=["http", "https"])
+def falcon(
+    request: pytest.FixtureRequest, tls: TlsMaterial
+) -> Iterator[tuple[MiniFalcon, LoopbackServer]]:
     app = MiniFalcon()
-    with LoopbackServer(app) as server:
+    with LoopbackServer(app, tls.server_context if request.param == "https" else None) as server:
+        server.ca_bundle = tls.ca_bundle if request.param == "https" else None
         yield app, server
+
+
+def make_auth(server: LoopbackServer, **options: Any) -> FalconAuth:
+    """A FalconAuth for the server, trusting its CA when it speaks TLS."""
+    session = requests.Session()
+    session.verify = server.ca_bundle or True
+    options.setdefault("clouds", {"us-1": server.url})
+    return FalconAuth("client-a", "secret-a", session=session, **options)
 
 
 @pytest.fixture
 def auth(falcon: tuple[MiniFalcon, LoopbackServer]) -> Iterator[FalconAuth]:
     _, server = falcon
-    with FalconAuth(
-        "client-a",
-        "secret-a",
-        clouds={"us-1": server.url},
-        retry=FalconRetry(backoff_factor=0, allowed_methods=None),
-    ) as auth:
+    with make_auth(server, retry=FalconRetry(backoff_factor=0, allowed_methods=None)) as auth:
         yield auth
 
 
@@ -89,32 +110,96 @@ def api_calls(server: LoopbackServer, path: str) -> list[Received]:
     return [r for r in server.received if r.path.startswith(path)]
 
 
-class FrontEnd:
-    """Sends one request through a front end; returns the final status."""
+DRIVERS = ["requests", "urllib3", "httpx", "httpx-async"]
 
-    def __init__(self, kind: str, auth: FalconAuth) -> None:
+
+class FrontEnd:
+    """Sends one request through a front end (redirects followed); returns the final status.
+
+    httpx sends a file body as a stream it cannot rewind, so ``rewinds_files`` is False there.
+    """
+
+    def __init__(self, kind: str, auth: FalconAuth, ca_bundle: str | None) -> None:
         self.kind = kind
+        self.rewinds_files = not kind.startswith("httpx")
         self.session = requests.Session()
         self.session.auth = auth
-        self.http = AuthorizedPoolManager(auth)
+        # Per request: requests lets REQUESTS_CA_BUNDLE override session.verify (psf/requests#3829).
+        self.ca_bundle = ca_bundle
+        self.pool = urllib3.PoolManager(ca_certs=ca_bundle)
+        self.http = AuthorizedPoolManager(auth, self.pool)
+        self.httpx_auth = FalconHttpxAuth(auth)
+        self.verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
+        )
+        self.httpx = httpx.Client(auth=self.httpx_auth, verify=self.verify, follow_redirects=True)
 
     def send(self, method: str, url: str, body: object = None) -> int:
         if self.kind == "requests":
-            with self.session.request(method, url, data=body) as response:
+            verify = self.ca_bundle or True
+            with self.session.request(method, url, data=body, verify=verify) as response:
                 return response.status_code
-        status: int = self.http.request(method, url, body=body).status
-        return status
+        if self.kind == "urllib3":
+            status: int = self.http.request(method, url, body=body).status
+            return status
+        if self.kind == "httpx":
+            return self.httpx.request(method, url, content=body).status_code  # type: ignore[arg-type]
+        return asyncio.run(self._send_async(method, url, body))
+
+    async def _send_async(self, method: str, url: str, body: object) -> int:
+        async with httpx.AsyncClient(
+            auth=self.httpx_auth, verify=self.verify, follow_redirects=True
+        ) as client:
+            response = await client.request(method, url, content=_async_body(body))
+            return response.status_code
 
     def close(self) -> None:
         self.session.close()
-        self.http.clear()
+        self.httpx.close()
+        self.pool.clear()
+
+
+def _async_body(body: object) -> object:
+    """An async client streams an iterable body only as an async iterable."""
+    if body is None or isinstance(body, (bytes, str)):
+        return body
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for chunk in body:  # type: ignore[attr-defined]
+            yield chunk
+
+    return chunks()
+
+
+def _front_end(
+    request: pytest.FixtureRequest, auth: FalconAuth, falcon: tuple[MiniFalcon, LoopbackServer]
+) -> Iterator[FrontEnd]:
+    sender = FrontEnd(request.param, auth, falcon[1].ca_bundle)
+    yield sender
+    sender.close()
+
+
+@pytest.fixture(params=DRIVERS)
+def front_end(
+    request: pytest.FixtureRequest, auth: FalconAuth, falcon: tuple[MiniFalcon, LoopbackServer]
+) -> Iterator[FrontEnd]:
+    yield from _front_end(request, auth, falcon)
 
 
 @pytest.fixture(params=["requests", "urllib3"])
-def front_end(request: pytest.FixtureRequest, auth: FalconAuth) -> Iterator[FrontEnd]:
-    sender = FrontEnd(request.param, auth)
-    yield sender
-    sender.close()
+def front_end_rewinding_files(
+    request: pytest.FixtureRequest, auth: FalconAuth, falcon: tuple[MiniFalcon, LoopbackServer]
+) -> Iterator[FrontEnd]:
+    """The front ends that rewind a file body (httpx streams one: it is never re-sent)."""
+    yield from _front_end(request, auth, falcon)
+
+
+@pytest.fixture(params=[d for d in DRIVERS if d != "urllib3"])
+def front_end_with_cookies(
+    request: pytest.FixtureRequest, auth: FalconAuth, falcon: tuple[MiniFalcon, LoopbackServer]
+) -> Iterator[FrontEnd]:
+    """The front ends whose library keeps cookies (urllib3 has no jar)."""
+    yield from _front_end(request, auth, falcon)
 
 
 Falcon = tuple[MiniFalcon, LoopbackServer]
@@ -204,14 +289,19 @@ def test_file_body_is_rewound_and_resent_byte_identical(
     upload.write_bytes(payload)
     app.reject.add("tok-1")
     with upload.open("rb") as body:
-        assert front_end.send("POST", f"{server.url}/samples/entities/samples/v2", body) == 200
+        status = front_end.send("POST", f"{server.url}/samples/entities/samples/v2", body)
     sent = api_calls(server, "/samples/")
-    assert [hashlib.sha256(r.body).digest() for r in sent] == [hashlib.sha256(payload).digest()] * 2
-    assert [r.headers["Authorization"] for r in sent] == ["Bearer tok-1", "Bearer tok-2"]
+    assert {hashlib.sha256(r.body).digest() for r in sent} == {hashlib.sha256(payload).digest()}
+    if front_end.rewinds_files:
+        assert status == 200
+        assert [r.headers["Authorization"] for r in sent] == ["Bearer tok-1", "Bearer tok-2"]
+    else:  # streamed: never re-sent, the 401 is the caller's
+        assert status == 401
+        assert [r.headers["Authorization"] for r in sent] == ["Bearer tok-1"]
 
 
 def test_file_body_rewinds_to_where_it_started(
-    falcon: Falcon, front_end: FrontEnd, tmp_path: Path
+    falcon: Falcon, front_end_rewinding_files: FrontEnd, tmp_path: Path
 ) -> None:
     app, server = falcon
     upload = tmp_path / "sample.bin"
@@ -219,7 +309,7 @@ def test_file_body_rewinds_to_where_it_started(
     app.reject.add("tok-1")
     with upload.open("rb") as body:
         body.seek(6)
-        assert front_end.send("POST", f"{server.url}/upload", body) == 200
+        assert front_end_rewinding_files.send("POST", f"{server.url}/upload", body) == 200
     assert [r.body for r in api_calls(server, "/upload")] == [b"x" * 1000] * 2
 
 
@@ -294,18 +384,30 @@ def test_a_later_redirect_hop_carries_the_fresh_token_after_a_healed_401(
 
 
 def test_a_url_the_parsers_read_differently_gets_no_token(
-    falcon: Falcon, front_end: FrontEnd
+    falcon: Falcon, front_end: FrontEnd, tls: TlsMaterial
 ) -> None:
     """urlsplit puts this URL at the API; urllib3 connects to the other port (the authority
-    ends at the backslash for it). The token must go to neither."""
+    ends at the backslash for it). The token must go to neither.
+
+    httpx escapes the backslash into the userinfo (``%5C@``) before anything sees the URL, and
+    connects to the API: the URL it routes is one every parser reads alike, so the token goes
+    with it, to the API."""
     app, server = falcon
-    with LoopbackServer(lambda _: Answer(401, b"{}")) as other:
+    context = tls.server_context if server.ca_bundle else None
+    with LoopbackServer(lambda _: Answer(401, b"{}"), context) as other:
         port = server.url.rsplit(":", 1)[1]
         url = f"{other.url}\\@127.0.0.1:{port}/devices/v1"
-        assert front_end.send("GET", url) == 401
-        assert [r.headers.get("Authorization") for r in other.received] == [None]
-    assert app.issued == []
-    assert api_calls(server, "/devices") == []
+        status = front_end.send("GET", url)
+        received = [r.headers.get("Authorization") for r in other.received]
+    if front_end.kind.startswith("httpx"):
+        assert (status, received) == (200, [])
+        assert [r.headers["Authorization"] for r in api_calls(server, "/devices")] == [
+            "Bearer tok-1"
+        ]
+    else:
+        assert (status, received) == (401, [None])
+        assert app.issued == []
+        assert api_calls(server, "/devices") == []
 
 
 def test_a_base_url_with_a_path_prefix_scopes_the_token_to_it(
@@ -313,8 +415,8 @@ def test_a_base_url_with_a_path_prefix_scopes_the_token_to_it(
 ) -> None:
     app, server = falcon
     app.prefix = "/falcon"
-    with FalconAuth("client-a", "secret-a", base_url=f"{server.url}/falcon/") as auth:
-        prefixed = FrontEnd(front_end.kind, auth)
+    with make_auth(server, clouds=None, base_url=f"{server.url}/falcon/") as auth:
+        prefixed = FrontEnd(front_end.kind, auth, server.ca_bundle)
         assert prefixed.send("GET", f"{server.url}/falcon/devices/v1") == 200
         for outside in ["/falcon-other/x", "/other/x", "/falcon/../other/x", "/falcon/%2e%2e/x"]:
             prefixed.send("GET", f"{server.url}{outside}")
@@ -326,28 +428,73 @@ def test_a_base_url_with_a_path_prefix_scopes_the_token_to_it(
 
 
 def test_cookies_set_by_the_401_go_with_the_resend(
-    falcon: tuple[MiniFalcon, LoopbackServer], auth: FalconAuth
+    falcon: Falcon, front_end_with_cookies: FrontEnd
 ) -> None:
     app, server = falcon
     app.reject.add("tok-1")
     app.set_cookie_on_401 = True
-    with requests.Session() as session:
-        session.auth = auth
-        assert session.get(f"{server.url}/devices").status_code == 200
+    assert front_end_with_cookies.send("GET", f"{server.url}/devices") == 200
     first, second = api_calls(server, "/devices")
     assert "Cookie" not in first.headers
     assert second.headers["Cookie"] == "falcon-affinity=node-7"
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["httpx", "httpx-async"])
+def test_httpx_follows_redirects_only_when_asked_and_never_with_the_token(
+    falcon: Falcon, auth: FalconAuth, asynchronous: bool
+) -> None:
+    """httpx returns a 302 unless asked to follow; following it by hand
+    (``response.next_request``) goes through the auth again, which gives another host nothing."""
+    app, server = falcon
+    verify = ssl.create_default_context(cafile=server.ca_bundle) if server.ca_bundle else True
+    with LoopbackServer(lambda _: Answer(200, b"{}")) as elsewhere:
+        app.redirect_to = f"{elsewhere.url}/landing"
+
+        def run(client: httpx.Client) -> list[int]:
+            first = client.get(f"{server.url}/redirect/me")
+            assert first.next_request is not None
+            return [first.status_code, client.send(first.next_request).status_code]
+
+        async def run_async(client: httpx.AsyncClient) -> list[int]:
+            first = await client.get(f"{server.url}/redirect/me")
+            assert first.next_request is not None
+            return [first.status_code, (await client.send(first.next_request)).status_code]
+
+        async def in_loop() -> list[int]:
+            async with httpx.AsyncClient(auth=FalconHttpxAuth(auth), verify=verify) as client:
+                return await run_async(client)
+
+        if asynchronous:
+            statuses = asyncio.run(in_loop())
+        else:
+            with httpx.Client(auth=FalconHttpxAuth(auth), verify=verify) as client:
+                statuses = run(client)
+        assert statuses == [302, 200]
+        assert [r.headers.get("Authorization") for r in elsewhere.received] == [None]
+    assert api_calls(server, "/redirect")[0].headers["Authorization"] == "Bearer tok-1"
+
+
+def test_one_token_serves_every_front_end_built_on_one_falcon_auth(
+    falcon: Falcon, auth: FalconAuth
+) -> None:
+    app, server = falcon
+    senders = [FrontEnd(kind, auth, server.ca_bundle) for kind in DRIVERS]
+    try:
+        assert [s.send("GET", f"{server.url}/devices/v1") for s in senders] == [200] * 4
+    finally:
+        for sender in senders:
+            sender.close()
+    assert app.issued == ["tok-1"]
 
 
 def test_falcon_session_resolves_paths_and_revokes_on_close(
     falcon: tuple[MiniFalcon, LoopbackServer],
 ) -> None:
     _, server = falcon
-    with FalconSession(
-        client_id="client-a", client_secret="secret-a", clouds={"us-1": server.url}
-    ) as s:
-        assert s.get("/devices/queries/devices/v1").status_code == 200
-        assert s.get("devices/queries/devices/v1").status_code == 200
+    verify = server.ca_bundle or True
+    with FalconSession(make_auth(server)) as s:
+        assert s.get("/devices/queries/devices/v1", verify=verify).status_code == 200
+        assert s.get("devices/queries/devices/v1", verify=verify).status_code == 200
     paths = [r.path for r in server.received]
     assert paths == [
         "/oauth2/token",
