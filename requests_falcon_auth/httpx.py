@@ -15,8 +15,9 @@ from collections.abc import AsyncGenerator, Generator
 from types import TracebackType
 
 try:
+    import anyio  # noqa: F401 -- async_tokens' dependency, checked here for one clear hint
     import httpx
-except ImportError as exc:  # pragma: no cover - exercised by the missing-extra test
+except ImportError as exc:
     raise ImportError(
         "requests_falcon_auth.httpx needs httpx and anyio: "
         "pip install 'requests-falcon-auth[httpx]'"

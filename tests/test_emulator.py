@@ -922,3 +922,33 @@ def test_plugin_fixtures(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPa
     )
     result = pytester.runpytest("-p", "requests_falcon_auth.testing.pytest_plugin")
     result.assert_outcomes(passed=2)
+
+
+def test_plugin_fixtures_serve_async_tests(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The documented pattern: anyio's pytest plugin, an AsyncClient, the emulator's fixtures;
+    on asyncio and on trio."""
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pytester.makepyfile(
+        """
+        import httpx
+        import pytest
+
+        @pytest.fixture(params=["asyncio", "trio"])
+        def anyio_backend(request):
+            return request.param
+
+        @pytest.mark.anyio
+        async def test_hosts(falcon_emulator, falcon_httpx_auth):
+            async with httpx.AsyncClient(auth=falcon_httpx_auth) as client:
+                url = falcon_emulator.base_url("us-1") + "/devices/queries/devices/v1"
+                assert (await client.get(url)).status_code == 200
+                assert (await client.get(url)).status_code == 200
+            assert falcon_emulator.counters.token_requests == 1
+        """
+    )
+    result = pytester.runpytest(
+        "-p", "requests_falcon_auth.testing.pytest_plugin", "-p", "anyio.pytest_plugin"
+    )
+    result.assert_outcomes(passed=2)

@@ -9,7 +9,9 @@ emulator's token gate and its counters; nothing waits on a timer.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Callable
@@ -298,3 +300,14 @@ def test_the_default_falcon_auth_comes_from_the_environment(
     assert httpx_auth.falcon.client_id == falcon.client_id
     assert falcon.client_secret not in repr(httpx_auth)
     httpx_auth.close()
+
+
+@pytest.mark.parametrize("missing", ["httpx", "anyio"])
+def test_a_missing_extra_names_the_install_command(
+    monkeypatch: pytest.MonkeyPatch, missing: str
+) -> None:
+    monkeypatch.setitem(sys.modules, missing, None)
+    for module in ("requests_falcon_auth.httpx", "requests_falcon_auth.async_tokens"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    with pytest.raises(ImportError, match=r"pip install 'requests-falcon-auth\[httpx\]'"):
+        importlib.import_module("requests_falcon_auth.httpx")

@@ -21,6 +21,8 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import anyio
+import httpx
 import pytest
 import redis
 import requests
@@ -38,6 +40,7 @@ from support import FakeClock
 from requests_falcon_auth import FalconAuth
 from requests_falcon_auth.cache import CacheKey, MemoryTokenCache, Timing
 from requests_falcon_auth.errors import ConfigurationError
+from requests_falcon_auth.httpx import FalconHttpxAuth
 from requests_falcon_auth.redis import RedisTokenCache
 from requests_falcon_auth.testing import FalconEmulator
 from requests_falcon_auth.token import Token
@@ -433,6 +436,48 @@ def test_the_warm_path_makes_no_redis_round_trip(
         before = commands_served(client)
         assert [session.get(url).status_code for _ in range(50)] == [200] * 50
         after = commands_served(client)
+    assert before["get"] >= 1
+    assert after == before
+
+
+# -- from async code (httpx.AsyncClient): the store's I/O stays off the event loop ---------------
+
+
+@pytest.mark.anyio
+async def test_async_tasks_of_two_processes_share_one_fleet_token(
+    clients: Callable[..., redis.Redis], emulator: FalconEmulator
+) -> None:
+    """Two "processes" (FalconAuths on their own Redis clients) with 25 cold tasks each, in one
+    loop: one token request. Redis is read and locked on worker threads, never on the loop."""
+    url = emulator.clouds["us-1"] + DEVICES
+    auths = [make_auth(emulator, RedisTokenCache(clients())) for _ in range(2)]
+    statuses: list[int] = []
+    one, two = (httpx.AsyncClient(auth=FalconHttpxAuth(auth)) for auth in auths)
+    async with one, two:
+
+        async def call(client: httpx.AsyncClient) -> None:
+            statuses.append((await client.get(url)).status_code)
+
+        async with anyio.create_task_group() as tasks:
+            for i in range(50):
+                tasks.start_soon(call, (one, two)[i % 2])
+    for auth in auths:
+        auth.close()
+    assert statuses == [200] * 50
+    assert emulator.counters.token_requests == 1
+
+
+@pytest.mark.anyio
+async def test_the_async_warm_path_makes_no_redis_round_trip(
+    client: redis.Redis, emulator: FalconEmulator
+) -> None:
+    url = emulator.clouds["us-1"] + DEVICES
+    with make_auth(emulator, RedisTokenCache(client)) as auth:
+        async with httpx.AsyncClient(auth=FalconHttpxAuth(auth)) as http:
+            assert (await http.get(url)).status_code == 200
+            before = commands_served(client)
+            assert [(await http.get(url)).status_code for _ in range(50)] == [200] * 50
+            after = commands_served(client)
     assert before["get"] >= 1
     assert after == before
 

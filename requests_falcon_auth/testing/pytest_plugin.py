@@ -7,7 +7,21 @@ credentials are ``falcon_emulator.client_id`` and ``falcon_emulator.client_secre
 ``falcon_auth``: ``FalconAuth(client_id, client_secret, clouds=falcon_emulator.clouds)``,
 closed at teardown.
 
-Both are function-scoped, so every test starts with fresh counters, tokens and budgets.
+``falcon_httpx_auth``: a :class:`~requests_falcon_auth.httpx.FalconHttpxAuth` on ``falcon_auth``,
+for ``httpx.Client`` and ``httpx.AsyncClient`` (needs the ``httpx`` extra).
+
+All are function-scoped, so every test starts with fresh counters, tokens and budgets. They
+are plain fixtures, so async tests use them as they are: with anyio's pytest plugin (installed
+with anyio, which httpx requires)::
+
+    @pytest.mark.anyio
+    async def test_hosts(falcon_emulator, falcon_httpx_auth):
+        async with httpx.AsyncClient(auth=falcon_httpx_auth) as client:
+            url = falcon_emulator.base_url("us-1") + "/devices/queries/devices/v1"
+            assert (await client.get(url)).status_code == 200
+
+or with pytest-asyncio's ``@pytest.mark.asyncio`` the same way. The emulator serves from its
+own threads, so an event loop's tasks never wait on it.
 """
 
 from __future__ import annotations
@@ -23,8 +37,15 @@ from .emulator import FalconEmulator
 
 if TYPE_CHECKING:
     from ..auth import FalconAuth
+    from ..httpx import FalconHttpxAuth
 
-__all__ = ["EmulatedFalcon", "falcon_auth", "falcon_emulator", "running_emulator"]
+__all__ = [
+    "EmulatedFalcon",
+    "falcon_auth",
+    "falcon_emulator",
+    "falcon_httpx_auth",
+    "running_emulator",
+]
 
 
 class EmulatedFalcon(FalconEmulator):
@@ -64,3 +85,11 @@ def falcon_auth(falcon_emulator: EmulatedFalcon) -> Iterator[FalconAuth]:
         yield auth
     finally:
         auth.close()
+
+
+@pytest.fixture
+def falcon_httpx_auth(falcon_auth: FalconAuth) -> FalconHttpxAuth:
+    """A FalconHttpxAuth for the emulator's client (``falcon_auth`` revokes at teardown)."""
+    from ..httpx import FalconHttpxAuth
+
+    return FalconHttpxAuth(falcon_auth)
