@@ -1,0 +1,33 @@
+"""README's httpx section runs as written, against the emulator it starts itself."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parent.parent / "README.rst"
+_BLOCK = re.compile(r"^\.\. code-block:: python\n\n((?:    .*\n|\n)+)", re.M)
+
+
+def section(title: str) -> str:
+    """The text under a README heading, up to the next heading of any level."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index(f"\n{title}\n") + len(title) + 2
+    following = re.search(r"\n[^\n]+\n[=~\-^]{3,}\n", text[start:])
+    return text[start : start + following.start()] if following else text[start:]
+
+
+def python_blocks(text: str) -> list[str]:
+    return [re.sub(r"^    ", "", block, flags=re.M) for block in _BLOCK.findall(text)]
+
+
+def test_the_httpx_section_runs_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    blocks = python_blocks(section("httpx, sync and async"))
+    assert len(blocks) == 2
+    namespace: dict[str, object] = {"__name__": "readme"}
+    for block in blocks:
+        exec(compile(block, str(README), "exec"), namespace)
+    printed = capsys.readouterr().out.split("\n")
+    assert printed[:3] == ["1", str([200] * 20), "1 1"]
