@@ -30,15 +30,14 @@ from .clouds import AUTODISCOVER, CloudTable
 from .errors import ConfigurationError, FalconAuthError
 from .flow import (
     NEED_TOKEN,
-    REWIND,
     Attach,
     Flow,
-    NeedFreshToken,
     Reply,
     Resend,
     Routing,
     advance,
     request_flow,
+    settle,
 )
 from .oauth2 import CLOSE_REVOKE_BUDGET, DEFAULT_TIMEOUT, OAuth2, Timeout
 from .provider import TokenProvider
@@ -299,13 +298,9 @@ class FalconAuth(AuthBase):
         """Drives the flow with one answer: None keeps it, a response replaces it (a re-send)."""
         request = r.request
         prep = request.copy()
-        step = advance(flow, Reply(r.status_code, r.headers, r.url or ""))
+        reply = Reply(r.status_code, r.headers, r.url or "")
         try:
-            while step is REWIND or isinstance(step, NeedFreshToken):
-                if isinstance(step, NeedFreshToken):
-                    step = advance(flow, self._replace(step.rejected))
-                else:
-                    step = advance(flow, _rewind(prep))
+            step = settle(flow, reply, functools.partial(_rewind, prep), self._replace)
         except FalconAuthError:
             r.close()  # the caller gets the error; the 401's connection goes back to the pool
             raise

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Union, cast
 
@@ -47,6 +47,7 @@ __all__ = [
     "advance",
     "rejects_token",
     "request_flow",
+    "settle",
 ]
 
 log = logging.getLogger("requests_falcon_auth.auth")
@@ -205,6 +206,29 @@ def advance(flow: Flow, answer: object) -> Step | None:
         return flow.send(answer)
     except StopIteration:
         return None
+
+
+def settle(
+    flow: Flow, reply: Reply, rewind: Callable[[], bool], fresh: Callable[[Token], Token]
+) -> Step | None:
+    """Sends ``reply`` in and answers the steps up to the flow's verdict, for a sync driver.
+
+    Args:
+        flow: the request's flow, at its :class:`Attach` (or :data:`KEEP`) step.
+        reply: the answer to the request.
+        rewind: readies the body for a re-send; False when it cannot be replayed.
+        fresh: the token to re-send with, given the rejected one.
+
+    Returns:
+        :class:`Resend` when the request is to go again, else :data:`KEEP` or None.
+    """
+    step = advance(flow, reply)
+    while step is REWIND or isinstance(step, NeedFreshToken):
+        if isinstance(step, NeedFreshToken):
+            step = advance(flow, fresh(step.rejected))
+        else:
+            step = advance(flow, rewind())
+    return step
 
 
 def _rejected_here(reply: Reply, token: Token) -> bool:

@@ -12,6 +12,7 @@ Requires the ``httpx`` extra (``pip install 'requests-falcon-auth[httpx]'``).
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
+from functools import partial
 from types import TracebackType
 
 try:
@@ -25,7 +26,7 @@ except ImportError as exc:
 
 from . import async_tokens
 from .auth import FalconAuth
-from .flow import NEED_TOKEN, REWIND, Attach, NeedFreshToken, Reply, Resend, advance
+from .flow import NEED_TOKEN, REWIND, Attach, NeedFreshToken, Reply, Resend, advance, settle
 
 __all__ = ["FalconHttpxAuth"]
 
@@ -69,12 +70,7 @@ class FalconHttpxAuth(httpx.Auth):
             return
         _attach(request, step)
         response = yield request
-        step = advance(flow, _reply(response))
-        while step is REWIND or isinstance(step, NeedFreshToken):
-            if isinstance(step, NeedFreshToken):
-                step = advance(flow, falcon._replace(step.rejected))
-            else:
-                step = advance(flow, _replayable(request))
+        step = settle(flow, _reply(response), partial(_replayable, request), falcon._replace)
         if isinstance(step, Resend):
             _ready_to_resend(request, response, step)
             advance(flow, _reply((yield request)))

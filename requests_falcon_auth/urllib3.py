@@ -8,6 +8,7 @@ same FalconAuth. Works with urllib3 1.26 and 2.x.
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Mapping
 from types import TracebackType
@@ -19,7 +20,7 @@ import urllib3
 from . import _fork
 from .auth import FalconAuth
 from .errors import FalconAuthError
-from .flow import NEED_TOKEN, REWIND, Attach, NeedFreshToken, Reply, Resend, advance
+from .flow import NEED_TOKEN, Attach, Reply, Resend, advance, settle
 
 try:  # urllib3 2.x
     from urllib3._request_methods import RequestMethods
@@ -86,13 +87,13 @@ class AuthorizedPoolManager(RequestMethods):
         sent_headers["Authorization"] = step.token.authorization
         start = _body_position(body)
         response = self.http.urlopen(method, url, body=body, headers=sent_headers, **kwargs)
-        step = advance(flow, _reply(url, response))
         try:
-            while step is REWIND or isinstance(step, NeedFreshToken):
-                if isinstance(step, NeedFreshToken):
-                    step = advance(flow, self.auth._replace(step.rejected))
-                else:
-                    step = advance(flow, _rewind(body, start))
+            step = settle(
+                flow,
+                _reply(url, response),
+                functools.partial(_rewind, body, start),
+                self.auth._replace,
+            )
         except FalconAuthError:
             _release(response, kwargs)  # the caller gets the error, the pool its connection
             raise
