@@ -36,6 +36,7 @@ from .flow import (
     Resend,
     Routing,
     advance,
+    rejects_token,
     request_flow,
     settle,
 )
@@ -296,6 +297,8 @@ class FalconAuth(AuthBase):
         self, flow: Flow, r: requests.Response, **kwargs: Any
     ) -> requests.Response | None:
         """Drives the flow with one answer: None keeps it, a response replaces it (a re-send)."""
+        if not rejects_token(r.status_code, r.headers):
+            return None  # nothing to heal: the flow would only say KEEP
         request = r.request
         prep = request.copy()
         reply = Reply(r.status_code, r.headers, r.url or "")

@@ -103,6 +103,12 @@ class TokenCache(Protocol):
 
     shared: bool
 
+    @property
+    def version(self) -> int:
+        """A number that changes whenever what ``peek`` answers may have changed (a store or a
+        delete). The token engine keeps the last fresh token it was given and skips the store
+        while this number stands still: the warm path then takes no lock and calls nothing."""
+
     def bind(self, timing: Timing) -> None:
         """Adopts the owner's clock and renew window (called before the first use).
 
@@ -179,6 +185,7 @@ class MemoryTokenCache:
         self.timing = Timing()
         self._bound = False
         self._tokens: TLRUCache[str, Token] = TLRUCache(maxsize, ttu=_token_expiry, timer=self._now)
+        self._version = 0
         self._reset_locks()
         _fork.register(self)
 
@@ -216,9 +223,14 @@ class MemoryTokenCache:
     def peek(self, key: CacheKey) -> Token | None:
         return self.get(key)  # memory: no I/O, and the lock is held for microseconds
 
+    @property
+    def version(self) -> int:
+        return self._version
+
     def set(self, key: CacheKey, token: Token) -> None:
         with self._condition:
             self._tokens[key.name] = token
+            self._version += 1
 
     def compare_and_delete(self, key: CacheKey, token: Token) -> bool:
         with self._condition:
@@ -226,6 +238,7 @@ class MemoryTokenCache:
             if current is None or current.access_token != token.access_token:
                 return False
             del self._tokens[key.name]
+            self._version += 1
             return True
 
     def lock(self, key: CacheKey) -> TokenLock:

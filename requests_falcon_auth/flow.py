@@ -13,6 +13,9 @@ answers those steps with its own library's objects:
   library shows it every redirect hop (requests' response hook) sends the next hop's answer in;
   the others stop here.
 
+An answer for which :func:`rejects_token` is False always gets :data:`KEEP` and changes
+nothing, so a driver may keep it without building a Reply: the warm path's shortcut.
+
 A flow that returns without yielding :class:`Attach` leaves the request as it was: no token.
 Fetching is the driver's, so an async driver can await it; everything else (scope, the
 bad-token rule, the one re-send, replay, logging) is decided here and nowhere else.
@@ -23,8 +26,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Union, cast
+from typing import TYPE_CHECKING, Final, NamedTuple, Union, cast
 
 from .scope import Origin, origin_of, scope_of
 from .token import Token
@@ -72,30 +74,26 @@ REWIND: Final = _Marker("REWIND")
 KEEP: Final = _Marker("KEEP")
 
 
-@dataclass(frozen=True)
-class Attach:
+class Attach(NamedTuple):
     """Send the request to ``url`` (the caller's, or re-targeted home) with ``token``."""
 
     url: str
     token: Token
 
 
-@dataclass(frozen=True)
-class NeedFreshToken:
+class NeedFreshToken(NamedTuple):
     """The API rejected ``rejected``: drop it (if still cached) and get a usable one."""
 
     rejected: Token
 
 
-@dataclass(frozen=True)
-class Resend:
+class Resend(NamedTuple):
     """Send the request again, its body rewound, with ``token``."""
 
     token: Token
 
 
-@dataclass(frozen=True)
-class Reply:
+class Reply(NamedTuple):
     """What the flow needs of an answer.
 
     Attributes:
@@ -124,17 +122,15 @@ class Routing:
         self._oauth = oauth
         self._logged: set[str] = set()
 
-    def wants_token(self, url: str) -> Origin | None:
-        """The origin of ``url`` when a request for it carries a token; None: send it bare."""
-        origin = origin_of(url)
-        if origin is None:
-            return None
-        home = scope_of(self._oauth.base_url)
-        if home is not None and home.covers(url, origin):
-            return origin
-        if self._oauth.autodiscover and self._oauth.clouds.region_of(url, origin) is not None:
-            return origin
-        return None
+    def home_covering(self, url: str, origin: Origin) -> str | None:
+        """The API base URL now, if it covers ``url``; None otherwise."""
+        base_url = self._oauth.base_url
+        home = scope_of(base_url)
+        return base_url if home is not None and home.covers(url, origin) else None
+
+    def retargets(self, url: str, origin: Origin) -> bool:
+        """True when ``url`` is another table host's, to be moved to the token's home region."""
+        return self._oauth.autodiscover and self._oauth.clouds.region_of(url, origin) is not None
 
     def target(self, url: str, origin: Origin, token: Token) -> str | None:
         """Where the request goes with ``token``: ``url``, or its path under the token's home."""
@@ -158,11 +154,15 @@ class Routing:
 
 def request_flow(routing: Routing, method: str, url: str) -> Flow:
     """The protocol for one request to ``url``; see the module docstring for the steps."""
-    origin = routing.wants_token(url)
+    origin = origin_of(url)
     if origin is None:
         return
+    covering = routing.home_covering(url, origin)
+    if covering is None and not routing.retargets(url, origin):
+        return
     token = cast(Token, (yield NEED_TOKEN))
-    target = routing.target(url, origin, token)
+    # The common case costs one scope check: the URL is under the base URL the token is for.
+    target = url if covering == token.base_url else routing.target(url, origin, token)
     if target is None:
         return
     reply = yield Attach(target, token)

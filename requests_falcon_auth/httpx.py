@@ -26,7 +26,17 @@ except ImportError as exc:
 
 from . import async_tokens
 from .auth import FalconAuth
-from .flow import NEED_TOKEN, REWIND, Attach, NeedFreshToken, Reply, Resend, advance, settle
+from .flow import (
+    NEED_TOKEN,
+    REWIND,
+    Attach,
+    NeedFreshToken,
+    Reply,
+    Resend,
+    advance,
+    rejects_token,
+    settle,
+)
 
 __all__ = ["FalconHttpxAuth"]
 
@@ -61,15 +71,18 @@ class FalconHttpxAuth(httpx.Auth):
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
         falcon = self.falcon
-        flow = falcon._flow(request.method, str(request.url))
+        url = str(request.url)
+        flow = falcon._flow(request.method, url)
         step = advance(flow, None)
         if step is NEED_TOKEN:
             step = advance(flow, falcon._token())
         if not isinstance(step, Attach):
             yield request
             return
-        _attach(request, step)
+        _attach(request, url, step)
         response = yield request
+        if not rejects_token(response.status_code, response.headers):
+            return  # nothing to heal: the flow would only say KEEP
         step = settle(flow, _reply(response), partial(_replayable, request), falcon._replace)
         if isinstance(step, Resend):
             _ready_to_resend(request, response, step)
@@ -79,15 +92,18 @@ class FalconHttpxAuth(httpx.Auth):
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         falcon = self.falcon
-        flow = falcon._flow(request.method, str(request.url))
+        url = str(request.url)
+        flow = falcon._flow(request.method, url)
         step = advance(flow, None)
         if step is NEED_TOKEN:
             step = advance(flow, await async_tokens.token(falcon))
         if not isinstance(step, Attach):
             yield request
             return
-        _attach(request, step)
+        _attach(request, url, step)
         response = yield request
+        if not rejects_token(response.status_code, response.headers):
+            return  # nothing to heal: the flow would only say KEEP
         step = advance(flow, _reply(response))
         while step is REWIND or isinstance(step, NeedFreshToken):
             if isinstance(step, NeedFreshToken):
@@ -129,8 +145,8 @@ class FalconHttpxAuth(httpx.Auth):
         await self.aclose()
 
 
-def _attach(request: httpx.Request, step: Attach) -> None:
-    if str(request.url) != step.url:
+def _attach(request: httpx.Request, url: str, step: Attach) -> None:
+    if step.url != url:  # re-targeted to the home region
         request.url = httpx.URL(step.url)
         request.headers["Host"] = request.url.netloc.decode("ascii")
     request.headers["Authorization"] = step.token.authorization

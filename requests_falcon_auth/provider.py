@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Final
+from typing import Callable, Final, NamedTuple
 
 from . import _fork
 from .cache import CacheKey, Timing, TokenCache
@@ -59,6 +59,18 @@ RENEWAL_PAUSE_WHEN_BUSY: Final = 1.0
 
 # Failures that asking again within seconds cannot fix.
 _LASTING_FAILURES: Final = (CredentialsError, RegionError, ConfigurationError)
+
+
+class _Hot(NamedTuple):
+    """The last fresh token the store gave, until its renew window or the store's next change."""
+
+    token: Token
+    fresh_until: float
+    version: int
+
+    def holds(self, version: int, now: float) -> bool:
+        """True while the store is unchanged and the token before its renew window."""
+        return version == self.version and now < self.fresh_until
 
 
 @dataclass(frozen=True)
@@ -115,6 +127,7 @@ class TokenProvider:
         self._failure: _Failure | None = None
         self._renewal: threading.Thread | None = None
         self._renewal_paused_until = float("-inf")
+        self._hot: _Hot | None = None
 
     def get(self) -> Token:
         """A token that is not expired; fetches only when none is, starts a renewal when stale.
@@ -122,11 +135,12 @@ class TokenProvider:
         Raises:
             FalconAuthError: no usable token and the fetch failed (or failed moments ago).
         """
-        now = self._clock()
+        hot = self._hot
+        if hot is not None and hot.holds(self.cache.version, self._clock()):
+            return hot.token
+        version = self.cache.version  # read first: a change after it only retires the slot
         token = self.cache.get(self.key)
-        if token is not None and not token.expired(now):
-            if not self.timing.fresh(token, now):
-                self._renew_in_background(token)
+        if token is not None and self._usable(token, version):
             return token
         return self._fetch_waiting()
 
@@ -137,15 +151,24 @@ class TokenProvider:
         loop. A token in its renew window is returned and renewed in the background, as by
         ``get``.
         """
+        hot = self._hot
+        if hot is not None and hot.holds(self.cache.version, self._clock()):
+            return hot.token
+        version = self.cache.version
         token = self.cache.peek(self.key)
-        if token is None:
-            return None
+        return token if token is not None and self._usable(token, version) else None
+
+    def _usable(self, token: Token, version: int) -> bool:
+        """False for an expired token; keeps a fresh one hot, renews a stale one meanwhile."""
         now = self._clock()
         if token.expired(now):
-            return None
-        if not self.timing.fresh(token, now):
+            return False
+        fresh_until = self.timing.renew_at(token)
+        if now < fresh_until:
+            self._hot = _Hot(token, fresh_until, version)
+        else:
             self._renew_in_background(token)
-        return token
+        return True
 
     def invalidate(self, token: Token) -> bool:
         """Drops ``token`` from the cache unless another thread already replaced it."""

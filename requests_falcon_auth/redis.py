@@ -315,6 +315,11 @@ class RedisTokenCache:
         """This process's copy of the token (no round trip, so an event loop may call it)."""
         return self._local.get(key)
 
+    @property
+    def version(self) -> int:
+        """Changes with this process's copy, which is what ``get`` answers until the window."""
+        return self._local.version
+
     def set(self, key: CacheKey, token: Token) -> None:
         """Stores ``token`` for the fleet until it expires (Redis drops it then)."""
         self._local.set(key, token)

@@ -20,7 +20,7 @@ import urllib3
 from . import _fork
 from .auth import FalconAuth
 from .errors import FalconAuthError
-from .flow import NEED_TOKEN, Attach, Reply, Resend, advance, settle
+from .flow import NEED_TOKEN, Attach, Reply, Resend, advance, rejects_token, settle
 
 try:  # urllib3 2.x
     from urllib3._request_methods import RequestMethods
@@ -87,6 +87,8 @@ class AuthorizedPoolManager(RequestMethods):
         sent_headers["Authorization"] = step.token.authorization
         start = _body_position(body)
         response = self.http.urlopen(method, url, body=body, headers=sent_headers, **kwargs)
+        if not rejects_token(response.status, response.headers):
+            return response  # nothing to heal: the flow would only say KEEP
         try:
             step = settle(
                 flow,

@@ -256,6 +256,38 @@ def test_invalidate_is_compare_and_swap() -> None:
     assert not provider.invalidate(current)
 
 
+def test_a_token_dropped_through_one_provider_is_never_served_by_another() -> None:
+    """Providers sharing a store keep their last fresh token (the warm path skips the store),
+    but only while the store is unchanged: a token another provider dropped is not served."""
+    clock = FakeClock()
+    cache = bound_cache(clock)
+    fetch = GatedFetch(clock)
+    fetch.release.set()
+    one, two = (TokenProvider(cache, KEY, fetch, renew_window=120, clock=clock) for _ in "12")
+    first = one.get()
+    assert two.get() is first  # both now hold it
+    assert two.peek() is first
+    assert one.invalidate(first)
+    assert two.peek() is None
+    assert two.get().access_token == "tok-2"
+    assert one.get().access_token == "tok-2"
+    cache.set(KEY, token("stored-elsewhere", issued_at=clock.now))
+    assert [one.get().access_token, two.peek().access_token] == ["stored-elsewhere"] * 2
+
+
+def test_the_warm_path_still_renews_when_the_window_opens() -> None:
+    clock = FakeClock()
+    fetch = GatedFetch(clock)
+    fetch.release.set()
+    provider = TokenProvider(bound_cache(clock), KEY, fetch, renew_window=120, clock=clock)
+    assert provider.get().access_token == "tok-1"
+    clock.now += 1799 - 119
+    assert provider.get().access_token == "tok-1"  # served at once, renewed meanwhile
+    assert provider.wait_for_renewal(30)
+    assert provider.get().access_token == "tok-2"
+    assert fetch.calls == 2
+
+
 def test_memory_cache_drops_expired_tokens() -> None:
     clock = FakeClock()
     cache = bound_cache(clock)
