@@ -41,6 +41,8 @@ _AUTHORITY: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)")
 _AMBIGUOUS: Final = re.compile(r"[\\\s\x00-\x1f\x7f]")
 # A server may decode these before it resolves dot segments, walking out of a path prefix.
 _ENCODED_SEPARATOR: Final = re.compile(r"%(2e|2f|5c)", re.I)
+# Longer URLs (a long query string) are parsed every time rather than kept.
+_MEMO_URL_LENGTH: Final = 2048
 
 
 class Origin(NamedTuple):
@@ -53,6 +55,12 @@ class Origin(NamedTuple):
 
 def origin_of(url: str) -> Origin | None:
     """The origin of an absolute http(s) URL; None for anything else or anything ambiguous."""
+    if len(url) <= _MEMO_URL_LENGTH:
+        return _memo_origin(url)  # every request asks; most ask about a URL seen before
+    return _origin(url)
+
+
+def _origin(url: str) -> Origin | None:
     plain = _PLAIN.match(url)
     if plain is not None:
         scheme, host, port = plain.groups()
@@ -60,6 +68,9 @@ def origin_of(url: str) -> Origin | None:
         number = int(port) if port else _DEFAULT_PORTS[scheme]
         return Origin(scheme, host.lower(), number) if 0 < number < 65536 else None
     return _careful_origin(url)
+
+
+_memo_origin = functools.lru_cache(maxsize=512)(_origin)
 
 
 def _careful_origin(url: str) -> Origin | None:
