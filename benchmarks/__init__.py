@@ -4,7 +4,7 @@ Not part of the test suite: timing claims live here, as counts and ratios from o
 as timed asserts in tests. Every peer runs against the embedded Falcon emulator (in a process
 of its own, on loopback) in the same run::
 
-    pip install -e '.[redis]' -r benchmarks/requirements.txt
+    pip install -e '.[redis,httpx]' -r benchmarks/requirements.txt
     python -m benchmarks            # about 2 minutes; writes benchmarks/results.md
     python -m benchmarks --quick    # about a minute; fewer rounds, lifetimes and calls
 

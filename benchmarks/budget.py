@@ -37,6 +37,15 @@ class Budget:
         fleet_calls: calls per process per lifetime (row 5).
         throughput_requests: GETs per library (row 6).
         throughput_rounds: interleaved rounds they are split into; the fastest counts.
+        httpx_cold_tasks: asyncio task counts sending their first request together (row 7);
+            each token answer takes ``cold_token_delay``.
+        httpx_storm_tasks: asyncio tasks in flight when every token is invalidated (row 8).
+        httpx_storm_calls: calls per task (row 8).
+        httpx_overhead_requests: requests per library per round, httpx clients (row 9).
+        httpx_overhead_rounds: interleaved rounds; the fastest round counts (row 9).
+        loop_lag_token_delay: seconds each token answer takes while the event loop's lag is
+            measured (row 10); a real one takes 0.1-0.5 s.
+        loop_lag_tick: seconds the ticker task sleeps between its readings (row 10).
     """
 
     overhead_requests: int
@@ -56,6 +65,13 @@ class Budget:
     fleet_calls: int
     throughput_requests: int
     throughput_rounds: int
+    httpx_cold_tasks: tuple[int, ...]
+    httpx_storm_tasks: int
+    httpx_storm_calls: int
+    httpx_overhead_requests: int
+    httpx_overhead_rounds: int
+    loop_lag_token_delay: float
+    loop_lag_tick: float
 
 
 FULL = Budget(
@@ -76,6 +92,13 @@ FULL = Budget(
     fleet_calls=20,
     throughput_requests=2500,
     throughput_rounds=5,
+    httpx_cold_tasks=(1, 200),
+    httpx_storm_tasks=64,
+    httpx_storm_calls=50,
+    httpx_overhead_requests=2000,
+    httpx_overhead_rounds=7,
+    loop_lag_token_delay=0.5,
+    loop_lag_tick=0.001,
 )
 
 QUICK = dataclasses.replace(
@@ -88,4 +111,8 @@ QUICK = dataclasses.replace(
     fleet_calls=5,
     throughput_requests=500,
     throughput_rounds=3,
+    httpx_cold_tasks=(1, 50),
+    httpx_storm_calls=20,
+    httpx_overhead_requests=500,
+    httpx_overhead_rounds=3,
 )

@@ -3,8 +3,9 @@
 The benchmarks run third-party SDKs against a local emulator; one of them (falconpy) rewrites
 a custom base URL to ``https://api.crowdstrike.com`` after each token. Rather than trust each
 library's configuration, every process of a run refuses, before any DNS lookup or packet,
-a urllib3 connection (what ``requests`` uses) to anything but a loopback address, and counts
-the refusals so the report can say none happened.
+a urllib3 connection (what ``requests`` uses) or an httpcore one (what ``httpx`` uses, sync and
+async) to anything but a loopback address, and counts the refusals so the report can say none
+happened.
 """
 
 from __future__ import annotations
@@ -39,8 +40,20 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _refuse(host: str, port: int) -> None:
+    """Raises (and counts) unless ``host`` is loopback."""
+    if is_loopback(host):
+        return
+    with _lock:
+        _refused.append(f"{host}:{port}")
+    raise GuardedConnectionError(
+        errno.ENETUNREACH, f"benchmark loopback guard: {host} is not a loopback address"
+    )
+
+
 def install() -> None:
-    """Wraps urllib3's ``create_connection`` in this process (idempotent)."""
+    """Wraps urllib3's ``create_connection`` and httpcore's ``connect_tcp`` in this process
+    (idempotent; httpcore only if it is installed)."""
     with _lock:
         if _installed:
             return
@@ -48,16 +61,36 @@ def install() -> None:
         original = urllib3.util.connection.create_connection
 
     def guarded(address: tuple[str, int], *args: Any, **kwargs: Any) -> Any:
-        host = address[0]
-        if not is_loopback(host):
-            with _lock:
-                _refused.append(f"{host}:{address[1]}")
-            raise GuardedConnectionError(
-                errno.ENETUNREACH, f"benchmark loopback guard: {host} is not a loopback address"
-            )
+        _refuse(address[0], address[1])
         return original(address, *args, **kwargs)
 
     urllib3.util.connection.create_connection = guarded
+    _install_httpcore()
+
+
+def _install_httpcore() -> None:
+    """Guards httpcore's sync backend and its async one (asyncio and trio both go through
+    ``AutoBackend``): every ``httpx`` transport opens its connections there."""
+    try:
+        from httpcore._backends.auto import AutoBackend
+        from httpcore._backends.sync import SyncBackend
+    except ImportError:
+        return
+    sync_connect = SyncBackend.connect_tcp
+    async_connect = AutoBackend.connect_tcp
+
+    def guarded_sync(self: SyncBackend, host: str, port: int, *args: Any, **kwargs: Any) -> Any:
+        _refuse(host, port)
+        return sync_connect(self, host, port, *args, **kwargs)
+
+    async def guarded_async(
+        self: AutoBackend, host: str, port: int, *args: Any, **kwargs: Any
+    ) -> Any:
+        _refuse(host, port)
+        return await async_connect(self, host, port, *args, **kwargs)
+
+    SyncBackend.connect_tcp = guarded_sync  # type: ignore[method-assign]
+    AutoBackend.connect_tcp = guarded_async  # type: ignore[method-assign]
 
 
 def refused() -> list[str]:

@@ -59,20 +59,36 @@ def ratio(value: float, reference: float) -> str:
 
 class Table:
     """The whole report: columns (library key -> heading), the sections in order, and the
-    footnotes the headings refer to."""
+    footnotes the headings refer to.
+
+    Footnotes are numbered from ``first_note``: a second table in the same document goes on
+    from the first one's, so that every number in the document means one note.
+    """
 
     def __init__(
         self,
         columns: Mapping[str, Cell],
         sections: Iterable[Section],
         notes: Mapping[str, str] | None = None,
+        *,
+        first_note: int = 1,
     ) -> None:
         self.columns = dict(columns)
         self.sections = list(sections)
         self.notes = dict(notes or {})
+        self.first_note = first_note
 
     def markdown(self) -> str:
         """The table, then its numbered footnotes."""
+        lines, _ = self._render()
+        return "\n".join(lines) + "\n"
+
+    def next_note(self) -> int:
+        """The number a footnote after this table's would take."""
+        _, numbers = self._render()
+        return self.first_note + len(numbers)
+
+    def _render(self) -> tuple[list[str], dict[str, int]]:
         numbers: dict[str, int] = {}
         texts: dict[str, str] = dict(self.notes)
         for section in self.sections:
@@ -83,7 +99,7 @@ class Table:
             for key in cell.notes:
                 if key not in texts:
                     raise KeyError(f"footnote {key!r} has no text")
-                refs.append(numbers.setdefault(key, len(numbers) + 1))
+                refs.append(numbers.setdefault(key, self.first_note + len(numbers)))
             marks = "".join(f" [{n}]" for n in refs)
             return (cell.text + marks).replace("|", "\\|")
 
@@ -101,4 +117,4 @@ class Table:
         lines.append("")
         for key, number in numbers.items():
             lines.append(f"{number}. {texts[key]}")
-        return "\n".join(lines) + "\n"
+        return lines, numbers

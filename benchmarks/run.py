@@ -1,9 +1,12 @@
-"""Runs the rows, prints the table and writes it to ``benchmarks/results.md``.
+"""Runs the rows, prints the tables and writes them to ``benchmarks/results.md``.
 
-    python -m benchmarks [--quick] [--rows 1,3] [--output PATH | --no-write]
+    python -m benchmarks [--quick] [--rows 1,3,7] [--output PATH | --no-write]
 
-Progress goes to stderr, the table to stdout. Every connection stays on loopback (see
-:mod:`benchmarks.loopback`); the run fails rather than report a figure from one that did not.
+Rows 1-6 make the main table (``requests`` and threads, beside falconpy, requests-auth and
+authlib); rows 7-10 a second one, "httpx and asyncio", beside httpx-auth and authlib's
+``AsyncOAuth2Client``. Progress goes to stderr, the document to stdout. Every connection stays
+on loopback (see :mod:`benchmarks.loopback`); the run fails rather than report a figure from
+one that did not.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from typing import Final
 
 from . import loopback
 from .budget import FULL, QUICK
+from .httpx_peers import HTTPX_PEERS, HTTPX_SETUP_NOTES, httpx_label
 from .peers import PEERS, SETUP_NOTES, label
 from .remote import Lab
-from .report import Cell, Table
-from .rows import ROWS
+from .report import Cell, Section, Table
+from .rows import HTTPX_ROWS, ROWS
 
 __all__ = ["main"]
 
@@ -33,12 +37,14 @@ DEFAULT_OUTPUT: Final = Path(__file__).with_name("results.md")
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="requests-falcon-auth beside falconpy, requests-auth and authlib, "
-        "against the embedded Falcon emulator.",
+        description="requests-falcon-auth beside falconpy, requests-auth and authlib, and "
+        "beside httpx-auth and authlib on httpx, against the embedded Falcon emulator.",
     )
     parser.add_argument("--quick", action="store_true", help="about a minute: smaller counts")
     parser.add_argument(
-        "--rows", help="comma-separated row numbers to run (default: all), e.g. 1,3"
+        "--rows",
+        help="comma-separated row numbers to run (default: all), e.g. 1,3; "
+        "1-6 are requests and threads, 7-10 httpx and asyncio",
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="markdown file")
@@ -47,7 +53,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def _selected(rows: str | None) -> list[str]:
-    numbers = [row.NUMBER for row in ROWS]
+    numbers = [row.NUMBER for row in (*ROWS, *HTTPX_ROWS)]
     if rows is None:
         return numbers
     wanted = [part.strip() for part in rows.split(",") if part.strip()]
@@ -66,7 +72,36 @@ def _command(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
-def _document(table: Table, command: str, seconds: float) -> str:
+def _tables(sections: list[Section], httpx_sections: list[Section]) -> list[str]:
+    """The main table and the httpx one, each only if a row of it ran, footnotes numbered on."""
+    parts = []
+    next_note = 1
+    if sections:
+        columns = {name: Cell(label(name), (f"setup-{name}",)) for name in PEERS}
+        notes = {f"setup-{name}": text for name, text in SETUP_NOTES.items()}
+        table = Table(columns, sections, notes)
+        parts.append(table.markdown())
+        next_note = table.next_note()
+    if httpx_sections:
+        columns = {name: Cell(httpx_label(name), (f"httpx-setup-{name}",)) for name in HTTPX_PEERS}
+        notes = {f"httpx-setup-{name}": text for name, text in HTTPX_SETUP_NOTES.items()}
+        table = Table(columns, httpx_sections, notes, first_note=next_note)
+        parts.extend(
+            [
+                "## httpx and asyncio",
+                "",
+                "The same emulator and budgets, with `httpx` clients: this library's "
+                "`FalconHttpxAuth` beside the httpx auths a Falcon user might pick instead. "
+                "Rows 7 to 10 run on one asyncio event loop per trial; a library that fetches "
+                "its token with a blocking call on the loop stops every task on it (row 10).",
+                "",
+                table.markdown(),
+            ]
+        )
+    return parts
+
+
+def _document(parts: list[str], command: str, seconds: float) -> str:
     today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
     machine = (
         f"2 shared cores ({platform.system()} {platform.machine()}, {os.cpu_count()} CPUs "
@@ -83,7 +118,7 @@ def _document(table: Table, command: str, seconds: float) -> str:
             "the emulator's counters. Ratios compare libraries within a row; absolute times "
             "are context, and depend on the machine.",
             "",
-            table.markdown(),
+            *parts,
         ]
     )
 
@@ -95,23 +130,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     budget = QUICK if args.quick else FULL
     loopback.install()
     started = time.monotonic()
-    sections = []
+    sections: list[Section] = []
+    httpx_sections: list[Section] = []
     with Lab() as lab:
-        for row in ROWS:
-            if row.NUMBER not in selected:
-                continue
-            print(f"row {row.NUMBER}: {row.TITLE} ...", file=sys.stderr, flush=True)
-            began = time.monotonic()
-            sections.append(row.run(lab, budget))
-            print(f"row {row.NUMBER}: {time.monotonic() - began:.1f} s", file=sys.stderr)
+        for rows, into in ((ROWS, sections), (HTTPX_ROWS, httpx_sections)):
+            for row in rows:
+                if row.NUMBER not in selected:
+                    continue
+                print(f"row {row.NUMBER}: {row.TITLE} ...", file=sys.stderr, flush=True)
+                began = time.monotonic()
+                into.append(row.run(lab, budget))
+                print(f"row {row.NUMBER}: {time.monotonic() - began:.1f} s", file=sys.stderr)
     refused = loopback.refused()
     if refused:
         print(f"connections refused by the loopback guard: {refused}", file=sys.stderr)
         return 1
-    columns = {name: Cell(label(name), (f"setup-{name}",)) for name in PEERS}
-    notes = {f"setup-{name}": text for name, text in SETUP_NOTES.items()}
-    table = Table(columns, sections, notes)
-    document = _document(table, _command(args), time.monotonic() - started)
+    parts = _tables(sections, httpx_sections)
+    document = _document(parts, _command(args), time.monotonic() - started)
     print(document)
     if not args.no_write:
         args.output.write_text(document, encoding="utf-8")

@@ -1,12 +1,26 @@
 """The benchmark rows, one module each, in table order.
 
-Each module has ``NUMBER``, ``TITLE`` and ``run(lab, budget) -> Section``.
+Each module has ``NUMBER``, ``TITLE`` and ``run(lab, budget) -> Section``. :data:`ROWS` make the
+main table (``requests`` and threads); :data:`HTTPX_ROWS` the second one, "httpx and asyncio",
+whose columns are the httpx peers (:mod:`benchmarks.httpx_peers`).
 """
 
 from __future__ import annotations
 
-from . import cold_start, fleet, invalidation, overhead, renewal, throughput
+from . import (
+    cold_start,
+    fleet,
+    httpx_cold_start,
+    httpx_invalidation,
+    httpx_loop_lag,
+    httpx_overhead,
+    invalidation,
+    overhead,
+    renewal,
+    throughput,
+)
 
-__all__ = ["ROWS"]
+__all__ = ["HTTPX_ROWS", "ROWS"]
 
 ROWS = (overhead, cold_start, renewal, invalidation, fleet, throughput)
+HTTPX_ROWS = (httpx_cold_start, httpx_invalidation, httpx_overhead, httpx_loop_lag)
