@@ -2,26 +2,34 @@
 
 ``session.auth = FalconAuth()`` authenticates every request to the Falcon API: a token fetched
 lazily and cached, renewed before it expires, one transparent re-send on 401, revoked on close.
+
+The names below are imported on first use, so importing a submodule (the pytest plugin, which
+every pytest run of a project that installs this library loads) does not import requests.
 """
 
 from __future__ import annotations
 
-from . import clouds
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .__version__ import __version__
-from .auth import FalconAuth
-from .cache import MemoryTokenCache, TokenCache
-from .errors import (
-    ConfigurationError,
-    CredentialsError,
-    FalconAuthError,
-    RateLimitError,
-    RegionError,
-    TokenEndpointError,
-)
-from .oauth2 import OAuth2
-from .retry import FalconRetry
-from .session import FalconSession
-from .token import Token
+
+if TYPE_CHECKING:
+    from . import clouds
+    from .auth import FalconAuth
+    from .cache import MemoryTokenCache, TokenCache
+    from .errors import (
+        ConfigurationError,
+        CredentialsError,
+        FalconAuthError,
+        RateLimitError,
+        RegionError,
+        TokenEndpointError,
+    )
+    from .oauth2 import OAuth2
+    from .retry import FalconRetry
+    from .session import FalconSession
+    from .token import Token
 
 __all__ = [
     "ConfigurationError",
@@ -40,3 +48,35 @@ __all__ = [
     "__version__",
     "clouds",
 ]
+
+# Where each exported name lives; "clouds" is a module of its own.
+_HOMES = {
+    "ConfigurationError": "errors",
+    "CredentialsError": "errors",
+    "FalconAuth": "auth",
+    "FalconAuthError": "errors",
+    "FalconRetry": "retry",
+    "FalconSession": "session",
+    "MemoryTokenCache": "cache",
+    "OAuth2": "oauth2",
+    "RateLimitError": "errors",
+    "RegionError": "errors",
+    "Token": "token",
+    "TokenCache": "cache",
+    "TokenEndpointError": "errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "clouds":
+        return importlib.import_module(".clouds", __name__)
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

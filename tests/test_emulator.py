@@ -27,6 +27,7 @@ pytest_plugins = ["pytester"]
 
 SECRET = "s3cret-us1"
 DEVICES = "/devices/queries/devices/v1"
+ECHO = "/echo/v1"  # a path with no data: the gateway echoes the request
 INVALID = "access denied, invalid bearer token"
 
 
@@ -106,10 +107,11 @@ def call(
     token: str | None,
     region: str = "us-1",
     method: str = "GET",
+    path: str = DEVICES,
     **kwargs: object,
 ) -> requests.Response:
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-    return session.request(method, emu.base_url(region) + DEVICES, headers=headers, **kwargs)
+    return session.request(method, emu.base_url(region) + path, headers=headers, **kwargs)
 
 
 def assert_envelope(
@@ -138,6 +140,8 @@ def test_public_names() -> None:
         [
             "DEFAULT_REGIONS",
             "TOKEN_OUTCOMES",
+            "ApiAnswer",
+            "ApiCall",
             "ApiClient",
             "Counters",
             "FalconEmulator",
@@ -343,7 +347,7 @@ def test_member_cid_is_honoured(emu: FalconEmulator, session: requests.Session) 
     form = {"client_id": "us1-client", "client_secret": SECRET, "member_cid": "CHILD-CID"}
     response = session.post(emu.base_url("us-1") + "/oauth2/token", data=form)
     assert response.status_code == 201
-    echo = call(session, emu, response.json()["access_token"]).json()["resources"][0]
+    echo = call(session, emu, response.json()["access_token"], path=ECHO).json()["resources"][0]
     assert echo["member_cid"] == "CHILD-CID"
 
 
@@ -477,29 +481,47 @@ def test_revoke_leaves_other_clients_tokens_alone(
 def test_gateway_echoes_authenticated_calls(
     emu: FalconEmulator, session: requests.Session, method: str
 ) -> None:
+    """A path with no data echoes a read; a write is accepted, and the log shows what came."""
     token = get_token(session, emu)
     body = b'{"ids": ["abc"]}'
     response = session.request(
         method,
-        emu.base_url("us-1") + DEVICES + "?limit=10&offset=0",
+        emu.base_url("us-1") + ECHO + "?limit=10&offset=0",
         headers={"Authorization": f"BEARER {token}"},
         data=body,
     )
     assert response.status_code == 200
     envelope = response.json()
     assert envelope["errors"] == []
-    assert envelope["resources"] == [
-        {
-            "method": method,
-            "path": DEVICES,
-            "query": "limit=10&offset=0",
-            "body_length": len(body),
-            "body_sha256": hashlib.sha256(body).hexdigest(),
-            "client_id": "us1-client",
-            "member_cid": None,
-            "region": "us-1",
-        }
-    ]
+    if method == "GET":
+        assert envelope["resources"] == [
+            {
+                "method": method,
+                "path": ECHO,
+                "query": "limit=10&offset=0",
+                "body_length": len(body),
+                "body_sha256": hashlib.sha256(body).hexdigest(),
+                "client_id": "us1-client",
+                "member_cid": None,
+                "region": "us-1",
+            }
+        ]
+    else:
+        assert envelope["resources"] == []
+        assert envelope["meta"]["writes"] == {"resources_affected": 1}
+    entry = emu.request_log[-1]
+    assert (entry.method, entry.path, entry.query, entry.region) == (
+        method,
+        ECHO,
+        "limit=10&offset=0",
+        "us-1",
+    )
+    assert (entry.body_length, entry.body_sha256) == (len(body), hashlib.sha256(body).hexdigest())
+    assert (entry.client_id, entry.member_cid, entry.json_body) == (
+        "us1-client",
+        None,
+        {"ids": ["abc"]},
+    )
     assert response.headers["X-Ratelimit-Limit"] == "6000"
     assert response.headers["X-Ratelimit-Remaining"] == "5999"
     assert emu.counters.api_ok == 1
@@ -592,12 +614,13 @@ def test_api_budget_is_per_cid_and_shared(clock: FakeClock) -> None:
 def test_chunked_upload_is_decoded(emu: FalconEmulator, session: requests.Session) -> None:
     token = get_token(session, emu)
     parts = [b"first chunk,", b"", b"x" * 70_000, b"\r\n0\r\n", b"last"]
-    response = call(session, emu, token, method="POST", data=iter(parts))
+    response = call(session, emu, token, method="POST", path=ECHO, data=iter(parts))
     assert response.request.headers["Transfer-Encoding"] == "chunked"
-    echo = response.json()["resources"][0]
+    assert response.status_code == 200
+    received = emu.request_log[-1]
     whole = b"".join(parts)
-    assert echo["body_length"] == len(whole)
-    assert echo["body_sha256"] == hashlib.sha256(whole).hexdigest()
+    assert received.body_length == len(whole)
+    assert received.body_sha256 == hashlib.sha256(whole).hexdigest()
     assert call(session, emu, token).status_code == 200  # same connection, still in step
 
 

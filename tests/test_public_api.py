@@ -10,11 +10,14 @@ import pytest
 import requests_falcon_auth
 
 MODULES = [
+    "requests_falcon_auth.async_tokens",
     "requests_falcon_auth.auth",
     "requests_falcon_auth.cache",
     "requests_falcon_auth.clouds",
     "requests_falcon_auth.errors",
     "requests_falcon_auth.exchange",
+    "requests_falcon_auth.flow",
+    "requests_falcon_auth.httpx",
     "requests_falcon_auth.oauth2",
     "requests_falcon_auth.provider",
     "requests_falcon_auth.redaction",
@@ -23,6 +26,7 @@ MODULES = [
     "requests_falcon_auth.scope",
     "requests_falcon_auth.session",
     "requests_falcon_auth.testing",
+    "requests_falcon_auth.testing.pytest_plugin",
     "requests_falcon_auth.token",
     "requests_falcon_auth.urllib3",
 ]
@@ -97,3 +101,20 @@ def test_package_is_typed() -> None:
     from importlib.resources import files
 
     assert files("requests_falcon_auth").joinpath("py.typed").is_file()
+
+
+def test_loading_the_pytest_plugin_imports_nothing_heavy() -> None:
+    """pytest loads the plugin in every project that installs this library: it must not
+    import the emulator, requests (and its adapters), urllib3 or trustme until a fixture runs."""
+    script = textwrap.dedent(
+        """
+        import sys
+        import requests_falcon_auth.testing.pytest_plugin
+        heavy = ["requests", "urllib3", "trustme", "requests_falcon_auth.testing.emulator"]
+        print(sorted(name for name in heavy if name in sys.modules))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

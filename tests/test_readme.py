@@ -30,4 +30,4 @@ def test_the_httpx_section_runs_as_written(capsys: pytest.CaptureFixture[str]) -
     for block in blocks:
         exec(compile(block, str(README), "exec"), namespace)
     printed = capsys.readouterr().out.split("\n")
-    assert printed[:3] == ["1", str([200] * 20), "1 1"]
+    assert printed[:3] == ["5", str([200] * 20), "1 1"]

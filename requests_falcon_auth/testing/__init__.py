@@ -1,21 +1,33 @@
 """A local emulator of CrowdStrike Falcon's OAuth2 service and API gateway, for tests.
 
 ``with FalconEmulator() as emu:`` serves us-1, us-2, eu-1 and us-gov-1 on loopback;
-``emu.clouds`` is the region table to hand the client. The pytest fixtures ``falcon_emulator``
+``emu.clouds`` is the region table to hand the client. Behind its gateway it serves sample
+hosts, collections added with ``emu.add_collection`` and handlers (:class:`ApiCall` in,
+:class:`ApiAnswer` out) added with ``emu.add_handler``. The pytest fixtures ``falcon_emulator``
 and ``falcon_auth`` live in :mod:`requests_falcon_auth.testing.pytest_plugin`.
+
+The names below are imported on first use, so loading the pytest plugin (a submodule, which
+pytest loads in every project that installs this library) does not import the emulator.
 """
 
 from __future__ import annotations
 
-from ._faults import TokenGate
-from ._limits import RateLimits
-from ._records import TOKEN_OUTCOMES, Counters, RequestLogEntry
-from ._service import ApiClient
-from .emulator import DEFAULT_REGIONS, FalconEmulator
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._data import ApiAnswer, ApiCall
+    from ._faults import TokenGate
+    from ._limits import RateLimits
+    from ._records import TOKEN_OUTCOMES, Counters, RequestLogEntry
+    from ._service import ApiClient
+    from .emulator import DEFAULT_REGIONS, FalconEmulator
 
 __all__ = [
     "DEFAULT_REGIONS",
     "TOKEN_OUTCOMES",
+    "ApiAnswer",
+    "ApiCall",
     "ApiClient",
     "Counters",
     "FalconEmulator",
@@ -23,3 +35,30 @@ __all__ = [
     "RequestLogEntry",
     "TokenGate",
 ]
+
+# Where each exported name lives.
+_HOMES = {
+    "DEFAULT_REGIONS": "emulator",
+    "TOKEN_OUTCOMES": "_records",
+    "ApiAnswer": "_data",
+    "ApiCall": "_data",
+    "ApiClient": "_service",
+    "Counters": "_records",
+    "FalconEmulator": "emulator",
+    "RateLimits": "_limits",
+    "RequestLogEntry": "_records",
+    "TokenGate": "_faults",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

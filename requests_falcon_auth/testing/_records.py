@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter, deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
@@ -61,9 +62,28 @@ class Counters:
 
 @dataclass(frozen=True)
 class RequestLogEntry:
-    """One request the emulator received. Credentials are redacted and bodies never kept.
+    """One request the emulator received, credentials redacted.
 
-    ``status`` is None for a connection dropped by fault injection.
+    Of an API call's body only its length, digest and, when it is JSON, its text are kept;
+    of an OAuth2 request's body (a form holding the secret), nothing.
+
+    Attributes:
+        region: the region that received it.
+        method: its method.
+        path: its path.
+        query: its query string.
+        status: the status answered; None for a connection dropped by fault injection.
+        headers: its headers, credentials redacted.
+        client_ip: the address it came from.
+        client_id: the client the presented bearer token was issued to (live or not); None
+            without a token the emulator issued, and for OAuth2 requests.
+        member_cid: that token's member CID as requested (MSSP), else None.
+        body_length: the length of the body; None for OAuth2 requests (their bodies hold
+            credentials and nothing of them is kept).
+        body_sha256: the body's SHA-256 (hex), to check an upload arrived intact; None for
+            OAuth2 requests.
+        json_text: the body as received when it is JSON of at most 1 MiB, else None; read it
+            parsed as :attr:`json_body`. Never set for OAuth2 requests.
     """
 
     region: str
@@ -73,6 +93,17 @@ class RequestLogEntry:
     status: int | None
     headers: Headers
     client_ip: str
+    client_id: str | None = None
+    member_cid: str | None = None
+    body_length: int | None = None
+    body_sha256: str | None = None
+    json_text: str | None = field(default=None, repr=False)
+
+    @property
+    def json_body(self) -> object:
+        """The JSON body, parsed anew on each read (so the log cannot be changed through it);
+        None when the body was empty, not JSON, larger than 1 MiB, or an OAuth2 form."""
+        return None if self.json_text is None else json.loads(self.json_text)
 
 
 class Recorder:

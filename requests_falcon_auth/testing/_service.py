@@ -2,13 +2,13 @@
 
 One :class:`Service` serves all regions (each request names its region), as Falcon's regions
 share nothing but the directory that redirects commercial credentials to their home.
-Thread-safe: the registry, tokens, budgets and records sit behind one lock; a token request
-waits at a gate or a delay before taking it.
+Thread-safe: the registry, tokens, budgets, records and API data sit behind one lock; a token
+request waits at a gate or a delay before taking it, and an API call is answered (by a
+collection snapshot or a user's handler) outside it, so a handler may call the emulator.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import threading
@@ -19,6 +19,18 @@ from http import HTTPStatus
 from typing import Final, NamedTuple
 
 from ..clouds import AUTODISCOVERABLE
+from ._data import (
+    EMULATOR,
+    ApiAnswer,
+    ApiCall,
+    BodyFacts,
+    Collection,
+    DataRegistry,
+    Handler,
+    Route,
+    inspect_body,
+    parse_query,
+)
 from ._faults import Faults
 from ._limits import Decision, RateLimits, SlidingWindow, epoch_seconds_after
 from ._records import Counters, Recorder, RequestLogEntry
@@ -98,6 +110,17 @@ class _Budgets(NamedTuple):
     bad_token: SlidingWindow
 
 
+def _default_errors(answer: ApiAnswer) -> list[dict[str, object]]:
+    """The ``errors`` of an error status a handler answered without any."""
+    if answer.status < 400:
+        return []
+    try:
+        phrase = HTTPStatus(answer.status).phrase
+    except ValueError:
+        phrase = "Error"
+    return [{"code": answer.status, "message": phrase}]
+
+
 def _rate_headers(decision: Decision) -> tuple[tuple[str, str], ...]:
     return (
         ("X-Ratelimit-Limit", str(decision.limit)),
@@ -129,6 +152,7 @@ class Service:
         self._issued: list[str] = []
         self._base_urls: dict[str, str] = {}
         self._recorder = Recorder()
+        self._data = DataRegistry()
         limits = rate_limits if rate_limits is not None else RateLimits()
         enforce = rate_limits is not None
         self._budgets = {
@@ -189,6 +213,38 @@ class Service:
             for record in self._tokens.values():
                 record.revoked = True
 
+    # -- API data (FalconEmulator documents these) -------------------------------------------
+
+    def add_collection(self, collection: Collection) -> None:
+        """Adds (or replaces by name) a collection."""
+        with self._lock:
+            self._data.add_collection(collection)
+
+    def load(self, name: str, records: Iterable[Mapping[str, object]]) -> None:
+        """Replaces the records of a collection."""
+        with self._lock:
+            self._data.load(name, records)
+
+    def remove_collection(self, name: str) -> None:
+        """Removes a collection."""
+        with self._lock:
+            self._data.remove_collection(name)
+
+    def records(self, name: str) -> list[dict[str, object]]:
+        """Copies of a collection's records."""
+        with self._lock:
+            return self._data.records(name)
+
+    def add_handler(self, method: str, path: str, handler: Handler) -> None:
+        """Answers ``method`` on ``path`` with ``handler``."""
+        with self._lock:
+            self._data.add_handler(method, path, handler)
+
+    def remove_handler(self, method: str, path: str) -> None:
+        """Removes a handler."""
+        with self._lock:
+            self._data.remove_handler(method, path)
+
     def shutdown(self) -> None:
         """Lets held and delayed token requests finish (the servers are stopping)."""
         self._stopping.set()
@@ -198,22 +254,29 @@ class Service:
 
     def handle(self, request: Request) -> Response:
         """Answers one request (a token request may block at a gate or a delay first)."""
+        # OAuth2 bodies hold credentials: nothing of them is read here, nor kept.
+        oauth2 = request.path in (TOKEN_PATH, REVOKE_PATH)
+        body = None if oauth2 else inspect_body(request.body)
         if self.faults.take_drop():
             with self._lock:
                 self._recorder.dropped_connections += 1
-                self._log(request, None)
+                self._log(request, None, body)
             return DROP
-        if request.path == TOKEN_PATH:
+        if body is not None:
+            response = self._gateway(request, body)
+        elif request.path == TOKEN_PATH:
             response = self._token(request)
-        elif request.path == REVOKE_PATH:
-            response = self._revoke(request)
         else:
-            response = self._gateway(request)
+            response = self._revoke(request)
         with self._lock:
-            self._log(request, response.status)
+            self._log(request, response.status, body)
         return response
 
-    def _log(self, request: Request, status: int | None) -> None:
+    def _log(self, request: Request, status: int | None, body: BodyFacts | None) -> None:
+        record = None
+        if body is not None:
+            token = bearer_token(request.headers)
+            record = self._tokens.get(token) if token is not None else None
         self._recorder.log.append(
             RequestLogEntry(
                 region=request.region,
@@ -223,6 +286,11 @@ class Service:
                 status=status,
                 headers=redact(request.headers),
                 client_ip=request.client_ip,
+                client_id=record.client_id if record is not None else None,
+                member_cid=record.member_cid if record is not None else None,
+                body_length=body.length if body is not None else None,
+                body_sha256=body.sha256 if body is not None else None,
+                json_text=body.json_text if body is not None else None,
             )
         )
 
@@ -384,19 +452,39 @@ class Service:
                 200, payload, (("X-Cs-Traceid", trace_id), *_rate_headers(decision))
             )
 
-    def _gateway(self, request: Request) -> Response:
+    def _gateway(self, request: Request, body: BodyFacts) -> Response:
         started = time.perf_counter()
         trace_id = new_trace_id()
         token = bearer_token(request.headers)
-        digest = hashlib.sha256(request.body).hexdigest()
         with self._lock:
-            response = self._answer_api(request, token, digest, started, trace_id)
+            admitted = self._admit(request, token, started, trace_id)
+            if isinstance(admitted, Response):
+                self._recorder.api[admitted.status] += 1
+                return admitted
+            record, decision = admitted
+            route = self._data.resolve(request.method, request.path)
+        call = ApiCall(
+            method=request.method,
+            path=request.path,
+            query=parse_query(request.query),
+            query_string=request.query,
+            json_body=body.json_value,
+            body=request.body,
+            client_id=record.client_id,
+            member_cid=record.member_cid,
+            cid=record.cid,
+            region=request.region,
+            headers=redact(request.headers),
+        )
+        response = self._answer_data(route, call, decision, started, trace_id)
+        with self._lock:
             self._recorder.api[response.status] += 1
         return response
 
-    def _answer_api(
-        self, request: Request, token: str | None, digest: str, started: float, trace_id: str
-    ) -> Response:
+    def _admit(
+        self, request: Request, token: str | None, started: float, trace_id: str
+    ) -> Response | tuple[_IssuedToken, Decision]:
+        """The gateway's checks: a refusal (401, 429), or the live token and its budget's say."""
         budgets = self._budgets[request.region]
         record = self._tokens.get(token) if token is not None else None
         if record is not None:
@@ -426,22 +514,34 @@ class Service:
         if not decision.allowed:
             retry_at = epoch_seconds_after(decision.retry_after, self._wall_clock)
             return fail(429, _RATE_LIMITED, decision, ("X-Ratelimit-Retryafter", str(retry_at)))
-        echo = {
-            "method": request.method,
-            "path": request.path,
-            "query": request.query,
-            "body_length": len(request.body),
-            "body_sha256": digest,
-            "client_id": record.client_id,
-            "member_cid": record.member_cid,
-            "region": request.region,
-        }
-        payload = {
-            "meta": meta(trace_id, started, "falcon-emulator"),
-            "errors": [],
-            "resources": [echo],
-        }
-        return json_response(200, payload, (("X-Cs-Traceid", trace_id), *_rate_headers(decision)))
+        return record, decision
+
+    def _answer_data(
+        self, route: Route, call: ApiCall, decision: Decision, started: float, trace_id: str
+    ) -> Response:
+        """The route's answer in Falcon's envelope; a handler that fails is answered 500."""
+        headers = (("X-Cs-Traceid", trace_id), *_rate_headers(decision))
+        try:
+            answer = route.answer(call)
+            envelope = meta(trace_id, started, route.powered_by)
+            envelope.update(answer.meta)
+            envelope["trace_id"] = trace_id
+            payload = {
+                "meta": envelope,
+                "resources": list(answer.resources),
+                "errors": [dict(error) for error in answer.errors] or _default_errors(answer),
+            }
+            return json_response(answer.status, payload, (*headers, *answer.headers))
+        except Exception as exc:  # noqa: BLE001 - a user's handler failing is an answer, not a crash
+            message = f"The handler of {call.method} {call.path} failed: {exc!r}"
+            return error_response(
+                500,
+                message,
+                trace_id=trace_id,
+                started=started,
+                powered_by=EMULATOR,
+                headers=headers[1:],
+            )
 
     def _is_live(self, record: _IssuedToken, region: str) -> bool:
         return record.region == region and not record.revoked and self._clock() < record.expires_at

@@ -1,8 +1,9 @@
 """FalconEmulator: a local stand-in for Falcon's OAuth2 service and API gateway, for tests.
 
 It follows the wire behaviour of the real service (``falcon-oauth2.md``): tokens, 308 region
-redirects, revocation, the gateway's 401s, rate budgets and their headers. It imports nothing
-from the client side but the region names, so it is an independent referee of the client.
+redirects, revocation, the gateway's 401s, rate budgets and their headers; behind the gateway,
+API data in Falcon's shapes (collections, handlers, sample hosts). It imports nothing from the
+client side but the region names, so it is an independent referee of the client.
 """
 
 from __future__ import annotations
@@ -10,15 +11,23 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from types import TracebackType
 from typing import Final
 
 from ..clouds import AUTODISCOVER, normalize
+from ._data import (
+    EMULATOR,
+    HANDLER_METHODS,
+    Handler,
+    Pagination,
+    make_collection,
+)
 from ._faults import InjectedFailure, TokenGate
 from ._limits import RateLimits
 from ._records import Counters, RequestLogEntry
+from ._sample_hosts import sample_hosts_collection
 from ._server import RegionServer
 from ._service import ApiClient, Service
 from ._tls import TlsMaterial
@@ -46,6 +55,24 @@ class FalconEmulator:
     """Falcon's OAuth2 service and API gateway on loopback, one server per region.
 
     Thread-safe. Use it as a context manager (or :meth:`start` and :meth:`stop`).
+
+    Behind the gateway's checks (no valid token, no data; every call spends the CID's budget)
+    an API call is answered, in Falcon's envelope, by the first of:
+
+    1. a handler registered for its method and path (:meth:`add_handler`);
+    2. a collection that owns its path (:meth:`add_collection`): ids from a query endpoint,
+       records from an entity endpoint, other methods 405;
+    3. for a write (POST, PUT, PATCH, DELETE): a generic 200 accepting it, with
+       ``meta.writes.resources_affected`` (the call is in :attr:`request_log`);
+    4. otherwise an echo of the request, for paths with no data: one resource with its
+       ``method``, ``path``, ``query``, ``body_length``, ``body_sha256``, ``client_id``,
+       ``member_cid`` and ``region``.
+
+    Every emulator starts with the collection ``"hosts"``: 37 sample hosts, the same in every
+    run, on ``GET /devices/queries/devices/v1`` (offset pagination),
+    ``GET /devices/queries/devices-scroll/v1`` (a string token in ``offset``) and
+    ``GET|POST /devices/entities/devices/v2``; their ``cid`` is the caller's. Replace them with
+    :meth:`load` (``load("hosts", [])`` for none) or :meth:`remove_collection`.
 
     Args:
         regions: the regions to serve (any spelling ``clouds.normalize`` accepts).
@@ -100,6 +127,7 @@ class FalconEmulator:
             clock=clock,
             wall_clock=time.time,
         )
+        self._service.add_collection(sample_hosts_collection())
         self._lock = threading.Lock()
         self._state = _NEW
         self._stopped = threading.Event()
@@ -286,13 +314,145 @@ class FalconEmulator:
     def request_log(self) -> list[RequestLogEntry]:
         """A copy of the log of requests received (the last 10,000), oldest first.
 
-        Credentials in headers are redacted and bodies are never kept.
+        The one record of what reached the emulator, API calls and writes included: for each
+        API call the token's client id and member CID, the body's length and SHA-256 and, when
+        it is JSON, the body itself (:attr:`RequestLogEntry.json_body`). Credentials in headers
+        are redacted, and nothing of an OAuth2 request's body (its form holds the secret) is
+        kept.
         """
         return self._service.request_log()
 
     def clear_request_log(self) -> None:
         """Empties the request log."""
         self._service.clear_request_log()
+
+    # -- API data --------------------------------------------------------------------------------
+
+    def add_collection(
+        self,
+        name: str,
+        *,
+        id_field: str,
+        query_path: str | None = None,
+        entity_path: str | None = None,
+        records: Iterable[Mapping[str, object]] = (),
+        pagination: Pagination = "offset",
+        scroll_path: str | None = None,
+        cid_field: str | None = None,
+        powered_by: str = EMULATOR,
+    ) -> None:
+        """Serves records the way Falcon serves a resource type: ids from a query endpoint,
+        records from an entity endpoint (registering a name again replaces it).
+
+        The query endpoints (GET) take ``limit`` (default 100, at most 5000; 10,000 on the
+        scroll path), ``sort`` (``field.asc``, ``field.desc``, ``field|asc``, ``field|desc``)
+        and ``filter``, an FQL subset: ``field:'value'``, ``field:"value"``,
+        ``field:['a','b']`` (any of), terms joined with ``+`` (AND); exact matches,
+        case-insensitive for strings, a list field matching when any element does. Anything
+        else (ranges, wildcards, ``,`` OR, ``!``, unknown fields) is a 400 naming what is not
+        emulated, never a wrong answer. Pages: ``offset`` in, ``meta.pagination.offset`` out
+        the start of the next page (as ``/devices/queries/devices/v1``); or, with
+        ``pagination="after"``, an opaque ``after`` cursor in and out, empty on the last page.
+        ``meta.pagination`` also holds ``limit`` and ``total``.
+
+        The entity endpoint answers ``GET ?ids=a&ids=b`` and ``POST {"ids": [...]}`` with the
+        records in ``resources``; each unknown id gets an error ``{"code": 404, "message",
+        "id"}``: the status is 200 if any id was found, 404 if none was, 400 without ids.
+
+        Args:
+            name: the collection's name, for :meth:`load` and :meth:`records`.
+            id_field: the field holding each record's id (a unique non-empty string).
+            query_path: the path of its query endpoint.
+            entity_path: the path of its entity endpoint.
+            records: its records, JSON objects (copied).
+            pagination: the query endpoint's style: ``"offset"`` or ``"after"``.
+            scroll_path: the path of a scroll endpoint, Falcon's third style (as
+                ``/devices/queries/devices-scroll/v1``): a string token in ``offset``, in the
+                request and in ``meta.pagination.offset``, empty on the last page.
+            cid_field: a field set, in every record served, to the caller's CID (its member
+                CID for an MSSP token), as Falcon serves each customer its own data.
+            powered_by: the ``meta.powered_by`` of its answers.
+
+        Raises:
+            ValueError: a bad argument, a record without a unique string id, a record that is
+                not JSON, or a path another collection answers.
+            TypeError: records that are not dicts.
+        """
+        collection = make_collection(
+            name,
+            query_path=query_path,
+            entity_path=entity_path,
+            id_field=id_field,
+            records=records,
+            pagination=pagination,
+            scroll_path=scroll_path,
+            cid_field=cid_field,
+            powered_by=powered_by,
+        )
+        self._service.add_collection(collection)
+
+    def load(self, name: str, records: Iterable[Mapping[str, object]]) -> None:
+        """Replaces the records of collection ``name`` (``load("hosts", [])`` empties the
+        sample hosts). Calls being answered finish with the records they started with.
+
+        Raises:
+            KeyError: no such collection.
+            ValueError, TypeError: as :meth:`add_collection`, for the records.
+        """
+        self._service.load(name, records)
+
+    def records(self, name: str) -> list[dict[str, object]]:
+        """Copies of the records of collection ``name``, as loaded (without the CID that
+        ``cid_field`` fills in when serving them).
+
+        Raises:
+            KeyError: no such collection.
+        """
+        return self._service.records(name)
+
+    def remove_collection(self, name: str) -> None:
+        """Stops serving collection ``name``: its paths answer as paths with no data.
+
+        Raises:
+            KeyError: no such collection.
+        """
+        self._service.remove_collection(name)
+
+    def add_handler(self, method: str, path: str, handler: Handler) -> None:
+        """Answers ``method`` on ``path`` with ``handler(call)`` (before any collection there).
+
+        The handler gets an :class:`ApiCall` (method, path, query, JSON body, raw body, the
+        token's client id, member CID and CID, region) and returns an :class:`ApiAnswer` or
+        ``(status, resources)``; the emulator wraps it in Falcon's envelope with the gateway's
+        headers. It runs on the server's thread, outside the emulator's lock (it may call the
+        emulator); if it raises, the call is answered 500 naming the exception. A ``GET``
+        handler also answers ``HEAD``.
+
+        Args:
+            method: GET, POST, PUT, PATCH or DELETE (any case).
+            path: the exact path (no query).
+            handler: the callable.
+
+        Raises:
+            ValueError: another method, or a path not starting with ``/``.
+            TypeError: ``handler`` is not callable.
+        """
+        verb = method.upper() if isinstance(method, str) else method
+        if verb not in HANDLER_METHODS:
+            raise ValueError(f"method must be one of {sorted(HANDLER_METHODS)}, got {method!r}.")
+        if not isinstance(path, str) or not path.startswith("/") or "?" in path:
+            raise ValueError(f"path must start with '/' and have no query, got {path!r}.")
+        if not callable(handler):
+            raise TypeError(f"handler must be callable, got {handler!r}.")
+        self._service.add_handler(verb, path, handler)
+
+    def remove_handler(self, method: str, path: str) -> None:
+        """Removes the handler of ``method`` on ``path``.
+
+        Raises:
+            KeyError: no handler there.
+        """
+        self._service.remove_handler(method.upper(), path)
 
     # -- fault injection -------------------------------------------------------------------------
 

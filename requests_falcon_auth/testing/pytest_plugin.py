@@ -26,18 +26,15 @@ own threads, so an event loop's tasks never wait on it.
 
 from __future__ import annotations
 
-import contextlib
-import secrets
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
-
-from .emulator import FalconEmulator
 
 if TYPE_CHECKING:
     from ..auth import FalconAuth
     from ..httpx import FalconHttpxAuth
+    from ._emulated import EmulatedFalcon, running_emulator
 
 __all__ = [
     "EmulatedFalcon",
@@ -48,27 +45,20 @@ __all__ = [
 ]
 
 
-class EmulatedFalcon(FalconEmulator):
-    """A :class:`FalconEmulator` that knows the credentials of the client it registered."""
+def __getattr__(name: str) -> Any:
+    # The emulator is imported on first use, not when pytest loads the plugin.
+    if name in ("EmulatedFalcon", "running_emulator"):
+        from . import _emulated
 
-    client_id: str
-    client_secret: str
-
-
-@contextlib.contextmanager
-def running_emulator() -> Iterator[EmulatedFalcon]:
-    """Runs an :class:`EmulatedFalcon` with a fresh random client in us-1 (the fixture's body)."""
-    emulator = EmulatedFalcon()
-    emulator.client_id = f"emulated-{secrets.token_hex(12)}"
-    emulator.client_secret = secrets.token_urlsafe(30)
-    emulator.add_client(emulator.client_id, emulator.client_secret, region="us-1")
-    with emulator:
-        yield emulator
+        return getattr(_emulated, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @pytest.fixture
 def falcon_emulator() -> Iterator[EmulatedFalcon]:
     """A running Falcon emulator with one API client in us-1 (``client_id``, ``client_secret``)."""
+    from ._emulated import running_emulator
+
     with running_emulator() as emulator:
         yield emulator
 
