@@ -139,8 +139,10 @@ class Service:
         rate_limits: RateLimits | None,
         clock: Callable[[], float],
         wall_clock: Callable[[], float],
+        region_header: bool = True,
     ) -> None:
         self.regions = tuple(regions)
+        self.region_header = region_header
         self.faults = Faults()
         self._token_ttl = token_ttl
         self._clock = clock
@@ -324,7 +326,7 @@ class Service:
         if isinstance(result, _Grant):
             token = self._issue(result.client, result.member_cid)
             body = {"access_token": token, "token_type": "bearer", "expires_in": self._token_ttl}
-            region = (("X-Cs-Region", result.client.region),)
+            region = (("X-Cs-Region", result.client.region),) if self.region_header else ()
             return "issued", json_response(201, body, (*region, *headers))
         if result.message is None:
             return result.outcome, Response(result.status, (*result.headers, *headers))

@@ -86,10 +86,15 @@ class FalconEmulator:
         host: the address to listen on.
         port: the port of the first region, the others taking the next ones (for a CLI);
             0 (the default) gives each region an ephemeral port.
+        region_header: send ``X-Cs-Region`` with every token, as Falcon does (the default).
+            False leaves it out, so that SDKs that rewrite their base URL to the public cloud
+            the header names (falconpy, falconjs) stay on the emulator, unmodified: point them
+            at their client's region, ``base_url(region)``.
 
     Raises:
         ValueError: an unknown or repeated region, or a bad ``token_ttl``.
-        TypeError: ``rate_limits`` is neither a bool nor a :class:`RateLimits`.
+        TypeError: ``rate_limits`` is neither a bool nor a :class:`RateLimits`, or
+            ``region_header`` is no bool.
     """
 
     def __init__(
@@ -102,6 +107,7 @@ class FalconEmulator:
         clock: Callable[[], float] = time.monotonic,
         host: str = "127.0.0.1",
         port: int = 0,
+        region_header: bool = True,
     ) -> None:
         canonical = tuple(normalize(region) for region in regions)
         if not canonical or AUTODISCOVER in canonical or len(set(canonical)) != len(canonical):
@@ -110,6 +116,8 @@ class FalconEmulator:
             raise ValueError(f"token_ttl must be a positive int of seconds, got {token_ttl!r}.")
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be 0 or a TCP port, got {port!r}.")
+        if not isinstance(region_header, bool):
+            raise TypeError(f"region_header must be a bool, got {region_header!r}.")
         if isinstance(rate_limits, bool):
             limits = RateLimits() if rate_limits else None
         elif isinstance(rate_limits, RateLimits):
@@ -126,6 +134,7 @@ class FalconEmulator:
             rate_limits=limits,
             clock=clock,
             wall_clock=time.time,
+            region_header=region_header,
         )
         self._service.add_collection(sample_hosts_collection())
         self._lock = threading.Lock()
