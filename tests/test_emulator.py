@@ -776,6 +776,7 @@ def test_fail_token_requests(emu: FalconEmulator, session: requests.Session) -> 
         assert_envelope(post_token(session, emu), 500, "Failed to issue token", "csam")
     limited = post_token(session, emu)
     assert_envelope(limited, 429, "API rate limit exceeded.", "csam")
+    assert limited.headers["X-Ratelimit-Remaining"] == "0"  # not what the real budget has left
     retry_at = int(limited.headers["X-Ratelimit-Retryafter"])
     assert time.time() + 29 <= retry_at <= time.time() + 31
     assert post_token(session, emu).status_code == 201
