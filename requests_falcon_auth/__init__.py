@@ -9,10 +9,10 @@ every pytest run of a project that installs this library loads) does not import 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .__version__ import __version__
+from ._lazy import exports
 
 if TYPE_CHECKING:
     from . import clouds
@@ -51,6 +51,7 @@ __all__ = [
 
 # Where each exported name lives; "clouds" is a module of its own.
 _HOMES = {
+    "clouds": "clouds",
     "ConfigurationError": "errors",
     "CredentialsError": "errors",
     "FalconAuth": "auth",
@@ -66,17 +67,4 @@ _HOMES = {
     "TokenEndpointError": "errors",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name == "clouds":
-        return importlib.import_module(".clouds", __name__)
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{home}", __name__), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = exports(__name__, _HOMES)

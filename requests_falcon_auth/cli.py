@@ -8,18 +8,24 @@ client secret comes from ``FALCON_CLIENT_SECRET`` or, with ``--secret-stdin``, f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
+import signal
 import sys
-from collections.abc import Sequence
-from typing import TextIO
+import threading
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 from .__version__ import __version__
 from .auth import ENVIRONMENT, resolve_credentials
 from .clouds import AUTODISCOVER, normalize
 from .errors import ConfigurationError, FalconAuthError
 from .oauth2 import OAuth2
+
+if TYPE_CHECKING:
+    from .testing import FalconEmulator
 
 __all__ = ["main"]
 
@@ -73,7 +79,10 @@ def _parser() -> argparse.ArgumentParser:
         "Ctrl-C. Each region listens on its own port.",
     )
     emulator.add_argument(
-        "--port", type=int, default=0, help="port of us-1; other regions take the next ports"
+        "--port",
+        default="0",
+        metavar="PORT",
+        help="port of the first region; the others take the next ports (default: ephemeral)",
     )
     emulator.add_argument("--tls", action="store_true", help="serve https with a minted CA")
     emulator.add_argument(
@@ -81,11 +90,28 @@ def _parser() -> argparse.ArgumentParser:
         type=_client_spec,
         action="append",
         default=[],
-        metavar="ID:SECRET[:REGION]",
+        metavar="ID:SECRET[:REGION[:MEMBER_CID,...]]",
         help="register an API client (repeatable; default: one random client in us-1)",
     )
     emulator.add_argument(
-        "--token-ttl", type=int, default=1799, metavar="SECONDS", help="lifetime of tokens"
+        "--token-ttl", default="1799", metavar="SECONDS", help="lifetime of tokens (1-86400)"
+    )
+    emulator.add_argument(
+        "--admin-port",
+        metavar="PORT",
+        help="serve the admin API (clients, data, faults, counters, request log) on this "
+        "loopback port; 0 picks one (default: off)",
+    )
+    emulator.add_argument(
+        "--no-region-header",
+        action="store_true",
+        help="leave X-Cs-Region out of token answers, so that SDKs that move to the region it "
+        "names (falconpy, falconjs) stay on the emulator",
+    )
+    emulator.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object with every URL and credential instead of text lines",
     )
 
     commands.add_parser(
@@ -144,45 +170,168 @@ def _revoke(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
     return 0
 
 
-def _client_spec(spec: str) -> tuple[str, str, str]:
-    """Parses ``ID:SECRET[:REGION]`` for ``--client``."""
+class _ClientSpec(NamedTuple):
+    client_id: str
+    secret: str
+    region: str
+    member_cids: tuple[str, ...]
+
+
+def _client_spec(spec: str) -> _ClientSpec:
+    """Parses ``ID:SECRET[:REGION[:MEMBER_CID,...]]`` for ``--client``."""
     parts = spec.split(":")
-    if len(parts) not in (2, 3) or not all(parts):
-        raise argparse.ArgumentTypeError(f"expected ID:SECRET[:REGION], got {spec!r}")
+    if not 2 <= len(parts) <= 4 or not all(parts):
+        raise argparse.ArgumentTypeError(
+            f"expected ID:SECRET[:REGION[:MEMBER_CID,...]], got {spec!r}"
+        )
     try:
-        region = normalize(parts[2]) if len(parts) == 3 else "us-1"
+        region = normalize(parts[2]) if len(parts) >= 3 else "us-1"
     except ConfigurationError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     if region == AUTODISCOVER:
         raise argparse.ArgumentTypeError("a client lives in one region, not 'auto'")
-    return parts[0], parts[1], region
+    members = tuple(parts[3].split(",")) if len(parts) == 4 else ()
+    if not all(members):
+        raise argparse.ArgumentTypeError(f"an empty member CID in {spec!r}")
+    return _ClientSpec(parts[0], parts[1], region, members)
+
+
+def _whole_number(value: str, flag: str, low: int, high: int) -> int:
+    """A flag's integer value in [low, high]; one clear line (exit 1) otherwise."""
+    try:
+        number = int(value, 10)
+    except ValueError:
+        number = low - 1
+    if not low <= number <= high:
+        raise ConfigurationError(
+            f"{flag} must be a whole number from {low} to {high}, got {value!r}."
+        )
+    return number
 
 
 def _emulator(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
     from .testing import DEFAULT_REGIONS, FalconEmulator
 
-    clients = args.client or [("emulator-client", secrets.token_urlsafe(18), "us-1")]
+    clients = args.client or [_ClientSpec("emulator-client", secrets.token_urlsafe(18), "us-1", ())]
     regions = list(DEFAULT_REGIONS)
-    regions += [region for _, _, region in clients if region not in regions]
+    regions += [client.region for client in clients if client.region not in regions]
+    token_ttl = _whole_number(args.token_ttl, "--token-ttl", 1, 86_400)
+    port = _whole_number(args.port, "--port", 0, 65_535)
+    if port and port + len(regions) - 1 > 65_535:
+        raise ConfigurationError(
+            f"--port {port} leaves no room for {len(regions)} regions (one port each, up to 65535)."
+        )
+    admin_port = None
+    if args.admin_port is not None:
+        admin_port = _whole_number(args.admin_port, "--admin-port", 0, 65_535)
     emulator = FalconEmulator(
-        regions=regions, tls=args.tls, token_ttl=args.token_ttl, port=args.port
+        regions=regions,
+        tls=args.tls,
+        token_ttl=token_ttl,
+        port=port,
+        region_header=not args.no_region_header,
     )
-    with emulator:
-        for client_id, secret, region in clients:
-            emulator.add_client(client_id, secret, region=region)
-        for region, url in emulator.clouds.items():
-            stdout.write(f"{region:<9} {url}\n")
-        if emulator.ca_bundle:
-            stdout.write(f"CA bundle {emulator.ca_bundle} (requests: verify=...)\n")
-        for client_id, secret, region in clients:
-            stdout.write(
-                f"client    FALCON_CLIENT_ID={client_id} FALCON_CLIENT_SECRET={secret} ({region})\n"
-            )
-        stdout.write("ready; Ctrl-C stops\n")
-        stdout.flush()
-        emulator.serve_forever()  # returns on Ctrl-C
-    stdout.write("stopped\n")
+    with _stopped_by_sigterm():
+        _start(emulator, port, args.tls)
+        try:
+            admin = None if admin_port is None else _start_admin(emulator, admin_port)
+            for client in clients:
+                emulator.add_client(
+                    client.client_id,
+                    client.secret,
+                    region=client.region,
+                    member_cids=client.member_cids,
+                )
+            _announce(emulator, clients, admin, as_json=args.json, stdout=stdout)
+            emulator.serve_forever()  # returns on Ctrl-C or TERM, stopped
+        except KeyboardInterrupt:
+            pass  # Ctrl-C or TERM before serving began: the same clean stop
+        finally:
+            emulator.stop()
+    if not args.json:
+        stdout.write("stopped\n")
     return 0
+
+
+def _start(emulator: FalconEmulator, port: int, tls: bool) -> None:
+    try:
+        emulator.start()
+    except ImportError:
+        raise ConfigurationError(
+            "--tls needs trustme: pip install 'requests-falcon-auth[testing]'."
+        ) from None
+    except OSError as exc:
+        where = f"ports {port}-{port + len(emulator.regions) - 1}" if port else "a port"
+        raise ConfigurationError(f"Could not listen on {where}: {exc.strerror or exc}.") from None
+
+
+def _start_admin(emulator: FalconEmulator, port: int) -> str:
+    try:
+        return emulator.start_admin(port)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"Could not listen on admin port {port}: {exc.strerror or exc}."
+        ) from None
+
+
+def _announce(
+    emulator: FalconEmulator,
+    clients: Sequence[_ClientSpec],
+    admin: str | None,
+    *,
+    as_json: bool,
+    stdout: TextIO,
+) -> None:
+    """Everything a script needs to reach the emulator: as text lines, or one JSON object."""
+    if as_json:
+        document = {
+            "regions": emulator.clouds,
+            "ca_bundle": emulator.ca_bundle,
+            "admin": admin,
+            "clients": [
+                {
+                    "client_id": client.client_id,
+                    "client_secret": client.secret,
+                    "region": client.region,
+                    "member_cids": list(client.member_cids),
+                }
+                for client in clients
+            ],
+        }
+        stdout.write(json.dumps(document) + "\n")
+        stdout.flush()
+        return
+    for region, url in emulator.clouds.items():
+        stdout.write(f"{region:<9} {url}\n")
+    if emulator.ca_bundle:
+        stdout.write(f"CA bundle {emulator.ca_bundle} (requests: verify=...)\n")
+    if admin:
+        stdout.write(f"admin     {admin}\n")
+    for client in clients:
+        members = f", member CIDs {','.join(client.member_cids)}" if client.member_cids else ""
+        stdout.write(
+            f"client    FALCON_CLIENT_ID={client.client_id} "
+            f"FALCON_CLIENT_SECRET={client.secret} ({client.region}{members})\n"
+        )
+    stdout.write("ready; Ctrl-C stops\n")
+    stdout.flush()
+
+
+@contextlib.contextmanager
+def _stopped_by_sigterm() -> Iterator[None]:
+    """TERM stops the emulator as Ctrl-C does (servers closed, the CA file deleted)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread (tests call main() from others)
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _demo(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:

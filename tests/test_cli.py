@@ -216,3 +216,174 @@ def test_emulator_rejects_bad_client_specs(spec: str) -> None:
     with pytest.raises(SystemExit) as caught:
         run("emulator", "--client", spec)
     assert caught.value.code == 2
+
+
+def start_emulator(*flags: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "requests_falcon_auth", "emulator", *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def stop(process: subprocess.Popen[str], signum: int) -> tuple[str, str]:
+    try:
+        process.send_signal(signum)
+        return process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_emulator_json_names_every_url_and_credential_and_member_cids_work() -> None:
+    import signal
+
+    import requests
+
+    process = start_emulator("--json", "--client", "js-id:js-pw:eu-1:child-a,child-b")
+    assert process.stdout is not None
+    document = json.loads(process.stdout.readline())
+    try:
+        assert set(document) == {"regions", "ca_bundle", "admin", "clients"}
+        assert document["clients"] == [
+            {
+                "client_id": "js-id",
+                "client_secret": "js-pw",
+                "region": "eu-1",
+                "member_cids": ["child-a", "child-b"],
+            }
+        ]
+        assert (document["ca_bundle"], document["admin"]) == (None, None)
+        form = {"client_id": "js-id", "client_secret": "js-pw", "member_cid": "child-b"}
+        answer = requests.post(f"{document['regions']['eu-1']}/oauth2/token", data=form)
+        assert answer.status_code == 201
+    finally:
+        out, err = stop(process, signal.SIGINT)
+    assert process.returncode == 0, err
+    assert out == ""  # stdout is the one JSON object, nothing after it
+
+
+def test_sigterm_cleans_up_like_ctrl_c() -> None:
+    """TERM (what a supervisor or a test harness sends) stops the servers and deletes the CA."""
+    import os
+    import signal
+
+    process = start_emulator("--tls", "--json")
+    assert process.stdout is not None
+    ca_bundle = json.loads(process.stdout.readline())["ca_bundle"]
+    assert os.path.exists(ca_bundle)
+    _, err = stop(process, signal.SIGTERM)
+    assert (process.returncode, err) == (0, "")
+    assert not os.path.exists(ca_bundle)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--token-ttl", "0"], "--token-ttl must be a whole number from 1 to 86400, got '0'"),
+        (["--token-ttl", "soon"], "--token-ttl must be a whole number from 1 to 86400"),
+        (["--port", "70000"], "--port must be a whole number from 0 to 65535"),
+        (["--port", "65534"], "--port 65534 leaves no room for 4 regions"),
+        (["--admin-port", "-1"], "--admin-port must be a whole number from 0 to 65535"),
+    ],
+)
+def test_emulator_bad_input_is_one_line_and_exit_1(flags: list[str], message: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "requests_falcon_auth", "emulator", *flags],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"falcon-auth: {message}")
+    assert result.stderr.count("\n") == 1
+    assert result.stdout == ""
+
+
+def test_emulator_port_in_use_is_one_line_and_exit_1() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "requests_falcon_auth", "emulator", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        assert result.returncode == 1
+        assert result.stderr.startswith(f"falcon-auth: Could not listen on ports {port}-")
+        assert result.stderr.count("\n") == 1
+
+
+def test_emulator_tls_without_trustme_is_one_line_and_exit_1() -> None:
+    script = (
+        "import sys; sys.modules['trustme'] = None\n"
+        "from requests_falcon_auth.cli import main\n"
+        "sys.exit(main(['emulator', '--tls']))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        "falcon-auth: --tls needs trustme: pip install 'requests-falcon-auth[testing]'.\n"
+    )
+
+
+def test_emulator_admin_port_serves_the_admin_api_to_a_plain_http_client() -> None:
+    import signal
+
+    process = start_emulator("--json", "--admin-port", "0", "--client", "a-id:a-pw")
+    assert process.stdout is not None
+    document = json.loads(process.stdout.readline())
+    try:
+        admin = document["admin"]
+        assert admin.startswith("http://127.0.0.1:")
+        added = subprocess.run(
+            [
+                "curl",
+                "-sS",
+                "-d",
+                '{"client_id": "b-id", "client_secret": "b-pw"}',
+                f"{admin}/clients",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert json.loads(added.stdout)["client_id"] == "b-id"
+        overview = subprocess.run(
+            ["curl", "-sS", f"{admin}/"], capture_output=True, text=True, check=True
+        )
+        listed = json.loads(overview.stdout)
+        assert [c["client_id"] for c in listed["clients"]] == ["a-id", "b-id"]
+        assert listed["regions"] == document["regions"]
+    finally:
+        _, err = stop(process, signal.SIGTERM)
+    assert (process.returncode, err) == (0, "")
+
+
+def test_emulator_admin_port_in_use_is_one_line_and_exit_1() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "requests_falcon_auth", "emulator", "--admin-port", str(port)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"falcon-auth: Could not listen on admin port {port}: ")
+    assert result.stderr.count("\n") == 1

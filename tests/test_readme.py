@@ -1,4 +1,4 @@
-"""README's httpx section runs as written, against the emulator it starts itself."""
+"""README's examples that start the emulator themselves run as written."""
 
 from __future__ import annotations
 
@@ -31,3 +31,19 @@ def test_the_httpx_section_runs_as_written(capsys: pytest.CaptureFixture[str]) -
         exec(compile(block, str(README), "exec"), namespace)
     printed = capsys.readouterr().out.split("\n")
     assert printed[:3] == ["5", str([200] * 20), "1 1"]
+
+
+def test_the_falconpy_example_runs_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    blocks = python_blocks(section("CrowdStrike's SDKs"))
+    assert len(blocks) == 1
+    exec(compile(blocks[0], str(README), "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out == "9 build-03.prod.example.com\n"
+
+
+def test_the_api_data_example_runs_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    blocks = python_blocks(section("API data"))
+    assert len(blocks) == 1
+    exec(compile(blocks[0], str(README), "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out == (
+        "['alert-1', 'alert-2'] 5\n{'ids': ['alert-1', 'alert-2']} my-id\n"
+    )

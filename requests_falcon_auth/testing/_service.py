@@ -322,7 +322,7 @@ class Service:
                 result = self._authenticate(request.region, parse_form(request))
             except WireError as exc:
                 result = _NoToken("bad_request", exc.status, exc.message)
-        elif result.outcome == "injected" and result.status == 429:
+        elif isinstance(result, _NoToken) and result.outcome == "injected" and result.status == 429:
             decision = decision._replace(remaining=0)  # a 429 says the budget is spent
         headers = (("X-Cs-Traceid", trace_id), *_rate_headers(decision))
         if isinstance(result, _Grant):

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Final
 
 from ..clouds import AUTODISCOVER, normalize
+from ._admin import AdminServer
 from ._data import (
     EMULATOR,
     HANDLER_METHODS,
@@ -91,6 +92,10 @@ class FalconEmulator:
             the header names (falconpy, falconjs) stay on the emulator, unmodified: point them
             at their client's region, ``base_url(region)``.
 
+    Test suites in other languages drive a running emulator over HTTP through its admin
+    server (:meth:`start_admin`; the routes are documented in
+    :mod:`requests_falcon_auth.testing._admin`).
+
     Raises:
         ValueError: an unknown or repeated region, or a bad ``token_ttl``.
         TypeError: ``rate_limits`` is neither a bool nor a :class:`RateLimits`, or
@@ -142,6 +147,9 @@ class FalconEmulator:
         self._stopped = threading.Event()
         self._servers: dict[str, RegionServer] = {}
         self._tls: TlsMaterial | None = None
+        self._admin: AdminServer | None = None
+        self._clients_lock = threading.Lock()
+        self._clients: dict[str, ApiClient] = {}
 
     def __repr__(self) -> str:
         return (
@@ -193,12 +201,56 @@ class FalconEmulator:
 
     def _teardown(self) -> None:
         self._state = _STOPPED
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            admin.stop()
         self._service.shutdown()
         for server in self._servers.values():
             server.stop()
         if self._tls is not None:
             self._tls.close()
         self._stopped.set()
+
+    def start_admin(self, port: int = 0) -> str:
+        """Starts the admin server: the emulator's control plane over HTTP, for test suites in
+        any language (routes: :mod:`requests_falcon_auth.testing._admin`).
+
+        It listens on 127.0.0.1 only, on its own port, and answers requests whose ``Host`` is
+        ``127.0.0.1`` or ``localhost``. It lists every client's secret: it is off unless
+        started. :meth:`stop` stops it (releasing any gate it holds).
+
+        Args:
+            port: its TCP port; 0 (the default) for an ephemeral one.
+
+        Returns:
+            Its base URL, ``http://127.0.0.1:PORT`` (also :attr:`admin_url`).
+
+        Raises:
+            RuntimeError: the emulator is not running, or its admin server already is.
+            ValueError: ``port`` is neither 0 nor a TCP port.
+            OSError: the port cannot be bound (in use, say).
+        """
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError(f"port must be 0 or a TCP port, got {port!r}.")
+        with self._lock:
+            if self._state != _RUNNING:
+                raise RuntimeError(f"{self!r} is not running: start() it first.")
+            if self._admin is not None:
+                raise RuntimeError(f"{self!r} already serves its admin API at {self._admin.url}.")
+            admin = AdminServer(self, port)  # OSError: nothing was bound, nothing to undo
+            try:
+                admin.start()
+            except BaseException:
+                admin.stop()
+                raise
+            self._admin = admin
+            return admin.url
+
+    @property
+    def admin_url(self) -> str | None:
+        """The admin server's base URL while it runs (:meth:`start_admin`), else None."""
+        admin = self._admin
+        return admin.url if admin is not None else None
 
     def serve_forever(self) -> None:
         """Starts if needed and blocks until :meth:`stop` (from another thread) or Ctrl-C."""
@@ -297,8 +349,16 @@ class FalconEmulator:
             member_cids=frozenset(member.lower() for member in member_cids),
             cid=own_cid.lower(),
         )
-        self._service.add_client(client)
+        with self._clients_lock:
+            self._service.add_client(client)
+            self._clients[client.client_id] = client
         return client
+
+    @property
+    def clients(self) -> list[ApiClient]:
+        """The registered API clients, in the order their ids were first registered."""
+        with self._clients_lock:
+            return list(self._clients.values())
 
     def issued_tokens(self) -> list[str]:
         """Every access token issued so far, oldest first (for leak scans)."""
