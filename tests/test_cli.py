@@ -303,7 +303,14 @@ def test_emulator_bad_input_is_one_line_and_exit_1(flags: list[str], message: st
     assert result.stdout == ""
 
 
-def test_emulator_port_in_use_is_one_line_and_exit_1() -> None:
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("--port", "Could not listen on ports {port}-"),
+        ("--admin-port", "Could not listen on admin port {port}: "),
+    ],
+)
+def test_emulator_port_in_use_is_one_line_and_exit_1(flag: str, message: str) -> None:
     import socket
 
     with socket.socket() as taken:
@@ -311,15 +318,15 @@ def test_emulator_port_in_use_is_one_line_and_exit_1() -> None:
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "requests_falcon_auth", "emulator", "--port", str(port)],
+            [sys.executable, "-m", "requests_falcon_auth", "emulator", flag, str(port)],
             capture_output=True,
             text=True,
             check=False,
             timeout=60,
         )
-        assert result.returncode == 1
-        assert result.stderr.startswith(f"falcon-auth: Could not listen on ports {port}-")
-        assert result.stderr.count("\n") == 1
+    assert result.returncode == 1
+    assert result.stderr.startswith("falcon-auth: " + message.format(port=port))
+    assert result.stderr.count("\n") == 1
 
 
 def test_emulator_tls_without_trustme_is_one_line_and_exit_1() -> None:
@@ -368,22 +375,3 @@ def test_emulator_admin_port_serves_the_admin_api_to_a_plain_http_client() -> No
     finally:
         _, err = stop(process, signal.SIGTERM)
     assert (process.returncode, err) == (0, "")
-
-
-def test_emulator_admin_port_in_use_is_one_line_and_exit_1() -> None:
-    import socket
-
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        result = subprocess.run(
-            [sys.executable, "-m", "requests_falcon_auth", "emulator", "--admin-port", str(port)],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
-    assert result.returncode == 1
-    assert result.stderr.startswith(f"falcon-auth: Could not listen on admin port {port}: ")
-    assert result.stderr.count("\n") == 1
