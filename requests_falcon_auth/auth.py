@@ -27,7 +27,7 @@ from requests.utils import rewind_body
 from . import _checks, _fork
 from .cache import DEFAULT_RENEW_WINDOW, CacheKey, MemoryTokenCache, TokenCache
 from .clouds import AUTODISCOVER, CloudTable
-from .errors import ConfigurationError, FalconAuthError
+from .errors import ConfigurationError, CredentialsError, FalconAuthError
 from .flow import (
     NEED_TOKEN,
     Attach,
@@ -40,7 +40,14 @@ from .flow import (
     request_flow,
     settle,
 )
-from .oauth2 import CLOSE_REVOKE_BUDGET, DEFAULT_TIMEOUT, OAuth2, Timeout
+from .oauth2 import (
+    CANNOT_REVOKE,
+    CLOSE_REVOKE_BUDGET,
+    DEFAULT_TIMEOUT,
+    IssuedElsewhere,
+    OAuth2,
+    Timeout,
+)
 from .provider import TokenProvider
 from .retry import FalconRetry
 from .token import Clock, Token
@@ -103,9 +110,24 @@ class FalconAuth(AuthBase):
     token, later ones reuse it, it is renewed ahead of expiry, a 401 gets one fresh token and one
     transparent re-send, and ``close()`` revokes it. Safe to share between threads.
 
+    A token issued elsewhere (by another service, a vault, ``falcon-auth token``) is used with
+    ``FalconAuth(access_token=..., cloud="us-2")`` or ``base_url=...``, as falconpy's
+    ``access_token=``. It is attached and scoped like a fetched one, and used until the API
+    rejects it or ``expires_in`` runs out; then requests raise :class:`CredentialsError`: with
+    no secret nothing can be renewed. No token request is ever made, and it is never revoked
+    (Falcon's revoke needs the client's id and secret). The credentials in the environment
+    (``FALCON_CLIENT_ID``, ``FALCON_CLIENT_SECRET``, ``FALCON_MEMBER_CID``) are not read: the
+    token alone decides who calls; ``FALCON_CLOUD`` still names the cloud.
+
     Args:
         client_id: API client id; defaults to ``FALCON_CLIENT_ID``.
         client_secret: API client secret; defaults to ``FALCON_CLIENT_SECRET``.
+        access_token: a token issued elsewhere, instead of client_id and client_secret; needs
+            ``cloud`` (not ``"auto"``) or ``base_url``, and excludes ``member_cid``, ``cache``
+            and ``revoke_on_close=True``. The token-call settings (``renew_window``,
+            ``timeout``, ``session``, ``retry``, ``user_agent``) have nothing to act on.
+        expires_in: seconds from now until ``access_token`` expires, when known; without it
+            the token is used until the API rejects it.
         member_cid: child CID for MSSP parents; defaults to ``FALCON_MEMBER_CID``.
         cloud: region name or ``"auto"``; defaults to ``FALCON_CLOUD``, then ``"auto"``.
         base_url: custom API base URL (gateway, proxy); never rewritten by autodiscovery.
@@ -123,7 +145,8 @@ class FalconAuth(AuthBase):
 
     Raises:
         ConfigurationError: missing credentials (naming the environment variables), an unknown
-            cloud, or an unusable URL. No network I/O happens here.
+            cloud, an unusable URL, or an access_token with credentials or without a cloud.
+            No network I/O happens here.
     """
 
     def __init__(
@@ -131,6 +154,8 @@ class FalconAuth(AuthBase):
         client_id: str | None = None,
         client_secret: str | None = None,
         *,
+        access_token: str | None = None,
+        expires_in: float | None = None,
         member_cid: str | None = None,
         cloud: str | None = None,
         base_url: str | None = None,
@@ -144,59 +169,102 @@ class FalconAuth(AuthBase):
         retry: FalconRetry | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
-        secret_from_env = client_secret is None
-        client_id, client_secret = resolve_credentials(client_id, client_secret)
         window = _checks.seconds(renew_window, "renew_window", allow_zero=True)
         if base_url is None:
             cloud = _from_env(cloud, "cloud") or AUTODISCOVER
         elif cloud is not None:
             raise ConfigurationError("Pass cloud= or base_url=, not both.")
-        member_cid = _from_env(member_cid, "member_cid")
-        self._oauth = OAuth2(
-            client_id,
-            client_secret,
-            member_cid,
-            cloud=cloud or AUTODISCOVER,
-            base_url=base_url,
-            clouds=clouds,
-            timeout=timeout,
-            session=session,
-            user_agent=user_agent,
-            retry=retry,
-            clock=clock,
-        )
-        self.cache: TokenCache = cache if cache is not None else MemoryTokenCache()
-        self.revoke_on_close = (
-            revoke_on_close if revoke_on_close is not None else not self.cache.shared
-        )
-        self._provider = TokenProvider(
-            self.cache,
-            CacheKey.for_credentials(self._oauth.entry_url, client_id, client_secret, member_cid),
-            self._fetch,
-            renew_window=window,
-            clock=clock,
-        )
         self._clock = clock
+        self._token_only = access_token is not None
+        if access_token is not None:
+            _check_token_only(client_id, client_secret, member_cid, cache, revoke_on_close)
+            self._init_token_only(
+                access_token,
+                expires_in=expires_in,
+                cloud=cloud,
+                base_url=base_url,
+                clouds=clouds,
+                clock=clock,
+            )
+        else:
+            if expires_in is not None:
+                raise ConfigurationError(
+                    "expires_in= is the lifetime of a pre-issued access_token=; tokens fetched "
+                    "with client_id and client_secret come with their own."
+                )
+            secret_from_env = client_secret is None
+            client_id, client_secret = resolve_credentials(client_id, client_secret)
+            member_cid = _from_env(member_cid, "member_cid")
+            self._oauth = OAuth2(
+                client_id,
+                client_secret,
+                member_cid,
+                cloud=cloud or AUTODISCOVER,
+                base_url=base_url,
+                clouds=clouds,
+                timeout=timeout,
+                session=session,
+                user_agent=user_agent,
+                retry=retry,
+                clock=clock,
+            )
+            self.cache: TokenCache = cache if cache is not None else MemoryTokenCache()
+            self.revoke_on_close = (
+                revoke_on_close if revoke_on_close is not None else not self.cache.shared
+            )
+            self._provider = TokenProvider(
+                self.cache,
+                CacheKey.for_credentials(
+                    self._oauth.entry_url, client_id, client_secret, member_cid
+                ),
+                self._fetch,
+                renew_window=window,
+                clock=clock,
+            )
+            self._pickle_args = (
+                None
+                if not secret_from_env
+                else {
+                    "client_id": client_id,
+                    "member_cid": member_cid,
+                    "cloud": self._oauth.cloud,
+                    "base_url": base_url,
+                    "clouds": dict(self._oauth.clouds),
+                    "renew_window": renew_window,
+                    "timeout": timeout,
+                    "user_agent": user_agent,
+                    "revoke_on_close": revoke_on_close,
+                    # A shared store must travel (or refuse to); a private one starts empty.
+                    "cache": None if isinstance(self.cache, MemoryTokenCache) else self.cache,
+                }
+            )
         self._routing = Routing(self._oauth)
-        self._pickle_args = (
-            None
-            if not secret_from_env
-            else {
-                "client_id": client_id,
-                "member_cid": member_cid,
-                "cloud": self._oauth.cloud,
-                "base_url": base_url,
-                "clouds": dict(self._oauth.clouds),
-                "renew_window": renew_window,
-                "timeout": timeout,
-                "user_agent": user_agent,
-                "revoke_on_close": revoke_on_close,
-                # A shared store must travel (or refuse to); a private one starts empty.
-                "cache": None if isinstance(self.cache, MemoryTokenCache) else self.cache,
-            }
-        )
         self._after_fork_in_child()
         _fork.register(self)
+
+    def _init_token_only(
+        self,
+        access_token: str,
+        *,
+        expires_in: float | None,
+        cloud: str | None,
+        base_url: str | None,
+        clouds: Mapping[str, str] | None,
+        clock: Clock,
+    ) -> None:
+        """``__init__``'s part for a pre-issued token: a private store holding just it, and a
+        fetch that explains why there is no other."""
+        self._oauth = IssuedElsewhere(cloud=cloud or AUTODISCOVER, base_url=base_url, clouds=clouds)
+        token = self._oauth.adopt(access_token, expires_in, clock())
+        self.cache = MemoryTokenCache()
+        self.revoke_on_close = False
+        # Keyed by the token itself, so key material derives from a secret as for credentials.
+        key = CacheKey.for_credentials(self._oauth.entry_url, "", access_token, None)
+        refuse = functools.partial(_refuse_renewal, token.expires_at, token.expires_in, clock)
+        # No renew window: a renewal could only fail, and would warn each time it did.
+        self._provider = TokenProvider(self.cache, key, refuse, renew_window=0.0, clock=clock)
+        self.cache.set(key, token)
+        self._pickle_args = None
 
     def _after_fork_in_child(self) -> None:
         # A child inherits the parent's token (and may use it) but never revokes it.
@@ -204,9 +272,9 @@ class FalconAuth(AuthBase):
         self._owned: list[Token] = []
 
     @property
-    def client_id(self) -> str:
-        """The API client id."""
-        return self._oauth.client_id
+    def client_id(self) -> str | None:
+        """The API client id; None for a pre-issued token (it does not say whose it is)."""
+        return self._oauth.client_id or None
 
     @property
     def member_cid(self) -> str | None:
@@ -230,16 +298,28 @@ class FalconAuth(AuthBase):
 
     @property
     def oauth2(self) -> OAuth2:
-        """The raw token/revoke operations for these credentials."""
+        """The raw token/revoke operations for these credentials (for a pre-issued token, an
+        :class:`~requests_falcon_auth.oauth2.IssuedElsewhere` whose operations raise)."""
         return self._oauth
 
     def __repr__(self) -> str:
+        if self._token_only:
+            return (
+                f"FalconAuth(base_url={self.base_url!r}, region={self.region!r}, "
+                "access_token=<hidden>)"
+            )
         return (
             f"FalconAuth(client_id={self.client_id!r}, base_url={self.base_url!r}, "
             f"region={self.region!r}, client_secret=<hidden>)"
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
+        if self._token_only:
+            raise TypeError(
+                "A FalconAuth given access_token= cannot be pickled: the token would be written "
+                "into the pickle. Hand the token to the other process by a channel meant for "
+                "secrets and build FalconAuth(access_token=...) there."
+            )
         if self._pickle_args is None:
             raise TypeError(
                 "A FalconAuth given client_secret= cannot be pickled: the secret would be written "
@@ -347,7 +427,11 @@ class FalconAuth(AuthBase):
 
         Raises:
             FalconAuthError: a revoke call failed (the token is evicted all the same).
+            ConfigurationError: a pre-issued token, which cannot be revoked without the
+                client's credentials (nothing is evicted or sent).
         """
+        if self._token_only:
+            raise ConfigurationError(CANNOT_REVOKE)
         current = self.cache.get(self._provider.key)
         tokens = self._take_owned()
         if current is not None and all(t.access_token != current.access_token for t in tokens):
@@ -414,6 +498,48 @@ class FalconAuth(AuthBase):
 
 def _unpickle(args: dict[str, Any]) -> FalconAuth:
     return FalconAuth(**args)
+
+
+def _check_token_only(
+    client_id: str | None,
+    client_secret: str | None,
+    member_cid: str | None,
+    cache: TokenCache | None,
+    revoke_on_close: bool | None,
+) -> None:
+    """Refuses the arguments that contradict a pre-issued token, each with what to do instead."""
+    if client_id is not None or client_secret is not None:
+        raise ConfigurationError(
+            "Pass either access_token= (a token issued elsewhere, used until it is rejected) "
+            "or client_id= and client_secret= (tokens fetched and renewed here), not both."
+        )
+    if member_cid is not None:
+        raise ConfigurationError(
+            "member_cid= does not apply to a pre-issued access_token: a token is issued for "
+            "one CID, so ask for it with that member_cid where it is issued."
+        )
+    if cache is not None:
+        raise ConfigurationError(
+            "cache= does not apply to a pre-issued access_token: nothing is fetched here to "
+            "share. Give each process the token (or the credentials, to share fetched tokens)."
+        )
+    if revoke_on_close:
+        raise ConfigurationError(f"revoke_on_close=True cannot be honoured. {CANNOT_REVOKE}")
+
+
+def _refuse_renewal(expires_at: float, expires_in: int, clock: Clock) -> Token:
+    """The fetch of a FalconAuth given ``access_token=``: with no secret there is no other
+    token, so it says why the one it had is gone. Runs on whatever thread asks (the drivers'
+    fresh-token step, or an async front end's worker thread)."""
+    if clock() >= expires_at:
+        why = f"expired (expires_in={expires_in} s ran out)"
+    else:
+        why = "was refused by the API (401, or 429 under Falcon's bad-token budget)"
+    raise CredentialsError(
+        f"The pre-issued Falcon access token {why}, and without a client secret it cannot be "
+        "renewed. Get a new token where it was issued and build FalconAuth(access_token=...) "
+        "again, or pass client_id and client_secret so tokens are fetched and renewed."
+    )
 
 
 def _rewind(prep: requests.PreparedRequest) -> bool:

@@ -2,13 +2,16 @@
 
 Exit codes: 0 success, 1 failure (one line on stderr, no traceback), 2 usage errors (argparse).
 Secrets never come from a flag value, where ``ps`` and shell history would show them: the
-client secret comes from ``FALCON_CLIENT_SECRET`` or, with ``--secret-stdin``, from stdin.
+client secret comes from ``FALCON_CLIENT_SECRET`` or, with ``--secret-stdin``, from stdin (typed
+without echo when stdin is a terminal). ``token`` and ``revoke`` write to stdout only on
+success, so ``set -o pipefail`` pipelines never get half an answer.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import getpass
 import json
 import os
 import secrets
@@ -36,7 +39,8 @@ def _add_credentials(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--secret-stdin",
         action="store_true",
-        help="read the client secret from the first line of stdin (default: $FALCON_CLIENT_SECRET)",
+        help="read the client secret from the first line of stdin, or ask for it without echo "
+        "at a terminal (default: $FALCON_CLIENT_SECRET)",
     )
     group.add_argument("--member-cid", help="MSSP child CID (default: $FALCON_MEMBER_CID)")
     where = group.add_mutually_exclusive_group()
@@ -124,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _oauth2(args: argparse.Namespace, stdin: TextIO) -> OAuth2:
-    secret = stdin.readline().strip() if args.secret_stdin else None
+    secret = _read_secret(stdin) if args.secret_stdin else None
     client_id, secret = resolve_credentials(
         args.client_id, secret, hint="give --client-id and --secret-stdin"
     )
@@ -135,6 +139,18 @@ def _oauth2(args: argparse.Namespace, stdin: TextIO) -> OAuth2:
         cloud=args.cloud or os.environ.get(ENVIRONMENT["cloud"]) or "auto",
         base_url=args.base_url,
     )
+
+
+def _read_secret(stdin: TextIO) -> str:
+    """The client secret for ``--secret-stdin``: typed without echo at a terminal (the screen,
+    a recording or a shoulder would see it), else the first line of what is piped in."""
+    if not stdin.isatty():
+        return stdin.readline().strip()
+    try:
+        # The prompt goes to the terminal, not stdout: $(falcon-auth token) captures only the token.
+        return getpass.getpass("Falcon client secret: ").strip()
+    except EOFError:  # Ctrl-D: no secret, reported as missing
+        return ""
 
 
 def _token(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:

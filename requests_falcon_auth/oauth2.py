@@ -11,16 +11,22 @@ import json
 import logging
 import math
 import re
+import socket
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any, Final, TypeVar, Union
+from typing import Any, Final, NamedTuple, TypeVar, Union
 from urllib.parse import urljoin
 
 import requests
 from requests.__version__ import __version__ as _REQUESTS_VERSION
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NewConnectionError,
+    ReadTimeoutError,
+)
 
 from . import _checks, _fork
 from .__version__ import __version__
@@ -47,7 +53,7 @@ from .retry import FalconRetry
 from .scope import direct_proxies
 from .token import DEFAULT_EXPIRES_IN, Clock, Token
 
-__all__ = ["CLOSE_REVOKE_BUDGET", "DEFAULT_TIMEOUT", "OAuth2", "Timeout"]
+__all__ = ["CLOSE_REVOKE_BUDGET", "DEFAULT_TIMEOUT", "IssuedElsewhere", "OAuth2", "Timeout"]
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +76,14 @@ _NUMBER: Final = re.compile(r"[0-9]{1,10}(?:\.[0-9]{0,9})?")
 MAX_TOKEN_LENGTH: Final = 16 * 1024
 # Falcon grants 30 minutes; anything past a day is junk, and would overflow clock arithmetic.
 MAX_EXPIRES_IN: Final = 86400
+# The lifetime given a pre-issued token whose expiry nobody said (a century): it is used
+# until the API rejects it.
+UNKNOWN_LIFETIME: Final = 100 * 365 * 86400
 # Sent when the retry policy does not say how many tries it allows.
 _DEFAULT_TRIES: Final = 4
+# The two operations, as error messages and logs name them.
+_TOKEN_REQUEST: Final = "token request"
+_REVOCATION: Final = "token revocation"
 
 _E = TypeVar("_E", bound=FalconAuthError)
 
@@ -128,7 +140,7 @@ class OAuth2:
         self._secret = client_secret
         self._redact = Redactor.for_credentials(client_id, client_secret)
         self.member_cid = member_cid or None
-        self.clouds = clouds if isinstance(clouds, CloudTable) else CloudTable(clouds)
+        self._locate(cloud, base_url, clouds)
         self.timeout = timeout
         self._timeout = _checks.timeout_pair(timeout)
         # The token and revoke calls are POSTs that are safe to repeat, whatever methods the
@@ -140,9 +152,14 @@ class OAuth2:
         self._session = session if session is not None else requests.Session()
         product = f"requests-falcon-auth/{__version__} python-requests/{_REQUESTS_VERSION}"
         self.user_agent = f"{user_agent} {product}" if user_agent else product
+        _fork.register(self)
+
+    def _locate(self, cloud: str, base_url: str | None, clouds: Mapping[str, str] | None) -> None:
+        """Sets where the calls go: the cloud table, the base URL and region, autodiscovery."""
+        self.clouds = clouds if isinstance(clouds, CloudTable) else CloudTable(clouds)
         self._lock = threading.Lock()
         if base_url is not None:
-            self.cloud = None
+            self.cloud: str | None = None
             self.autodiscover = False
             self._base_url = check_base_url(base_url)
             self._region: str | None = self.clouds.region_of(self._base_url)
@@ -158,7 +175,6 @@ class OAuth2:
             self._base_url = self.clouds.base_url(start)
             self._region = start
         self.entry_url = self._base_url
-        _fork.register(self)
 
     def _after_fork_in_child(self) -> None:
         # Parent and child would otherwise write into one keep-alive socket to the token
@@ -209,7 +225,7 @@ class OAuth2:
             form["member_cid"] = self.member_cid
         url = f"{self._base_url}/oauth2/token"
         issued_at = self._clock()
-        call = _Call("token request", self._retry, self.call_budget, self._redact)
+        call = _Call(_TOKEN_REQUEST, self._retry, self.call_budget, self._redact)
         answer = self._post(url, form, call)
         if answer.status in _REDIRECTS:
             url = self._follow_region_redirect(url, answer, call)
@@ -254,12 +270,10 @@ class OAuth2:
         else:
             value, base_url = token, self._base_url
         if budget is None:
-            call = _Call("token revocation", self._retry, self.call_budget, self._redact)
+            call = _Call(_REVOCATION, self._retry, self.call_budget, self._redact)
         else:
             one_try = self._retry.new(total=0, max_wait=0.0)
-            call = _Call(
-                "token revocation", one_try, _checks.seconds(budget, "budget"), self._redact
-            )
+            call = _Call(_REVOCATION, one_try, _checks.seconds(budget, "budget"), self._redact)
         call.redact = call.redact.also(value)
         basic = base64.b64encode(f"{self.client_id}:{self._secret}".encode()).decode("ascii")
         answer = self._post(
@@ -325,7 +339,7 @@ class OAuth2:
                     region=self._region,
                 ) from exc
             except (requests.ConnectionError, requests.Timeout, DeadlineExceeded) as exc:
-                failure = type(exc).__name__
+                cause = _unreachable(exc, url, (connect, read))
                 if isinstance(exc, DeadlineExceeded):
                     exc = requests.Timeout(f"no complete answer within {connect + read:.0f} s")
                 try:
@@ -334,18 +348,19 @@ class OAuth2:
                     raise call.fail(
                         TokenEndpointError,
                         f"Could not reach the Falcon {operation} endpoint at {url}: "
-                        f"{failure}. Check the network, proxy settings and cloud.",
+                        f"{cause.what}. {cause.advice}",
                         region=self._region,
                     ) from exc
                 if not call.can_wait(call.retry.planned_wait()):
                     raise call.fail(
                         TokenEndpointError,
                         f"Could not reach the Falcon {operation} endpoint at {url} within "
-                        f"{call.budget:.0f} s: {failure}. Check the network, proxy settings "
-                        "and cloud.",
+                        f"{call.budget:.0f} s: {cause.what}. {cause.advice}",
                         region=self._region,
                     ) from exc
-                log.warning("Falcon %s failed (%s); retrying", operation, failure)
+                # INFO: the caller hears of the outcome; a command line shows one error line,
+                # not one warning per try before it.
+                log.info("Falcon %s failed (%s); retrying", operation, cause.what)
                 call.retry.sleep()
                 continue
             except (requests.RequestException, ValueError, UnusableAnswer) as exc:
@@ -365,7 +380,7 @@ class OAuth2:
                 return answer
             if not call.can_wait(call.retry.planned_wait(answer)):
                 return answer
-            log.warning(
+            log.info(
                 "Falcon %s answered %s (trace_id=%s); retrying",
                 operation,
                 answer.status,
@@ -485,7 +500,7 @@ class OAuth2:
         if status in _CREDENTIAL_STATUSES:
             return call.fail(
                 CredentialsError,
-                f"{prefix} {self._credentials_advice(said)}",
+                f"{prefix} {self._credentials_advice(said, operation)}",
                 answer,
                 region=self._region,
             )
@@ -504,8 +519,16 @@ class OAuth2:
             region=self._region,
         )
 
-    def _credentials_advice(self, said: str) -> str:
+    def _credentials_advice(self, said: str, operation: str) -> str:
         lowered = said.lower()
+        if operation == _REVOCATION:
+            # Falcon answers 403 "authorization failed" to a revoke whose Basic credentials are
+            # wrong: the id and secret are the likeliest cause, not the allow-list.
+            return (
+                "Check the client id and secret (FALCON_CLIENT_ID, FALCON_CLIENT_SECRET): "
+                "Falcon refuses a revoke whose client credentials are wrong. Otherwise the API "
+                "client may not be used from this source IP (its IP allow-list)."
+            )
         if "customer id" in lowered:
             return "Check the member CID (FALCON_MEMBER_CID): this API client cannot act for it."
         if "authorization failed" in lowered:
@@ -521,6 +544,124 @@ class OAuth2:
         if "clientid" in lowered:
             return "Check the client id (FALCON_CLIENT_ID) and that it belongs to this cloud."
         return "Check the client id and secret (FALCON_CLIENT_ID, FALCON_CLIENT_SECRET)."
+
+
+class IssuedElsewhere(OAuth2):
+    """The OAuth2 side of a token issued elsewhere: where it is valid, and no credentials.
+
+    ``FalconAuth(access_token=...)`` routes and scopes through this as through any OAuth2 (base
+    URL, region, cloud table) but can never call the service: a token request needs the client
+    secret, and Falcon's revoke takes the client's Basic credentials. So ``token()`` and
+    ``revoke()`` raise without I/O, and no session is made. It names a cloud or a base URL:
+    autodiscovery finds the home region by asking for a token, which needs credentials.
+
+    Args:
+        cloud: the region that issued the token (any common spelling); not ``"auto"``.
+        base_url: a custom API base URL instead (a gateway or proxy).
+        clouds: a region table replacing CrowdStrike's.
+
+    Raises:
+        ConfigurationError: ``"auto"``, an unknown cloud or an unusable URL.
+    """
+
+    def __init__(
+        self,
+        *,
+        cloud: str = AUTODISCOVER,
+        base_url: str | None = None,
+        clouds: Mapping[str, str] | None = None,
+    ) -> None:
+        # Not OAuth2.__init__: it demands the credentials this object exists without, and
+        # would make a connection pool that nothing here uses.
+        self.client_id = ""
+        self.member_cid = None
+        self._locate(cloud, base_url, clouds)
+        if self.autodiscover:
+            raise ConfigurationError(
+                "A pre-issued access_token needs the cloud that issued it: pass cloud= (e.g. "
+                "cloud='us-2', or set FALCON_CLOUD) or base_url=. cloud='auto' finds the "
+                "home region by requesting a token, which takes client_id and client_secret."
+            )
+
+    def adopt(self, access_token: object, expires_in: object, issued_at: float) -> Token:
+        """The Token for a value issued elsewhere, checked as a token answer's is.
+
+        Args:
+            access_token: the bare token (no ``Bearer`` prefix).
+            expires_in: seconds from ``issued_at`` until it expires; None when unknown, and
+                then it is used until the API rejects it.
+            issued_at: a reading of the monotonic clock tokens are stamped with.
+
+        Raises:
+            ConfigurationError: not a token (the message never quotes it), or a bad lifetime.
+        """
+        if (
+            not isinstance(access_token, str)
+            or len(access_token) > MAX_TOKEN_LENGTH
+            or not _BEARER_TOKEN.fullmatch(access_token)
+        ):
+            raise ConfigurationError(
+                "access_token must be the bare token as Falcon issued it: RFC 6750 token "
+                f"characters, no 'Bearer ' prefix or whitespace, at most "
+                f"{MAX_TOKEN_LENGTH // 1024} KiB."
+            )
+        if expires_in is None:
+            lifetime = UNKNOWN_LIFETIME
+        else:
+            seconds = _checks.seconds(expires_in, "expires_in")
+            if seconds < 1:
+                raise ConfigurationError(f"expires_in must be 1 second or more, got {seconds!r}.")
+            lifetime = int(min(seconds, UNKNOWN_LIFETIME))
+        return Token(
+            access_token=access_token,
+            token_type="bearer",
+            expires_in=lifetime,
+            region=self._region,
+            base_url=self._base_url,
+            issued_at=issued_at,
+        )
+
+    def _after_fork_in_child(self) -> None:
+        """Nothing to renew: no connection pool to replace."""
+
+    def __repr__(self) -> str:
+        return f"IssuedElsewhere(base_url={self._base_url!r}, region={self._region!r})"
+
+    def close(self) -> None:
+        """Nothing to close: no connection was ever made."""
+
+    def token(self) -> Token:
+        """Always raises: there is no client secret to ask for a token with.
+
+        Raises:
+            CredentialsError: always.
+        """
+        raise CredentialsError(
+            "No client secret to request a Falcon token with: this FalconAuth was given a "
+            "pre-issued access_token. Build it with client_id and client_secret to have "
+            "tokens fetched and renewed."
+        )
+
+    oauth2AccessToken = token
+
+    def revoke(self, token: Token | str, *, budget: float | None = None) -> None:
+        """Always raises: Falcon's revoke takes the client id and secret, which are not here.
+
+        Raises:
+            ConfigurationError: always; nothing is sent.
+        """
+        raise ConfigurationError(CANNOT_REVOKE)
+
+    oauth2RevokeToken = revoke
+
+
+# Why a pre-issued token is never revoked here: Falcon's revoke authenticates the API client.
+CANNOT_REVOKE: Final = (
+    "A pre-issued access_token cannot be revoked here: Falcon's revoke call authenticates with "
+    "the API client's id and secret (Basic credentials), which this FalconAuth does not have. "
+    "Revoke it where it was issued, or with those credentials: "
+    "OAuth2(client_id, client_secret).revoke(token), or falcon-auth revoke."
+)
 
 
 class _Call:
@@ -564,6 +705,9 @@ class _Call:
         return kind(self.redact(message, limit=_MAX_MESSAGE), **context)
 
 
+_MAX_CAUSES: Final = 20
+# Connected, then no (complete) answer in time: the per-read timeout, or the whole try's.
+_ANSWER_TIMEOUTS: Final = (DeadlineExceeded, ReadTimeoutError, requests.ReadTimeout)
 _MAX_MESSAGES: Final = 5
 _MAX_TRACE_ID: Final = 100
 _MAX_MESSAGE: Final = 4000
@@ -610,6 +754,82 @@ def _seconds(value: object) -> int | None:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return int(min(value, 10 * MAX_EXPIRES_IN)) if value >= 1 else None
+
+
+class _Unreachable(NamedTuple):
+    """Why a call never got an answer, and what to check: the two halves of its message."""
+
+    what: str
+    advice: str
+
+
+def _unreachable(error: BaseException, url: str, timeout: tuple[float, float]) -> _Unreachable:
+    """Names the cause of a transport failure: DNS, a refused connection, a proxy, or a timeout.
+
+    "ConnectionError" alone sends a new user down every path at once; the cause is in the
+    exception chain (requests wraps urllib3's ``MaxRetryError``, whose ``reason`` wraps the
+    socket's error). Quoted: the URL's host and port, exception types, the OS's error text;
+    never an exception's message, which may carry a proxy URL with its password.
+    """
+    origin = origin_of(url)
+    where = f"{origin.host}:{origin.port}" if origin is not None else "the endpoint"
+    host = origin.host if origin is not None else "the endpoint's host"
+    chain = _causes(error)
+    connect, read = timeout
+    if any(isinstance(e, requests.exceptions.ProxyError) for e in chain):
+        return _Unreachable(
+            "the proxy refused or dropped the connection",
+            "Check the proxy settings (HTTPS_PROXY, NO_PROXY, session.proxies).",
+        )
+    if any(isinstance(e, socket.gaierror) for e in chain):
+        return _Unreachable(
+            f"the host name {host} does not resolve (DNS)",
+            "Check the cloud or base_url for a typo, and this machine's DNS and proxy settings.",
+        )
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return _Unreachable(
+            f"{where} refused the connection",
+            "Nothing listens there: check base_url (host and port) and the proxy settings.",
+        )
+    if any(isinstance(e, _ANSWER_TIMEOUTS) for e in chain):
+        return _Unreachable(
+            f"{where} accepted the connection but sent no complete answer within {read:g} s",
+            "The service or a proxy in between is stalling; try again, or raise timeout=.",
+        )
+    if any(
+        isinstance(e, (ConnectTimeoutError, requests.ConnectTimeout, socket.timeout))
+        and not isinstance(e, NewConnectionError)  # a subclass in urllib3 2, though no timeout
+        for e in chain
+    ):
+        return _Unreachable(
+            f"no connection to {where} within {connect:g} s",
+            "A firewall may be dropping the traffic: check the network and proxy settings, "
+            "or raise timeout=.",
+        )
+    deepest = chain[-1]
+    detail = deepest.strerror if isinstance(deepest, OSError) and deepest.strerror else None
+    name = type(deepest).__name__
+    return _Unreachable(
+        f"the connection failed ({f'{detail}, {name}' if detail else name})",
+        "Check the network, proxy settings and cloud.",
+    )
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """``error`` and everything it wraps: causes, contexts, urllib3 reasons, wrapped args."""
+    found: list[BaseException] = []
+    pending = [error]
+    while pending and len(found) < _MAX_CAUSES:
+        current = pending.pop(0)
+        if any(current is seen for seen in found):
+            continue
+        found.append(current)
+        reason = getattr(current, "reason", None)
+        wrapped = [a for a in current.args if isinstance(a, BaseException)]
+        for inner in (reason, *wrapped, current.__cause__, current.__context__):
+            if isinstance(inner, BaseException):
+                pending.append(inner)
+    return found
 
 
 def _has_retry_after(answer: Answer) -> bool:

@@ -30,7 +30,8 @@ class FalconSession(requests.Session):
 
     ``s.get("/sensors/queries/installers/v1")`` goes to ``auth.base_url`` as it is after
     autodiscovery; absolute URLs pass through untouched (and get a token only if they point at
-    the API). ``close()`` and ``with`` revoke the token. Every call has a timeout unless you
+    the API). ``close()`` and ``with`` revoke the token (one fetched here: a pre-issued
+    ``access_token=`` is never revoked, see FalconAuth). Every call has a timeout unless you
     say otherwise: ``api_timeout`` for the session, ``timeout=`` for one call (``None``: wait
     as long as it takes). Calls to a loopback URL (the emulator, a local gateway) never go
     through a proxy: over plain http the proxy would see the token.
@@ -39,7 +40,8 @@ class FalconSession(requests.Session):
         auth: a FalconAuth to use; when omitted one is built from ``auth_kwargs``.
         api_timeout: seconds, or (connect, read), for the API calls made through this session;
             ``None`` for no timeout. The token calls' own timeout is FalconAuth's ``timeout=``.
-        **auth_kwargs: FalconAuth's arguments (credentials, cloud, cache...).
+        **auth_kwargs: FalconAuth's arguments (credentials, cloud, cache...), or a token
+            issued elsewhere: ``FalconSession(access_token=..., cloud="us-2")``.
 
     Raises:
         ConfigurationError: as FalconAuth, or an unusable ``api_timeout``.

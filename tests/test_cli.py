@@ -375,3 +375,78 @@ def test_emulator_admin_port_serves_the_admin_api_to_a_plain_http_client() -> No
     finally:
         _, err = stop(process, signal.SIGTERM)
     assert (process.returncode, err) == (0, "")
+
+
+class Terminal(io.StringIO):
+    """A stdin that says it is a terminal and must not be read line by line for the secret."""
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        raise AssertionError("the secret was read with echo")
+
+
+def test_secret_stdin_at_a_terminal_is_read_without_echo(
+    falcon: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FALCON_CLIENT_SECRET")
+    prompts: list[str] = []
+
+    def typed(prompt: str = "Password: ") -> str:
+        prompts.append(prompt)
+        return "typed-secret"
+
+    monkeypatch.setattr("getpass.getpass", typed)
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["token", "--secret-stdin"], stdin=Terminal(), stdout=out, stderr=err)
+    assert (code, out.getvalue(), err.getvalue()) == (0, "tok-cli\n", "")
+    assert prompts == ["Falcon client secret: "]
+    assert parse_qs(falcon.calls[0].request.body)["client_secret"] == ["typed-secret"]  # type: ignore[arg-type]
+
+
+def test_secret_stdin_from_a_pipe_is_read_as_a_line(
+    falcon: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FALCON_CLIENT_SECRET")
+
+    def no_terminal(prompt: str = "") -> str:
+        raise AssertionError("getpass on a pipe")
+
+    monkeypatch.setattr("getpass.getpass", no_terminal)
+    assert run("token", "--secret-stdin", stdin="piped-secret\nrest\n") == (0, "tok-cli\n", "")
+    assert parse_qs(falcon.calls[0].request.body)["client_secret"] == ["piped-secret"]  # type: ignore[arg-type]
+
+
+def test_an_unreachable_endpoint_is_one_line_on_stderr_and_nothing_on_stdout() -> None:
+    """Retries are logged at INFO: a new user sees the one error, not a warning per try first."""
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        result = subprocess.run(
+            [sys.executable, "-m", "requests_falcon_auth", "token", "--base-url", url],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+            env={"FALCON_CLIENT_ID": "a", "FALCON_CLIENT_SECRET": SECRET, "PATH": ""},
+        )
+    assert (result.returncode, result.stdout) == (1, "")  # set -o pipefail sees the failure only
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("falcon-auth: Could not reach the Falcon token request")
+    assert f"{url.removeprefix('http://')} refused the connection" in result.stderr
+
+
+def test_revoke_refused_with_403_names_the_client_id_and_secret() -> None:
+    from requests_falcon_auth.testing import FalconEmulator
+
+    with FalconEmulator() as emu:
+        emu.add_client("cli-client", "the-real-secret-value")  # the environment's SECRET differs
+        code, out, err = run("revoke", "--base-url", emu.base_url("us-1"), "tok-any")
+        assert emu.counters.revokes == 0
+    assert (code, out) == (1, "")
+    assert err.startswith("falcon-auth: Falcon refused the token revocation (403")
+    assert "Check the client id and secret (FALCON_CLIENT_ID, FALCON_CLIENT_SECRET)" in err
+    assert err.count("\n") == 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import socket
 from collections.abc import Iterator
 from urllib.parse import parse_qs
 
@@ -329,6 +331,79 @@ def test_connection_errors_are_retried_then_wrapped(falcon: responses.RequestsMo
     assert len(falcon.calls) == 4
 
 
+@pytest.fixture
+def refusing_port() -> Iterator[int]:
+    """A loopback port bound but not listening: every connection is refused."""
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))
+        yield bound.getsockname()[1]
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A loopback port that accepts connections (the kernel's backlog) and never answers."""
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        yield listening.getsockname()[1]
+
+
+def unreachable(base_url: str) -> str:
+    one_try = FalconRetry(total=0, allowed_methods=None)
+    oauth = OAuth2("client-a", SECRET, base_url=base_url, timeout=(2.0, 0.2), retry=one_try)
+    with pytest.raises(TokenEndpointError, match="Could not reach") as caught:
+        oauth.token()
+    return str(caught.value)
+
+
+def test_a_refused_connection_is_named(refusing_port: int) -> None:
+    message = unreachable(f"http://127.0.0.1:{refusing_port}")
+    assert f"127.0.0.1:{refusing_port} refused the connection. Nothing listens there" in message
+
+
+def test_a_name_that_does_not_resolve_is_named() -> None:
+    message = unreachable("https://nonexistent.invalid")  # RFC 6761: never resolves, offline too
+    assert "the host name nonexistent.invalid does not resolve (DNS)" in message
+
+
+def test_a_server_that_never_answers_is_named(silent_port: int) -> None:
+    message = unreachable(f"http://127.0.0.1:{silent_port}")
+    assert f"127.0.0.1:{silent_port} accepted the connection but sent no complete answer" in message
+    assert "raise timeout=" in message
+
+
+@pytest.mark.parametrize(
+    ("error", "named"),
+    [
+        (requests.ConnectTimeout("connect timed out"), "no connection to api.crowdstrike.com:443"),
+        (requests.exceptions.ProxyError("http://user:pw@proxy"), "the proxy refused or dropped"),
+        (requests.ConnectionError("reset"), "the connection failed (ConnectionError)"),
+    ],
+)
+def test_other_transport_failures_are_named_without_quoting_them(
+    falcon: responses.RequestsMock, error: Exception, named: str
+) -> None:
+    falcon.post(f"{US1}/oauth2/token", body=error)
+    with pytest.raises(TokenEndpointError) as caught:
+        client(retry=FalconRetry(total=0, allowed_methods=None)).token()
+    assert named in str(caught.value)
+    assert "user:pw" not in str(caught.value)
+
+
+def test_retries_are_logged_at_info_not_warning(
+    falcon: responses.RequestsMock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The caller hears of the outcome; a CLI user must not see a warning per try before it."""
+    falcon.post(f"{US1}/oauth2/token", status=503)
+    falcon.post(f"{US1}/oauth2/token", body=requests.ConnectionError("reset"))
+    falcon.post(f"{US1}/oauth2/token", json=token_json(), status=201)
+    with caplog.at_level(logging.DEBUG, "requests_falcon_auth"):
+        client().token()
+    retries = [r for r in caplog.records if r.getMessage().endswith("retrying")]
+    assert [r.levelno for r in retries] == [logging.INFO, logging.INFO]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
 def test_timeouts_are_wrapped(falcon: responses.RequestsMock) -> None:
     falcon.post(f"{US1}/oauth2/token", body=requests.ReadTimeout("slow"))
     with pytest.raises(TokenEndpointError):
@@ -364,6 +439,20 @@ def test_revoke_refused(falcon: responses.RequestsMock) -> None:
     falcon.post(f"{US1}/oauth2/revoke", json=envelope(403, "access denied"), status=403)
     with pytest.raises(CredentialsError):
         client().revoke("tok")
+
+
+def test_a_revoke_refused_with_403_suspects_the_client_id_and_secret_first(
+    falcon: responses.RequestsMock,
+) -> None:
+    """Falcon answers 403 "authorization failed" to a revoke whose Basic credentials are wrong;
+    for a token request the same words mean the IP allow-list."""
+    said = envelope(403, "access denied, authorization failed")
+    falcon.post(f"{US1}/oauth2/revoke", json=said, status=403)
+    with pytest.raises(CredentialsError, match=r"Check the client id and secret \(FALCON_"):
+        client().revoke("tok")
+    falcon.post(f"{US1}/oauth2/token", json=said, status=403)
+    with pytest.raises(CredentialsError, match="IP allow-list"):
+        client().token()
 
 
 def test_an_explicit_revoke_keeps_the_retry_policy_and_a_budgeted_one_tries_once(
