@@ -144,6 +144,23 @@ class TokenProvider:
             return token
         return self._fetch_waiting()
 
+    def get_fresh(self) -> Token:
+        """A token before its renew window, as far as can be had: a stale one is renewed now.
+
+        For a process that lives for one call (a CLI run, a cron job): it will not be around
+        for a renewal in the background, and hands its token to a caller that may use it for
+        minutes.
+
+        Raises:
+            FalconAuthError: no token could be had.
+        """
+        token = self.get()
+        if self.timing.fresh(token):
+            return token
+        self._renew_in_background(token)
+        self.wait_for_renewal(self._lock_timeout)
+        return self.get()  # still the stale one if the renewal failed: valid until it expires
+
     def peek(self) -> Token | None:
         """The token ``get`` would return, when it can be had without I/O or waiting.
 

@@ -12,7 +12,9 @@ fetches and publishes while every other worker goes on with the current token, t
 new one at its next look. A token a worker saw rejected is compare-and-deleted, so the next
 worker to find it rejected reads the fresh one instead of fetching its own.
 
-At rest, under ``<prefix>token:<CacheKey.name>`` (the name reveals no client id)::
+At rest, under ``<prefix>token:<CacheKey.name>`` (the name reveals no client id), one value in
+the sealed format of :mod:`requests_falcon_auth.sealed` (store ``redis``, location: that key
+name)::
 
     v1:<fp>:<sealed>                          ASCII, so decode_responses=True clients work too
     fp     = base64(HMAC-SHA256(k_fp, access_token))
@@ -35,43 +37,31 @@ MemoryTokenCache` for a while, with a rate-limited warning, then tries Redis aga
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
 import logging
 import math
-import os
 import secrets
 import threading
 import time
-from typing import Any, Final, NoReturn
+from typing import Final, NoReturn
 
 try:
     import redis
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 except ImportError as exc:
     raise ImportError(
-        f"requests_falcon_auth.redis needs the redis and cryptography packages ({exc.name} is "
-        "missing): pip install 'requests-falcon-auth[redis]'"
+        f"requests_falcon_auth.redis needs the redis package ({exc.name} is missing): "
+        "pip install 'requests-falcon-auth[redis]'"
     ) from exc
 
 from . import _fork
 from .cache import CacheKey, MemoryTokenCache, Timing, TokenLock, _rebind
 from .errors import ConfigurationError
+from .sealed import Sealers, Unreadable
 from .token import Clock, Token
 
 __all__ = ["RedisTokenCache"]
 
 log = logging.getLogger(__name__)
 
-_VERSION: Final = "v1"
-_AD_LABEL: Final = b"requests-falcon-auth/redis/v1"
-_NONCE_SIZE: Final = 12
 # How often a process waiting for another's token request looks at the lock again.
 _LOCK_POLL: Final = 0.05
 
@@ -84,67 +74,6 @@ if value and string.sub(value, 1, string.len(ARGV[1])) == ARGV[1] then
 end
 return 0
 """
-
-
-class _Unreadable(Exception):
-    """A stored value that does not decrypt, verify or parse."""
-
-
-def _derive(secret: bytes, purpose: bytes) -> bytes:
-    """A 256-bit key for one purpose, from the CacheKey's secret-derived material."""
-    hkdf = HKDF(
-        algorithm=hashes.SHA256(),
-        length=32,
-        salt=None,
-        info=b"requests-falcon-auth redis v1 " + purpose,
-    )
-    return hkdf.derive(secret)
-
-
-class _Keys:
-    """The two keys derived from one CacheKey's secret material: sealing and fingerprints."""
-
-    def __init__(self, secret: bytes) -> None:
-        self.aead = AESGCM(_derive(secret, b"aead"))
-        self._fingerprint_key = _derive(secret, b"fingerprint")
-
-    def __repr__(self) -> str:
-        return "_Keys(<hidden>)"
-
-    def fingerprint(self, access_token: str) -> str:
-        digest = hmac.new(self._fingerprint_key, access_token.encode(), hashlib.sha256).digest()
-        return base64.b64encode(digest).decode("ascii")
-
-
-def _decrypt(keys: _Keys, name: str, raw: bytes | str) -> tuple[dict[str, Any], str]:
-    try:
-        text = raw.decode("ascii") if isinstance(raw, bytes) else raw
-        version, fingerprint, sealed_b64 = text.split(":")
-        if version != _VERSION:
-            raise _Unreadable(f"unknown format {version[:8]!r}")
-        sealed = base64.b64decode(sealed_b64, validate=True)
-        plain = keys.aead.decrypt(
-            sealed[:_NONCE_SIZE], sealed[_NONCE_SIZE:], _associated_data(name, fingerprint)
-        )
-        fields = json.loads(plain)
-    except (ValueError, binascii.Error) as exc:  # bad ASCII, shape, base64 or JSON
-        raise _Unreadable(type(exc).__name__) from None
-    except InvalidTag:
-        raise _Unreadable("authentication failed") from None
-    if not isinstance(fields, dict):
-        raise _Unreadable("not an object")
-    return fields, fingerprint
-
-
-def _associated_data(name: str, fingerprint: str) -> bytes:
-    return b"\0".join([_AD_LABEL, name.encode(), fingerprint.encode()])
-
-
-def _field(fields: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
-    value = fields.get(name)
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise _Unreadable(f"field {name} is missing or mistyped")
-    return value
 
 
 def _is_number(value: object) -> bool:
@@ -226,7 +155,7 @@ class RedisTokenCache:
         self._bound = False
         self._wall_clock = wall_clock
         self._local = MemoryTokenCache()
-        self._keys: dict[CacheKey, _Keys] = {}
+        self._sealers = Sealers("redis")
         self._compare_and_delete = client.register_script(_COMPARE_AND_DELETE)
         self._after_fork_in_child()
         _fork.register(self)
@@ -344,7 +273,7 @@ class RedisTokenCache:
         dropped_locally = self._local.compare_and_delete(key, token)
         if not self._redis_usable():
             return dropped_locally
-        expected = f"{_VERSION}:{self._keys_of(key).fingerprint(token.access_token)}:"
+        expected = self._sealers.of(key).prefix(token.access_token)
         try:
             deleted = self._compare_and_delete(keys=[self.token_name(key)], args=[expected])
         except redis.RedisError as exc:
@@ -359,57 +288,17 @@ class RedisTokenCache:
 
     # -- at rest -----------------------------------------------------------------------------
 
-    def _keys_of(self, key: CacheKey) -> _Keys:
-        """The keys derived for ``key``, once (HKDF on every call would cost each request)."""
-        keys = self._keys.get(key)
-        if keys is None:
-            keys = self._keys.setdefault(key, _Keys(key.secret))
-        return keys
-
     def _seal(self, key: CacheKey, name: str, token: Token, expiry: float) -> str:
-        keys = self._keys_of(key)
-        fingerprint = keys.fingerprint(token.access_token)
-        payload = json.dumps(
-            {
-                "access_token": token.access_token,
-                "token_type": token.token_type,
-                "expires_in": token.expires_in,
-                "region": token.region,
-                "base_url": token.base_url,
-                "expiry": expiry,
-            },
-            separators=(",", ":"),
-        ).encode()
-        nonce = os.urandom(_NONCE_SIZE)
-        sealed = nonce + keys.aead.encrypt(nonce, payload, _associated_data(name, fingerprint))
-        return f"{_VERSION}:{fingerprint}:{base64.b64encode(sealed).decode('ascii')}"
+        return self._sealers.of(key).seal(token, location=name, expiry=expiry)
 
     def _open(self, key: CacheKey, name: str, raw: bytes | str) -> Token | None:
         """The token in a stored value; None (a miss) when expired, unreadable or tampered."""
-        keys = self._keys_of(key)
         try:
-            fields, fingerprint = _decrypt(keys, name, raw)
-            access_token = _field(fields, "access_token", str)
-            # The fingerprint is authenticated (associated data); it must also be this token's.
-            if not hmac.compare_digest(keys.fingerprint(access_token), fingerprint):
-                raise _Unreadable("fingerprint mismatch")
-            expires_in = _field(fields, "expires_in", int)
-            expiry = float(_field(fields, "expiry", (int, float)))
-            if expires_in <= 0 or not math.isfinite(expiry):
-                raise _Unreadable("expiry out of range")
-            region = fields.get("region")
-            if region is not None and not isinstance(region, str):
-                raise _Unreadable("field region is mistyped")
-            token_type = _field(fields, "token_type", str)
-            base_url = _field(fields, "base_url", str)
-        except _Unreadable as exc:
+            sealed = self._sealers.of(key).open(raw, location=name)
+        except Unreadable as exc:
             self._unreadable(name, str(exc))
             return None
-        remaining = expiry - self._wall_clock()
-        if remaining <= 0:
-            return None
-        issued_at = self._clock() + remaining - expires_in
-        return Token(access_token, token_type, expires_in, region, base_url, issued_at)
+        return sealed.token(self._clock(), self._wall_clock())
 
     def _unreadable(self, name: str, reason: str) -> None:
         self._warn(

@@ -1,0 +1,567 @@
+"""FileTokenCache: one Falcon token for every process of one host and user, no server needed.
+
+Scripts, cron jobs and ``falcon-auth token`` runs each start cold; with the default in-memory
+cache each fetches a token of its own, and Falcon grants 300 token requests a minute per source
+IP. ``FalconAuth(cache=FileTokenCache())`` makes them share one token through a file in the
+user's cache directory: a file lock (``flock``) gives host-wide single flight, so one process
+fetches while the others wait for it and then read its token. The kernel drops the lock of a
+process that dies, so a holder killed mid-fetch stalls nobody.
+
+Local first, as with :class:`~requests_falcon_auth.redis.RedisTokenCache`: each process keeps
+the token in memory and serves it without reading the file until the token's renew window
+opens. In the window one process (under the file lock) fetches and replaces the file while the
+others go on with the current token, then read the new one at their next look. A token a
+process saw rejected is compare-and-deleted under the file lock, so the next process to find
+it rejected reads the fresh one instead of fetching its own.
+
+On disk, in a directory of the user's (``platformdirs.user_cache_dir("requests-falcon-auth")``
+unless given), mode 0700, one pair of files per credential set, each mode 0600::
+
+    <CacheKey.name>.token    the token, sealed (requests_falcon_auth.sealed, store "file",
+                             location: CacheKey.name): v1:<fp>:<sealed>, ASCII, no newline
+    <CacheKey.name>.lock     the flock of the set's single flight (empty, kept)
+
+The name is an HMAC that reveals no client id, and the sealed value opens only with the client
+secret: a reader of the directory (a backup, another user given access) learns neither the
+token nor the client id. A file is replaced whole: written to a temporary file created 0600
+in the same directory (``O_EXCL | O_NOFOLLOW``), fsynced, then ``os.replace``-d, so readers
+see the old token or the new one, never half of one; symbolic links are never followed. A file
+that is missing, corrupt, truncated, of another format or tampered with is a miss (with a
+rate-limited warning for all but missing): the process fetches, and its write repairs the file
+for the others.
+
+If the directory cannot be used at run time (removed and not re-creatable, disk full,
+permissions changed), requests still go through on the process's own token, with a
+rate-limited warning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import logging
+import math
+import os
+import re
+import secrets
+import stat
+import threading
+import time
+from collections.abc import Iterator
+from typing import Final
+
+try:
+    import filelock
+    import platformdirs
+except ImportError as exc:  # dependencies of the package: only a broken install lacks them
+    raise ImportError(
+        f"requests_falcon_auth.filecache needs the filelock and platformdirs packages "
+        f"({exc.name} is missing): pip install 'filelock>=3.12' 'platformdirs>=3'"
+    ) from exc
+
+from . import _fork
+from .cache import CacheKey, MemoryTokenCache, Timing, TokenLock, _rebind
+from .errors import ConfigurationError
+from .sealed import Sealers, Unreadable
+from .token import Clock, Token
+
+__all__ = ["APP_NAME", "FileTokenCache"]
+
+log = logging.getLogger(__name__)
+
+APP_NAME: Final = "requests-falcon-auth"
+# How often a process waiting for another's token request looks at the lock again.
+_LOCK_POLL: Final = 0.05
+# How long a store or a compare-and-delete made outside the single-flight lock waits for it
+# (another process's token request): after that it writes anyway (os.replace is atomic).
+_WRITE_LOCK_WAIT: Final = 30.0
+# A sealed token is about 600 bytes; anything much larger is not one of ours.
+_MAX_ENTRY_SIZE: Final = 64 * 1024
+_SAFE_NAME: Final = re.compile(r"[0-9A-Za-z_-]{1,128}")
+_O_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
+_O_NONBLOCK: Final = getattr(os, "O_NONBLOCK", 0)
+# O_NOFOLLOW on a symbolic link fails with ELOOP (Linux, macOS) or EMLINK (FreeBSD).
+_LINK_ERRNOS: Final = frozenset({errno.ELOOP, errno.EMLINK})
+
+
+class FileTokenCache:
+    """A token store in a private directory, shared by the processes of one host and user.
+
+    Use it as ``FalconAuth(cache=FileTokenCache())``. ``shared`` is True, so FalconAuth does not
+    revoke the token when one process closes: the others may be using it. Thread-safe; after a
+    fork the child gets fresh locks. Construction creates (or checks) the directory and nothing
+    else.
+
+    Args:
+        path: the directory; by default the user's cache directory for this library
+            (``~/.cache/requests-falcon-auth`` on Linux, ``~/Library/Caches/...`` on macOS).
+            Created mode 0700 (parents as the umask says); an existing one must be a real
+            directory (not a symbolic link) of this user, closed to group and others.
+        warn_interval: at most one warning of each kind (an unreadable file, a failing
+            directory) per this many seconds.
+        wall_clock: the wall clock expiries are stored in, shared by every process.
+
+    The monotonic clock and the renew window are FalconAuth's: it hands them over
+    (:meth:`bind`) when it starts using the cache.
+
+    Raises:
+        ConfigurationError: on Windows (use the in-memory cache or RedisTokenCache); the
+            directory is a symbolic link, not a directory, another user's or open to group or
+            others, or cannot be created; a bad ``warn_interval``.
+
+    Pickling carries the directory and settings only, never a token or a key: the copy in
+    another process starts empty and reads the file.
+    """
+
+    shared = True
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        warn_interval: float = 60.0,
+        wall_clock: Clock = time.time,
+    ) -> None:
+        if os.name == "nt":
+            raise ConfigurationError(
+                "FileTokenCache works on Linux and macOS only (it relies on POSIX file "
+                "permissions and flock); on Windows use the default in-memory cache or "
+                "RedisTokenCache."
+            )
+        if (
+            isinstance(warn_interval, bool)
+            or not isinstance(warn_interval, (int, float))
+            or not math.isfinite(warn_interval)
+            or warn_interval < 0
+        ):
+            raise ConfigurationError("warn_interval must be a finite number of seconds, >= 0.")
+        self.path = _directory_path(path)
+        _prepare_directory(self.path)
+        self.warn_interval = float(warn_interval)
+        self.timing = Timing()
+        self._bound = False
+        self._wall_clock = wall_clock
+        self._local = MemoryTokenCache()
+        self._sealers = Sealers("file")
+        self._after_fork_in_child()
+        _fork.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        self._state_lock = threading.Lock()
+        self._warned_at: dict[str, float] = {}
+        # Which thread of this process holds each key's single-flight lock: a store or a
+        # compare-and-delete made by that thread must not wait for its own lock.
+        self._holders: dict[str, int] = {}
+
+    def bind(self, timing: Timing) -> None:
+        """Adopts FalconAuth's clock and renew window (see ``TokenCache.bind``)."""
+        with self._state_lock:
+            self.timing = _rebind(self.timing, timing, self._bound, type(self).__name__)
+            self._bound = True
+        self._local.bind(self.timing)
+
+    def _clock(self) -> float:
+        return self.timing.clock()
+
+    def __repr__(self) -> str:
+        return f"FileTokenCache(path={self.path!r})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_unpickle, (self.path, self.warn_interval, self._wall_clock))
+
+    # -- file names --------------------------------------------------------------------------
+
+    def entry_path(self, key: CacheKey) -> str:
+        """The file that holds ``key``'s token."""
+        return os.path.join(self.path, _file_stem(key) + ".token")
+
+    def lock_path(self, key: CacheKey) -> str:
+        """The file whose flock is ``key``'s single-flight lock."""
+        return os.path.join(self.path, _file_stem(key) + ".lock")
+
+    # -- the TokenCache protocol ----------------------------------------------------------------
+
+    def get(self, key: CacheKey) -> Token | None:
+        """The host's token for ``key``: this process's copy until its renew window opens (no
+        I/O), then what the file holds; the process's own copy while the file cannot be read."""
+        local = self._local.get(key)
+        if local is not None and self.timing.fresh(local):
+            return local
+        entry = self.entry_path(key)
+        token: Token | None = None
+        try:
+            raw = _read_entry(entry)
+        except Unreadable as exc:
+            self._unreadable(entry, str(exc))
+        except OSError as exc:
+            self._failure(exc, "read")
+            return local
+        else:
+            token = None if raw is None else self._open(key, entry, raw)
+        # The local copy mirrors the file, so a token another process dropped is dropped here.
+        if token is None:
+            self._drop_local(key)
+        elif local is None or token.access_token != local.access_token:
+            self._local.set(key, token)
+        return token
+
+    def peek(self, key: CacheKey) -> Token | None:
+        """This process's copy of the token (no I/O, so an event loop may call it)."""
+        return self._local.get(key)
+
+    @property
+    def version(self) -> int:
+        """Changes with this process's copy, which is what ``get`` answers until the window."""
+        return self._local.version
+
+    def set(self, key: CacheKey, token: Token) -> None:
+        """Stores ``token`` for the host's processes (and keeps it in this process)."""
+        self._local.set(key, token)
+        remaining = token.expires_at - self._clock()
+        if remaining <= 0:
+            log.debug("Not storing the Falcon token in the file cache: it has expired")
+            return
+        value = self._sealers.of(key).seal(
+            token, location=key.name, expiry=self._wall_clock() + remaining
+        )
+        # Under the lock (FalconAuth stores while holding it): a compare-and-delete in another
+        # process must not remove this token between its comparison and its unlink.
+        with self._holding(key):
+            self._write(key, value.encode("ascii"))
+
+    def compare_and_delete(self, key: CacheKey, token: Token) -> bool:
+        """Deletes ``key``'s file only if it still holds ``token``: the fingerprints are
+        compared under the file lock, so a token another process stored meanwhile stays."""
+        dropped_locally = self._local.compare_and_delete(key, token)
+        expected = self._sealers.of(key).prefix(token.access_token).encode("ascii")
+        entry = self.entry_path(key)
+        with self._holding(key) as held:
+            if not held:
+                return dropped_locally
+            try:
+                raw = _read_entry(entry)
+                if raw is None or not raw.startswith(expected):
+                    return False
+                os.unlink(entry)
+            except Unreadable:  # not a token of ours, so not this one
+                return False
+            except FileNotFoundError:
+                return False
+            except OSError as exc:
+                self._failure(exc, "delete")
+                return dropped_locally
+            return True
+
+    def lock(self, key: CacheKey) -> TokenLock:
+        """The host-wide single-flight lock for ``key`` (see :class:`_HostLock`)."""
+        return _HostLock(self, key)
+
+    # -- on disk -----------------------------------------------------------------------------
+
+    def _open(self, key: CacheKey, entry: str, raw: bytes) -> Token | None:
+        """The token in a file's content; None (a miss) when expired, unreadable or tampered."""
+        try:
+            sealed = self._sealers.of(key).open(raw, location=key.name)
+        except Unreadable as exc:
+            self._unreadable(entry, str(exc))
+            return None
+        return sealed.token(self._clock(), self._wall_clock())
+
+    def _write(self, key: CacheKey, value: bytes) -> None:
+        """Replaces ``key``'s file with ``value``; a failure is logged, never raised."""
+        if not self._directory_usable():
+            return
+        entry = self.entry_path(key)
+        try:
+            try:
+                _replace_entry(entry, value)
+            except FileNotFoundError:  # the directory was removed since the check: once more
+                if not self._directory_usable():
+                    return
+                _replace_entry(entry, value)
+        except OSError as exc:
+            self._failure(exc, "write")
+
+    def _directory_usable(self) -> bool:
+        """Checks the directory again (one lstat), re-creating it if it was removed."""
+        try:
+            _prepare_directory(self.path)
+        except ConfigurationError as exc:
+            self._warn(
+                "directory",
+                "Not using the file token cache: %s This process keeps its own Falcon token.",
+                exc.message,
+            )
+            return False
+        return True
+
+    def _drop_local(self, key: CacheKey) -> None:
+        stale = self._local.get(key)
+        if stale is not None:
+            self._local.compare_and_delete(key, stale)
+
+    # -- the single-flight lock ----------------------------------------------------------------
+
+    def _lock_file(
+        self, key: CacheKey, blocking: bool, wait: float
+    ) -> tuple[bool, filelock.BaseFileLock | None]:
+        """Takes ``key``'s file lock: (True, lock) when held, (False, None) when another
+        process holds it past ``wait``, (True, None) when the file cannot be used at all."""
+        path = self.lock_path(key)
+        if not self._directory_usable():
+            return True, None
+        try:
+            _touch_private(path)
+            lock = filelock.FileLock(path, mode=0o600, thread_local=False)
+            lock.acquire(timeout=wait, poll_interval=_LOCK_POLL, blocking=blocking)
+        except filelock.Timeout:  # before OSError: Timeout is a TimeoutError
+            return False, None
+        except (OSError, NotImplementedError) as exc:  # NotImplementedError: no flock here
+            self._failure(exc, "lock")
+            return True, None
+        return True, lock
+
+    def _set_holder(self, key: CacheKey, thread: int | None) -> None:
+        with self._state_lock:
+            if thread is None:
+                self._holders.pop(key.name, None)
+            else:
+                self._holders[key.name] = thread
+
+    @contextlib.contextmanager
+    def _holding(self, key: CacheKey) -> Iterator[bool]:
+        """Holds ``key``'s lock for a store or a delete, unless this thread already does.
+        Yields False when another process held it for longer than ``_WRITE_LOCK_WAIT``."""
+        if self._holders.get(key.name) == threading.get_ident():
+            yield True
+            return
+        lock = self.lock(key)
+        held = lock.acquire(timeout=_WRITE_LOCK_WAIT)
+        try:
+            yield held
+        finally:
+            if held:
+                lock.release()
+
+    # -- warnings -----------------------------------------------------------------------------
+
+    def _unreadable(self, entry: str, reason: str) -> None:
+        self._warn(
+            "unreadable",
+            "Ignoring the Falcon token cache file %s: it does not decrypt or verify (%s); "
+            "written with another secret or by another program, or tampered with. The next "
+            "token fetched replaces it",
+            entry,
+            reason,
+        )
+
+    def _failure(self, exc: BaseException, operation: str) -> None:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        self._warn(
+            "failure",
+            "The file token cache in %s failed (%s during %s: %s); this process uses its own "
+            "Falcon token meanwhile",
+            self.path,
+            type(exc).__name__,
+            operation,
+            reason,
+        )
+
+    def _warn(self, kind: str, message: str, *args: object) -> None:
+        """Logs a WARNING, or DEBUG if one of this kind was logged less than warn_interval ago."""
+        now = self._clock()
+        with self._state_lock:
+            last = self._warned_at.get(kind)
+            quiet = last is not None and now - last < self.warn_interval
+            if not quiet:
+                self._warned_at[kind] = now
+        log.log(logging.DEBUG if quiet else logging.WARNING, message, *args)
+
+
+class _HostLock:
+    """Single flight for one key: a process-local lock, then the key's file lock (flock).
+
+    Threads of one process queue on the local lock (woken at once, no polling), so one thread
+    per process polls the file lock. The kernel releases a flock when its holder dies, so a
+    process killed mid-fetch stalls nobody. While the lock file cannot be used (a failing
+    directory), the local lock alone is held. ``release`` never raises; it logs.
+
+    A child forked while another thread holds the lock inherits the lock file's descriptor
+    (recent filelock versions close it in the child). The parent's release still frees the
+    lock for everyone; only a parent killed mid-fetch leaves the lock held until such a child
+    exits too.
+    """
+
+    def __init__(self, cache: FileTokenCache, key: CacheKey) -> None:
+        self._cache = cache
+        self._key = key
+        self._local = cache._local.lock(key)
+        self._file: filelock.BaseFileLock | None = None
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
+        if not self._local.acquire(blocking, timeout):
+            return False
+        try:
+            wait = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+            acquired, file_lock = self._cache._lock_file(self._key, blocking, wait)
+        except BaseException:
+            self._local.release()
+            raise
+        if not acquired:
+            self._local.release()
+            return False
+        self._file = file_lock
+        self._cache._set_holder(self._key, threading.get_ident())
+        return True
+
+    def release(self) -> None:
+        file_lock, self._file = self._file, None
+        try:
+            if file_lock is not None:
+                file_lock.release()
+        except OSError as exc:
+            self._cache._failure(exc, "unlock")
+        finally:
+            self._cache._set_holder(self._key, None)
+            self._local.release()
+
+
+def _unpickle(path: str, warn_interval: float, wall_clock: Clock) -> FileTokenCache:
+    return FileTokenCache(path, warn_interval=warn_interval, wall_clock=wall_clock)
+
+
+def _file_stem(key: CacheKey) -> str:
+    """The file name of ``key`` (without suffix): its name, which FalconAuth makes hex, or a
+    hash of a name that would not be a safe file name."""
+    if _SAFE_NAME.fullmatch(key.name):
+        return key.name
+    return "h-" + hashlib.sha256(key.name.encode()).hexdigest()
+
+
+def _directory_path(path: str | os.PathLike[str] | None) -> str:
+    if path is None:
+        return os.path.abspath(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+    try:
+        given = os.fspath(path)
+    except TypeError:
+        given = None
+    if not isinstance(given, str) or not given:
+        raise ConfigurationError(
+            f"path must name a directory (a str or os.PathLike), got {type(path).__name__}."
+        )
+    return os.path.abspath(given)
+
+
+def _prepare_directory(path: str) -> None:
+    """Creates ``path`` mode 0700 if missing, then checks it is a private directory of ours.
+
+    Raises:
+        ConfigurationError: it cannot be created, or is not private (see ``_check_directory``).
+    """
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        else:
+            os.chmod(path, 0o700)  # exactly: a umask could have taken the owner's bits away
+    except OSError as exc:
+        raise ConfigurationError(
+            f"Cannot create the token cache directory {path} ({exc.strerror or exc}); "
+            "pass FileTokenCache(path=...) a directory this user can write."
+        ) from None
+    _check_directory(path)
+
+
+def _check_directory(path: str) -> None:
+    try:
+        info = os.lstat(path)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"Cannot use the token cache directory {path} ({exc.strerror or exc}); "
+            "pass FileTokenCache(path=...) a directory this user can write."
+        ) from None
+    if stat.S_ISLNK(info.st_mode):
+        raise ConfigurationError(
+            f"The token cache directory {path} is a symbolic link; links are not followed. "
+            "Pass FileTokenCache(path=...) the real directory, or remove the link."
+        )
+    if not stat.S_ISDIR(info.st_mode):
+        raise ConfigurationError(
+            f"The token cache directory {path} exists and is not a directory; remove it or "
+            "pass FileTokenCache(path=...) another directory."
+        )
+    if info.st_uid != os.geteuid():
+        raise ConfigurationError(
+            f"The token cache directory {path} belongs to another user (uid {info.st_uid}); "
+            "pass FileTokenCache(path=...) a directory of your own."
+        )
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        raise ConfigurationError(
+            f"The token cache directory {path} is open to other users (mode {mode:04o}); run "
+            f"'chmod 700 {path}' or pass FileTokenCache(path=...) a private directory."
+        )
+
+
+def _read_entry(entry: str) -> bytes | None:
+    """A token file's content; None when there is none.
+
+    Raises:
+        Unreadable: a symbolic link (never followed), not a regular file, or too large.
+        OSError: the file could not be read.
+    """
+    try:
+        fd = os.open(entry, os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno in _LINK_ERRNOS:
+            raise Unreadable("a symbolic link, not followed") from None
+        raise
+    with open(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise Unreadable("not a regular file")
+        content = file.read(_MAX_ENTRY_SIZE + 1)
+    if len(content) > _MAX_ENTRY_SIZE:
+        raise Unreadable("too large")
+    return content
+
+
+def _replace_entry(entry: str, value: bytes) -> None:
+    """Writes ``value`` to a new private file beside ``entry``, then renames it over ``entry``
+    (a symbolic link there is replaced, never followed)."""
+    directory, name = os.path.split(entry)
+    temporary = os.path.join(directory, f".{name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, 0o600)
+    try:
+        with open(fd, "wb") as file:
+            os.fchmod(fd, 0o600)  # exactly: the umask may have taken bits away
+            file.write(value)
+            file.flush()
+            os.fsync(fd)
+        os.replace(temporary, entry)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _touch_private(path: str) -> None:
+    """Creates the lock file 0600 if missing, without following a symbolic link.
+
+    Raises:
+        OSError: a symbolic link or not a regular file there, or no access.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | _O_NOFOLLOW | _O_NONBLOCK, 0o600)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "the lock file is not a regular file", path)
+        if stat.S_IMODE(info.st_mode) != 0o600:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
