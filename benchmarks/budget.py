@@ -46,6 +46,8 @@ class Budget:
         loop_lag_token_delay: seconds each token answer takes while the event loop's lag is
             measured (row 10); a real one takes 0.1-0.5 s.
         loop_lag_tick: seconds the ticker task sleeps between its readings (row 10).
+        host_runs: ``falcon-auth token`` runs one after another (row 11).
+        host_processes: processes on one host starting cold together (row 11).
     """
 
     overhead_requests: int
@@ -72,6 +74,8 @@ class Budget:
     httpx_overhead_rounds: int
     loop_lag_token_delay: float
     loop_lag_tick: float
+    host_runs: int
+    host_processes: int
 
 
 FULL = Budget(
@@ -99,6 +103,8 @@ FULL = Budget(
     httpx_overhead_rounds=7,
     loop_lag_token_delay=0.5,
     loop_lag_tick=0.001,
+    host_runs=20,
+    host_processes=8,
 )
 
 QUICK = dataclasses.replace(
@@ -115,4 +121,5 @@ QUICK = dataclasses.replace(
     httpx_storm_calls=20,
     httpx_overhead_requests=500,
     httpx_overhead_rounds=3,
+    host_runs=10,
 )

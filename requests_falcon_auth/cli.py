@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import getpass
 import json
-import os
 import secrets
 import signal
 import sys
@@ -22,12 +22,13 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 from .__version__ import __version__
-from .auth import ENVIRONMENT, resolve_credentials
+from .auth import resolve_credentials
 from .clouds import AUTODISCOVER, normalize
 from .errors import ConfigurationError, FalconAuthError
-from .oauth2 import OAuth2
+from .token import Token
 
 if TYPE_CHECKING:
+    from .auth import FalconAuth
     from .testing import FalconEmulator
 
 __all__ = ["main"]
@@ -46,6 +47,15 @@ def _add_credentials(parser: argparse.ArgumentParser) -> None:
     where = group.add_mutually_exclusive_group()
     where.add_argument("--cloud", help="us-1, us-2, eu-1, us-gov-1, us-gov-2, us-3 or auto")
     where.add_argument("--base-url", help="custom API base URL (a gateway); no autodiscovery")
+    cache = parser.add_argument_group("token cache (one token for every run on this host)")
+    cache.add_argument(
+        "--no-cache", action="store_true", help="neither read nor write the token cache"
+    )
+    cache.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="the cache directory (default: the user's cache directory; created 0700)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,18 +70,23 @@ def _parser() -> argparse.ArgumentParser:
         "token",
         help="print a fresh access token",
         description="Print a fresh access token, e.g. "
-        'curl -H "Authorization: Bearer $(falcon-auth token)" ...',
+        'curl -H "Authorization: Bearer $(falcon-auth token)" ... The token is cached, '
+        "encrypted under a key derived from the client secret, and reused by later runs while "
+        "it is fresh: a shell loop or a cron job makes one token request per token lifetime.",
     )
     _add_credentials(token)
     token.add_argument(
-        "--json", action="store_true", help="print JSON with token_type, expires_in and region"
+        "--json",
+        action="store_true",
+        help="print JSON: the token, its expiry (seconds from now and ISO time), its region, "
+        "and whether it came from the cache",
     )
 
     revoke = commands.add_parser(
         "revoke",
         help="revoke a token",
         description="Revoke a token. Give '-' (or nothing) to read it from stdin, which keeps it "
-        "out of the process list.",
+        "out of the process list. A revoked token is evicted from the token cache.",
     )
     _add_credentials(revoke)
     revoke.add_argument("token", nargs="?", default="-", help="the token, or - for stdin")
@@ -127,17 +142,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _oauth2(args: argparse.Namespace, stdin: TextIO) -> OAuth2:
+def _falcon_auth(args: argparse.Namespace, stdin: TextIO) -> FalconAuth:
+    """The credentials of the command line, on the host's token cache unless ``--no-cache``."""
+    from .auth import FalconAuth
+
     secret = _read_secret(stdin) if args.secret_stdin else None
     client_id, secret = resolve_credentials(
         args.client_id, secret, hint="give --client-id and --secret-stdin"
     )
-    return OAuth2(
+    cache = None
+    if not args.no_cache:
+        from .filecache import FileTokenCache  # imported only here: it installs fork hooks
+
+        cache = FileTokenCache(args.cache_dir)
+    return FalconAuth(
         client_id,
         secret,
-        args.member_cid or os.environ.get(ENVIRONMENT["member_cid"]),
-        cloud=args.cloud or os.environ.get(ENVIRONMENT["cloud"]) or "auto",
+        member_cid=args.member_cid,
+        cloud=args.cloud,
         base_url=args.base_url,
+        cache=cache,
+        revoke_on_close=False,  # the token is printed for the caller to use
     )
 
 
@@ -154,34 +179,40 @@ def _read_secret(stdin: TextIO) -> str:
 
 
 def _token(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
-    oauth = _oauth2(args, stdin)
-    try:
-        token = oauth.token()
-    finally:
-        oauth.close()
-    if args.json:
-        document = {
-            "access_token": token.access_token,
-            "token_type": token.token_type,
-            "expires_in": token.expires_in,
-            "region": token.region,
-            "base_url": token.base_url,
-        }
-        stdout.write(json.dumps(document) + "\n")
-    else:
+    auth = _falcon_auth(args, stdin)
+    with auth:
+        token = auth._provider.get_fresh()
+        cached = all(t.access_token != token.access_token for t in auth._owned)
+        remaining = max(0.0, token.expires_at - auth._clock())
+    if not args.json:
         stdout.write(token.access_token + "\n")
+        return 0
+    expires_at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
+        seconds=remaining
+    )
+    document = {
+        "access_token": token.access_token,
+        "token_type": token.token_type,
+        "expires_in": int(remaining),
+        "expires_at": expires_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "region": token.region,
+        "base_url": token.base_url,
+        "cached": cached,
+    }
+    stdout.write(json.dumps(document) + "\n")
     return 0
 
 
 def _revoke(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
-    oauth = _oauth2(args, stdin)
+    auth = _falcon_auth(args, stdin)
     value = stdin.readline().strip() if args.token == "-" else args.token
     if not value:
         raise ConfigurationError("No token to revoke: give it as an argument or on stdin.")
-    try:
-        oauth.revoke(value)
-    finally:
-        oauth.close()
+    with auth:
+        auth.oauth2.revoke(value)
+        # Evicted only if the cache holds this very token (compare-and-delete).
+        revoked = Token(value, "bearer", 1, auth.region, auth.base_url, auth._clock())
+        auth.cache.compare_and_delete(auth._provider.key, revoked)
     stdout.write("revoked\n")
     return 0
 

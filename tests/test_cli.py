@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
@@ -14,6 +15,14 @@ from requests_falcon_auth.cli import main
 
 US1 = "https://api.crowdstrike.com"
 SECRET = "cli-secret-value-42"
+
+
+@pytest.fixture(autouse=True)
+def own_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Each test (and the processes it starts) gets its own token cache: platformdirs puts the
+    user's cache directory under XDG_CACHE_HOME."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    return tmp_path / "xdg-cache" / "requests-falcon-auth"
 
 
 @pytest.fixture(autouse=True)
@@ -48,15 +57,23 @@ def test_token_prints_only_the_token(falcon: responses.RequestsMock) -> None:
 
 
 def test_token_json(falcon: responses.RequestsMock) -> None:
+    import datetime
+
     code, out, _ = run("token", "--json")
     assert code == 0
-    assert json.loads(out) == {
+    document = json.loads(out)
+    expires_in, expires_at = document.pop("expires_in"), document.pop("expires_at")
+    assert document == {
         "access_token": "tok-cli",
         "token_type": "bearer",
-        "expires_in": 1799,
         "region": "us-1",
         "base_url": US1,
+        "cached": False,
     }
+    assert 1790 <= expires_in <= 1799  # seconds from now
+    when = datetime.datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
+    now = datetime.datetime.now(datetime.timezone.utc)
+    assert abs((when - now).total_seconds() - expires_in) <= 5
 
 
 def test_secret_from_stdin(falcon: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -450,3 +467,75 @@ def test_revoke_refused_with_403_names_the_client_id_and_secret() -> None:
     assert err.startswith("falcon-auth: Falcon refused the token revocation (403")
     assert "Check the client id and secret (FALCON_CLIENT_ID, FALCON_CLIENT_SECRET)" in err
     assert err.count("\n") == 1
+
+
+def falcon_auth_cli(
+    emu: object, *argv: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``falcon-auth ARGV --base-url <the emulator's us-1>`` in a new process."""
+    base_url = emu.base_url("us-1")  # type: ignore[attr-defined]
+    return subprocess.run(
+        [sys.executable, "-m", "requests_falcon_auth", *argv, "--base-url", base_url],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def emulated(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    from requests_falcon_auth.testing import FalconEmulator
+
+    with FalconEmulator(regions=("us-1",)) as emu:
+        emu.add_client("cli-client", SECRET)
+        yield emu
+
+
+def test_twenty_token_runs_make_one_token_request(emulated: object, own_cache_dir: Path) -> None:
+    runs = [falcon_auth_cli(emulated, "token") for _ in range(20)]
+    assert [(r.returncode, r.stderr) for r in runs] == [(0, "")] * 20
+    assert len({r.stdout for r in runs}) == 1
+    assert emulated.counters.token_requests == 1  # type: ignore[attr-defined]
+    entries = list(own_cache_dir.iterdir())
+    assert entries  # the cache is where the user's cache directory says
+    token = runs[0].stdout.strip()
+    for entry in entries:  # never on disk in clear
+        assert token.encode() not in entry.read_bytes()
+
+
+def test_no_cache_fetches_every_time_and_json_says_where_the_token_came_from(
+    emulated: object,
+) -> None:
+    first = json.loads(falcon_auth_cli(emulated, "token", "--json").stdout)
+    second = json.loads(falcon_auth_cli(emulated, "token", "--json").stdout)
+    assert (first["cached"], second["cached"]) == (False, True)
+    assert first["access_token"] == second["access_token"]
+    uncached = [falcon_auth_cli(emulated, "token", "--no-cache") for _ in range(3)]
+    assert len({r.stdout for r in uncached} | {first["access_token"] + "\n"}) == 4
+    assert emulated.counters.token_requests == 4  # type: ignore[attr-defined]
+
+
+def test_revoke_evicts_what_it_revokes(emulated: object) -> None:
+    token = falcon_auth_cli(emulated, "token").stdout.strip()
+    revoked = falcon_auth_cli(emulated, "revoke", "-", stdin=token + "\n")
+    assert (revoked.returncode, revoked.stdout) == (0, "revoked\n")
+    fresh = falcon_auth_cli(emulated, "token").stdout.strip()
+    assert fresh != token  # the revoked token was not served from the cache
+    counters = emulated.counters  # type: ignore[attr-defined]
+    assert (counters.token_requests, counters.revokes) == (2, 1)
+
+
+def test_cache_dir_flag_and_an_unsafe_cache_dir(emulated: object, tmp_path: Path) -> None:
+    chosen = tmp_path / "chosen"
+    assert falcon_auth_cli(emulated, "token", "--cache-dir", str(chosen)).returncode == 0
+    assert oct(chosen.stat().st_mode & 0o777) == "0o700"
+    unsafe = tmp_path / "shared"
+    unsafe.mkdir(mode=0o777)
+    unsafe.chmod(0o777)
+    refused = falcon_auth_cli(emulated, "token", "--cache-dir", str(unsafe))
+    assert refused.returncode == 1
+    assert refused.stdout == ""
+    assert refused.stderr.startswith("falcon-auth: ")
+    assert refused.stderr.count("\n") == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 from . import (
     cold_start,
     fleet,
+    host,
     httpx_cold_start,
     httpx_invalidation,
     httpx_loop_lag,
@@ -22,5 +23,5 @@ from . import (
 
 __all__ = ["HTTPX_ROWS", "ROWS"]
 
-ROWS = (overhead, cold_start, renewal, invalidation, fleet, throughput)
+ROWS = (overhead, cold_start, renewal, invalidation, fleet, throughput, host)
 HTTPX_ROWS = (httpx_cold_start, httpx_invalidation, httpx_overhead, httpx_loop_lag)
