@@ -24,6 +24,7 @@ from .token import Clock, Token
 __all__ = [
     "DEFAULT_RENEW_WINDOW",
     "CacheKey",
+    "LocalCopy",
     "MemoryTokenCache",
     "Timing",
     "TokenCache",
@@ -243,6 +244,40 @@ class MemoryTokenCache:
 
     def lock(self, key: CacheKey) -> TokenLock:
         return _KeyLock(self, key.name)
+
+
+class LocalCopy:
+    """What a store shared between processes keeps in this one: its copy of each token.
+
+    The Redis and file stores serve this copy until the token's renew window opens (the warm
+    path does no I/O), answer ``peek`` and ``version`` from it, and mirror into it whatever they
+    read from the shared store.
+    """
+
+    _local: MemoryTokenCache
+
+    def peek(self, key: CacheKey) -> Token | None:
+        """This process's copy of the token (no I/O, so an event loop may call it)."""
+        return self._local.get(key)
+
+    @property
+    def version(self) -> int:
+        """Changes with this process's copy, which is what ``get`` answers until the window."""
+        return self._local.version
+
+    def _mirror(self, key: CacheKey, local: Token | None, shared: Token | None) -> Token | None:
+        """Makes the copy what the shared store holds (a token another process dropped is
+        dropped here too) and returns that."""
+        if shared is None:
+            self._drop_local(key)
+        elif local is None or shared.access_token != local.access_token:
+            self._local.set(key, shared)
+        return shared
+
+    def _drop_local(self, key: CacheKey) -> None:
+        stale = self._local.get(key)
+        if stale is not None:
+            self._local.compare_and_delete(key, stale)
 
 
 def _rebind(current: Timing, offered: Timing, bound: bool, store: str) -> Timing:

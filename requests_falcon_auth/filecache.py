@@ -61,7 +61,7 @@ except ImportError as exc:  # dependencies of the package: only a broken install
     ) from exc
 
 from . import _fork
-from .cache import CacheKey, MemoryTokenCache, Timing, TokenLock, _rebind
+from .cache import CacheKey, LocalCopy, MemoryTokenCache, Timing, TokenLock, _rebind
 from .errors import ConfigurationError
 from .sealed import Sealers, Unreadable
 from .token import Clock, Token
@@ -85,7 +85,7 @@ _O_NONBLOCK: Final = getattr(os, "O_NONBLOCK", 0)
 _LINK_ERRNOS: Final = frozenset({errno.ELOOP, errno.EMLINK})
 
 
-class FileTokenCache:
+class FileTokenCache(LocalCopy):
     """A token store in a private directory, shared by the processes of one host and user.
 
     Use it as ``FalconAuth(cache=FileTokenCache())``. ``shared`` is True, so FalconAuth does not
@@ -199,21 +199,7 @@ class FileTokenCache:
             return local
         else:
             token = None if raw is None else self._open(key, entry, raw)
-        # The local copy mirrors the file, so a token another process dropped is dropped here.
-        if token is None:
-            self._drop_local(key)
-        elif local is None or token.access_token != local.access_token:
-            self._local.set(key, token)
-        return token
-
-    def peek(self, key: CacheKey) -> Token | None:
-        """This process's copy of the token (no I/O, so an event loop may call it)."""
-        return self._local.get(key)
-
-    @property
-    def version(self) -> int:
-        """Changes with this process's copy, which is what ``get`` answers until the window."""
-        return self._local.version
+        return self._mirror(key, local, token)
 
     def set(self, key: CacheKey, token: Token) -> None:
         """Stores ``token`` for the host's processes (and keeps it in this process)."""
@@ -295,11 +281,6 @@ class FileTokenCache:
             )
             return False
         return True
-
-    def _drop_local(self, key: CacheKey) -> None:
-        stale = self._local.get(key)
-        if stale is not None:
-            self._local.compare_and_delete(key, stale)
 
     # -- the single-flight lock ----------------------------------------------------------------
 

@@ -53,7 +53,7 @@ except ImportError as exc:
     ) from exc
 
 from . import _fork
-from .cache import CacheKey, MemoryTokenCache, Timing, TokenLock, _rebind
+from .cache import CacheKey, LocalCopy, MemoryTokenCache, Timing, TokenLock, _rebind
 from .errors import ConfigurationError
 from .sealed import Sealers, Unreadable
 from .token import Clock, Token
@@ -80,7 +80,7 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-class RedisTokenCache:
+class RedisTokenCache(LocalCopy):
     """A token store in Redis, shared by every process and host that uses the same credentials.
 
     Use it as ``FalconAuth(cache=RedisTokenCache(redis.Redis(...)))``. ``shared`` is True, so
@@ -234,20 +234,7 @@ class RedisTokenCache:
         if raw is not None:
             token = self._open(key, name, raw)
         # The local copy mirrors Redis, so an outage starts from the fleet's current token.
-        if token is None:
-            self._drop_local(key)
-        elif local is None or token.access_token != local.access_token:
-            self._local.set(key, token)
-        return token
-
-    def peek(self, key: CacheKey) -> Token | None:
-        """This process's copy of the token (no round trip, so an event loop may call it)."""
-        return self._local.get(key)
-
-    @property
-    def version(self) -> int:
-        """Changes with this process's copy, which is what ``get`` answers until the window."""
-        return self._local.version
+        return self._mirror(key, local, token)
 
     def set(self, key: CacheKey, token: Token) -> None:
         """Stores ``token`` for the fleet until it expires (Redis drops it then)."""
@@ -308,11 +295,6 @@ class RedisTokenCache:
             name,
             reason,
         )
-
-    def _drop_local(self, key: CacheKey) -> None:
-        stale = self._local.get(key)
-        if stale is not None:
-            self._local.compare_and_delete(key, stale)
 
     # -- outages -------------------------------------------------------------------------------
 
