@@ -5,7 +5,8 @@ minutes per lifetime is out of the question and a 4-second token would make the 
 timing, so the emulator, each worker's FalconAuth and RedisTokenCache all read one clock that
 the row steps forward between phases: Falcon's real 1799 s tokens and 120 s renew window, no
 sleeping. The value lives in an 8-byte file mapped into each process; pickling carries only
-the path.
+the path. It is the cross-process counterpart of ``requests_falcon_auth.testing.ManualClock``
+(same ``clock()`` and ``advance(seconds)``), which keeps its reading in one process's memory.
 """
 
 from __future__ import annotations

@@ -113,9 +113,10 @@ class FalconAuth(AuthBase):
     A token issued elsewhere (by another service, a vault, ``falcon-auth token``) is used with
     ``FalconAuth(access_token=..., cloud="us-2")`` or ``base_url=...``, as falconpy's
     ``access_token=``. It is attached and scoped like a fetched one, and used until the API
-    rejects it or ``expires_in`` runs out; then requests raise :class:`CredentialsError`: with
-    no secret nothing can be renewed. No token request is ever made, and it is never revoked
-    (Falcon's revoke needs the client's id and secret). The credentials in the environment
+    rejects it or ``expires_in`` runs out; then requests raise
+    :class:`~requests_falcon_auth.CredentialsError`: with no secret nothing can be renewed.
+    No token request is ever made, and it is never revoked (Falcon's revoke needs the
+    client's id and secret). The credentials in the environment
     (``FALCON_CLIENT_ID``, ``FALCON_CLIENT_SECRET``, ``FALCON_MEMBER_CID``) are not read: the
     token alone decides who calls; ``FALCON_CLOUD`` still names the cloud.
 
@@ -283,7 +284,7 @@ class FalconAuth(AuthBase):
 
     @property
     def base_url(self) -> str:
-        """The API base URL: the home region's once autodiscovery has found it."""
+        """The API base URL (the home region's, once autodiscovery has found it)."""
         return self._oauth.base_url
 
     @property

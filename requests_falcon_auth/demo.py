@@ -2,45 +2,27 @@
 
 Needs no credentials and no network. Each step states a claim and the emulator's counters that
 back it. Renewal is shown without waiting half an hour: FalconAuth and the emulator share a clock
-that the demo moves forward.
+that the demo moves forward (a :class:`~requests_falcon_auth.testing.ManualClock`).
 """
 
 from __future__ import annotations
 
 import secrets
-import threading
-import time
 from typing import TextIO
 
 import requests
 
 from .auth import FalconAuth
-from .testing import FalconEmulator
+from .testing import FalconEmulator, ManualClock
 
-__all__ = ["DemoClock", "run_demo"]
+__all__ = ["run_demo"]
 
 _DEVICES = "/devices/queries/devices/v1"
 
 
-class DemoClock:
-    """A monotonic clock that can be moved forward on demand."""
-
-    def __init__(self) -> None:
-        self._offset = 0.0
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return time.monotonic() + self._offset
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._offset += seconds
-
-
 def run_demo(out: TextIO) -> int:
     """Runs the narrated demo; returns 0."""
-    clock = DemoClock()
+    clock = ManualClock()
     secret = secrets.token_urlsafe(24)
 
     def say(step: str, text: str) -> None:

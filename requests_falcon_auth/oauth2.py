@@ -184,7 +184,7 @@ class OAuth2:
 
     @property
     def base_url(self) -> str:
-        """The API base URL: the home region's once autodiscovery has found it."""
+        """The API base URL (the home region's, once autodiscovery has found it)."""
         return self._base_url
 
     @property

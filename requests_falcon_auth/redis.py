@@ -13,7 +13,7 @@ new one at its next look. A token a worker saw rejected is compare-and-deleted, 
 worker to find it rejected reads the fresh one instead of fetching its own.
 
 At rest, under ``<prefix>token:<CacheKey.name>`` (the name reveals no client id), one value in
-the sealed format of :mod:`requests_falcon_auth.sealed` (store ``redis``, location: that key
+the sealed format of ``requests_falcon_auth/sealed.py`` (store ``redis``, location: that key
 name)::
 
     v1:<fp>:<sealed>                          ASCII, so decode_responses=True clients work too
@@ -31,8 +31,9 @@ fingerprint lets a Lua script delete exactly the token that failed, although cip
 on every write. The single-flight lock lives under ``<prefix>lock:<CacheKey.name>``.
 
 If Redis fails (any ``redis.RedisError``: refused, timed out, read-only...), requests still go
-through: the cache falls back to a process-local :class:`~requests_falcon_auth.cache.
-MemoryTokenCache` for a while, with a rate-limited warning, then tries Redis again.
+through: the cache falls back to a process-local
+:class:`~requests_falcon_auth.cache.MemoryTokenCache` for a while, with a rate-limited warning,
+then tries Redis again.
 """
 
 from __future__ import annotations

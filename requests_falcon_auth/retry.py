@@ -14,10 +14,17 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any, Final
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final
 
 from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
+
+if TYPE_CHECKING:
+    from urllib3.connectionpool import ConnectionPool
+    from urllib3.response import BaseHTTPResponse
+
+    from .exchange import Answer
 
 __all__ = ["DEFAULT_MAX_WAIT", "FalconRetry", "parse_ratelimit_retryafter"]
 
@@ -115,23 +122,40 @@ class FalconRetry(Retry):
             return LONGEST_WAIT
 
     def planned_wait(self, response: Any = None) -> float:
-        """The wait :meth:`sleep` will take before the next try."""
+        """The wait ``sleep()`` will take before the next try."""
         if self.respect_retry_after_header and response is not None:
             retry_after = self.get_retry_after(response)
             if retry_after:
                 return retry_after
         return self.get_backoff_time()
 
-    def increment(self, *args: Any, **kwargs: Any) -> FalconRetry:
-        """Counts one failed try; raises ``MaxRetryError`` when tries or wait budget run out."""
-        new_retry = super().increment(*args, **kwargs)
-        response = kwargs.get("response", args[2] if len(args) > 2 else None)
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | Answer | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> FalconRetry:
+        """Counts one failed try; raises ``MaxRetryError`` when tries or wait budget run out.
+
+        urllib3's signature (the same in 1.26 and 2.x), widened to the token client's
+        :class:`~requests_falcon_auth.exchange.Answer`, which offers what ``Retry`` reads.
+        """
+        new_retry = super().increment(
+            method,
+            url,
+            response,  # type: ignore[arg-type]  # an Answer quacks like urllib3's response
+            error,
+            _pool,
+            _stacktrace,
+        )
         wait = new_retry.planned_wait(response)
         if new_retry.waited + wait > new_retry.max_wait:
-            url = kwargs.get("url", args[1] if len(args) > 1 else None)
             log.debug(
                 "Not retrying: a %.1f s wait would exceed max_wait=%.1f s", wait, self.max_wait
             )
             reason = ResponseError(f"the server asked for a {wait:.0f} s wait, over max_wait")
-            raise MaxRetryError(kwargs.get("_pool"), url, reason)  # type: ignore[arg-type]
+            raise MaxRetryError(_pool, url, reason)  # type: ignore[arg-type]
         return new_retry.new(waited=new_retry.waited + wait)

@@ -1,5 +1,5 @@
-"""Test doubles shared by the suite: a fake monotonic clock, an observable token cache, and a
-forked child that reports back."""
+"""Test doubles shared by the suite: an observable token cache, a forked child that reports
+back, and small typed accessors. (The fake monotonic clock is :class:`requests_falcon_auth.testing.ManualClock`.)"""
 
 from __future__ import annotations
 
@@ -8,16 +8,22 @@ import signal
 import threading
 import warnings
 from collections.abc import Callable
+from urllib.parse import parse_qs
 
-from requests_falcon_auth.cache import MemoryTokenCache, Timing, TokenLock
+from requests_falcon_auth.cache import CacheKey, MemoryTokenCache, Timing, TokenLock
+from requests_falcon_auth.token import Token
 
 
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
+def present(token: Token | None) -> Token:
+    """``token``, asserted to be there (a cache lookup that must hit)."""
+    assert token is not None, "no token"
+    return token
 
-    def __call__(self) -> float:
-        return self.now
+
+def form_of(body: object) -> dict[str, list[str]]:
+    """A form-encoded request body (requests sends a ``data`` dict as text), parsed."""
+    assert isinstance(body, str), body
+    return parse_qs(body)
 
 
 def bound_cache(clock: Callable[[], float]) -> MemoryTokenCache:
@@ -36,7 +42,7 @@ class CountingCache(MemoryTokenCache):
         self.attempts = 0
         self.attempted = threading.Condition()
 
-    def lock(self, key: str) -> TokenLock:
+    def lock(self, key: CacheKey) -> TokenLock:
         inner = super().lock(key)
         outer = self
 
@@ -77,11 +83,11 @@ def in_child(body: Callable[[], object]) -> Callable[[], str]:
             os._exit(0)
     os.close(write_end)
 
-    def report() -> str:
+    def wait_for_report() -> str:
         try:
             return os.read(read_end, 4096).decode()
         finally:
             os.close(read_end)
             os.waitpid(pid, 0)
 
-    return report
+    return wait_for_report

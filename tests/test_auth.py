@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
 import pickle
 import threading
-import warnings
 from collections.abc import Iterator
-from urllib.parse import parse_qs
 
 import pytest
 import requests
 import responses
-from support import CountingCache, FakeClock
+from support import CountingCache, form_of, in_child
 
 from requests_falcon_auth import (
     ConfigurationError,
@@ -23,6 +20,7 @@ from requests_falcon_auth import (
     MemoryTokenCache,
     TokenEndpointError,
 )
+from requests_falcon_auth.testing import ManualClock
 
 US1 = "https://api.crowdstrike.com"
 US2 = "https://api.us-2.crowdstrike.com"
@@ -72,7 +70,9 @@ def make_auth(**kwargs: object) -> FalconAuth:
 
 
 def bearer(call: responses.Call) -> str | None:
-    return call.request.headers.get("Authorization")
+    value = call.request.headers.get("Authorization")
+    assert value is None or isinstance(value, str), value
+    return value
 
 
 def calls_to(falcon: responses.RequestsMock, path: str) -> list[responses.Call]:
@@ -98,7 +98,7 @@ def test_credentials_come_from_the_environment(
     assert (auth.client_id, auth.member_cid) == ("env-id", "child-cid")
     auth.get_token()
     body = calls_to(falcon, "/oauth2/token")[0].request.body
-    assert parse_qs(body) == {  # type: ignore[arg-type]
+    assert form_of(body) == {
         "client_id": ["env-id"],
         "client_secret": ["env-secret"],
         "member_cid": ["child-cid"],
@@ -326,10 +326,12 @@ def test_401_from_a_foreign_host_is_left_alone(
 
 
 def test_threads_share_one_token_request(falcon: responses.RequestsMock) -> None:
-    cache = CountingCache(FakeClock())
+    cache = CountingCache(ManualClock())
     tokens = Tokens()
 
-    def token_when_all_threads_are_queued(request: requests.PreparedRequest) -> object:
+    def token_when_all_threads_are_queued(
+        request: requests.PreparedRequest,
+    ) -> tuple[int, dict[str, str], str]:
         cache.wait_for_attempts(32)
         return tokens(request)
 
@@ -368,7 +370,7 @@ def test_instances_sharing_a_cache_share_the_token(
 
 
 def revoked(falcon: responses.RequestsMock) -> list[str]:
-    return [parse_qs(c.request.body)["token"][0] for c in calls_to(falcon, "/oauth2/revoke")]  # type: ignore[arg-type]
+    return [form_of(c.request.body)["token"][0] for c in calls_to(falcon, "/oauth2/revoke")]
 
 
 def test_close_revokes_and_is_idempotent(falcon: responses.RequestsMock, tokens: Tokens) -> None:
@@ -437,7 +439,7 @@ def test_revoke_on_close_false_leaves_the_token(
 
 
 def test_expired_tokens_are_not_revoked(falcon: responses.RequestsMock, tokens: Tokens) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     auth = make_auth(clock=clock)
     auth.get_token()
     clock.now += 1800
@@ -451,24 +453,15 @@ def test_a_forked_child_never_revokes_its_parents_token(
     falcon.get(DEVICES, json={})
     auth = make_auth()
     auth.get_token()
-    read_end, write_end = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads, 3.12+
-        pid = os.fork()
-    if pid == 0:  # the child: use the inherited token, then close
-        try:
-            with requests.Session() as session:
-                session.auth = auth
-                session.get(DEVICES)
-            auth.close()
-            report = f"{len(tokens.issued)} {len(revoked(falcon))}"
-        finally:
-            os.write(write_end, report.encode())
-            os._exit(0)
-    os.close(write_end)
-    report = os.read(read_end, 100).decode()
-    os.close(read_end)
-    os.waitpid(pid, 0)
+
+    def child() -> str:  # use the inherited token, then close
+        with requests.Session() as session:
+            session.auth = auth
+            session.get(DEVICES)
+        auth.close()
+        return f"{len(tokens.issued)} {len(revoked(falcon))}"
+
+    report = in_child(child)()
     assert report == "1 0"  # the child reused the parent's token and revoked nothing
     auth.close()
     assert revoked(falcon) == ["tok-1"]  # the parent still owns and revokes it

@@ -134,7 +134,7 @@ class FrontEnd:
         )
         self.httpx = httpx.Client(auth=self.httpx_auth, verify=self.verify, follow_redirects=True)
 
-    def send(self, method: str, url: str, body: object = None) -> int:
+    def send(self, method: str, url: str, body: Any = None) -> int:
         if self.kind == "requests":
             verify = self.ca_bundle or True
             with self.session.request(method, url, data=body, verify=verify) as response:
@@ -143,7 +143,7 @@ class FrontEnd:
             status: int = self.http.request(method, url, body=body).status
             return status
         if self.kind == "httpx":
-            return self.httpx.request(method, url, content=body).status_code  # type: ignore[arg-type]
+            return self.httpx.request(method, url, content=body).status_code
         return asyncio.run(self._send_async(method, url, body))
 
     async def _send_async(self, method: str, url: str, body: object) -> int:
@@ -159,7 +159,7 @@ class FrontEnd:
         self.pool.clear()
 
 
-def _async_body(body: object) -> object:
+def _async_body(body: object) -> Any:
     """An async client streams an iterable body only as an async iterable."""
     if body is None or isinstance(body, (bytes, str)):
         return body

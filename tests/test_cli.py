@@ -6,10 +6,11 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import parse_qs
+from typing import IO
 
 import pytest
 import responses
+from support import form_of
 
 from requests_falcon_auth.cli import main
 
@@ -80,18 +81,18 @@ def test_secret_from_stdin(falcon: responses.RequestsMock, monkeypatch: pytest.M
     monkeypatch.delenv("FALCON_CLIENT_SECRET")
     code, _, _ = run("token", "--client-id", "other", "--secret-stdin", stdin="piped-secret\n")
     assert code == 0
-    form = parse_qs(falcon.calls[0].request.body)  # type: ignore[arg-type]
+    form = form_of(falcon.calls[0].request.body)
     assert (form["client_id"], form["client_secret"]) == (["other"], ["piped-secret"])
 
 
 def test_revoke_reads_the_token_from_stdin(falcon: responses.RequestsMock) -> None:
     assert run("revoke", "-", stdin="tok-old\n") == (0, "revoked\n", "")
-    assert parse_qs(falcon.calls[0].request.body)["token"] == ["tok-old"]  # type: ignore[arg-type]
+    assert form_of(falcon.calls[0].request.body)["token"] == ["tok-old"]
 
 
 def test_revoke_takes_the_token_as_argument(falcon: responses.RequestsMock) -> None:
     assert run("revoke", "tok-arg")[0] == 0
-    assert parse_qs(falcon.calls[0].request.body)["token"] == ["tok-arg"]  # type: ignore[arg-type]
+    assert form_of(falcon.calls[0].request.body)["token"] == ["tok-arg"]
 
 
 def test_failure_is_one_line_without_the_secret(falcon: responses.RequestsMock) -> None:
@@ -178,7 +179,7 @@ def test_demo_narrates_each_step_with_counters() -> None:
     assert result.stderr == ""
 
 
-def read_until_ready(stream: io.TextIOBase | None, limit: int = 40) -> list[str]:
+def read_until_ready(stream: IO[str] | None, limit: int = 40) -> list[str]:
     assert stream is not None
     lines = []
     for _ in range(limit):
@@ -419,7 +420,7 @@ def test_secret_stdin_at_a_terminal_is_read_without_echo(
     code = main(["token", "--secret-stdin"], stdin=Terminal(), stdout=out, stderr=err)
     assert (code, out.getvalue(), err.getvalue()) == (0, "tok-cli\n", "")
     assert prompts == ["Falcon client secret: "]
-    assert parse_qs(falcon.calls[0].request.body)["client_secret"] == ["typed-secret"]  # type: ignore[arg-type]
+    assert form_of(falcon.calls[0].request.body)["client_secret"] == ["typed-secret"]
 
 
 def test_secret_stdin_from_a_pipe_is_read_as_a_line(
@@ -432,7 +433,7 @@ def test_secret_stdin_from_a_pipe_is_read_as_a_line(
 
     monkeypatch.setattr("getpass.getpass", no_terminal)
     assert run("token", "--secret-stdin", stdin="piped-secret\nrest\n") == (0, "tok-cli\n", "")
-    assert parse_qs(falcon.calls[0].request.body)["client_secret"] == ["piped-secret"]  # type: ignore[arg-type]
+    assert form_of(falcon.calls[0].request.body)["client_secret"] == ["piped-secret"]
 
 
 def test_an_unreachable_endpoint_is_one_line_on_stderr_and_nothing_on_stdout() -> None:

@@ -14,12 +14,13 @@ import threading
 import time
 from collections.abc import Iterator
 from email.message import Message
+from typing import Any
 
 import pytest
 import requests
 
 import requests_falcon_auth.testing as testing
-from requests_falcon_auth.testing import FalconEmulator, RateLimits
+from requests_falcon_auth.testing import FalconEmulator, ManualClock, RateLimits
 from requests_falcon_auth.testing._server import BodyError, ClientGone, read_body
 from requests_falcon_auth.testing.pytest_plugin import running_emulator
 
@@ -31,20 +32,7 @@ ECHO = "/echo/v1"  # a path with no data: the gateway echoes the request
 INVALID = "access denied, invalid bearer token"
 
 
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def start(**kwargs: object) -> FalconEmulator:
+def start(**kwargs: Any) -> FalconEmulator:
     """A started emulator with clients in us-1 (with a child CID), us-2 and us-gov-1."""
     emulator = FalconEmulator(**kwargs)
     emulator.add_client("us1-client", SECRET, region="us-1", member_cids=("child-cid",))
@@ -54,12 +42,12 @@ def start(**kwargs: object) -> FalconEmulator:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def emu(clock: FakeClock) -> Iterator[FalconEmulator]:
+def emu(clock: ManualClock) -> Iterator[FalconEmulator]:
     emulator = start(clock=clock)
     try:
         yield emulator
@@ -79,7 +67,7 @@ def post_token(
     region: str = "us-1",
     client_id: str = "us1-client",
     secret: str = SECRET,
-    **kwargs: object,
+    **kwargs: Any,
 ) -> requests.Response:
     form = {"client_id": client_id, "client_secret": secret}
     return session.post(
@@ -108,7 +96,7 @@ def call(
     region: str = "us-1",
     method: str = "GET",
     path: str = DEVICES,
-    **kwargs: object,
+    **kwargs: Any,
 ) -> requests.Response:
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
     return session.request(method, emu.base_url(region) + path, headers=headers, **kwargs)
@@ -145,6 +133,7 @@ def test_public_names() -> None:
             "ApiClient",
             "Counters",
             "FalconEmulator",
+            "ManualClock",
             "RateLimits",
             "RequestLogEntry",
             "TokenGate",
@@ -185,7 +174,7 @@ def test_unstarted_and_restarted_emulators_refuse() -> None:
         ({"rate_limits": "yes"}, TypeError),
     ],
 )
-def test_bad_arguments(kwargs: dict[str, object], error: type[Exception]) -> None:
+def test_bad_arguments(kwargs: dict[str, Any], error: type[Exception]) -> None:
     with pytest.raises(error):
         FalconEmulator(**kwargs)
 
@@ -379,7 +368,7 @@ def test_govcloud_is_never_discovered(emu: FalconEmulator, session: requests.Ses
     assert get_token(session, emu, "us-gov-1")  # GovCloud credentials where they live
 
 
-def test_token_budget_counts_failures_and_slides(clock: FakeClock) -> None:
+def test_token_budget_counts_failures_and_slides(clock: ManualClock) -> None:
     emulator = start(clock=clock, rate_limits=RateLimits(token_per_ip=3))
     with emulator, requests.Session() as s:
         assert post_token(s, emulator, secret="wrong").status_code == 403
@@ -398,7 +387,7 @@ def test_token_budget_counts_failures_and_slides(clock: FakeClock) -> None:
         assert emulator.counters.token_outcomes["rate_limited"] == 1
 
 
-def test_budgets_can_be_switched_off(clock: FakeClock) -> None:
+def test_budgets_can_be_switched_off(clock: ManualClock) -> None:
     emulator = start(clock=clock, rate_limits=False)
     with emulator, requests.Session() as s:
         for _ in range(20):
@@ -558,7 +547,7 @@ def test_token_of_another_region_is_rejected(
     assert call(session, emu, token, "us-1").status_code == 401
 
 
-def test_token_expires_by_the_injected_clock(clock: FakeClock) -> None:
+def test_token_expires_by_the_injected_clock(clock: ManualClock) -> None:
     emulator = start(clock=clock, token_ttl=600)
     with emulator, requests.Session() as s:
         response = post_token(s, emulator)
@@ -571,7 +560,7 @@ def test_token_expires_by_the_injected_clock(clock: FakeClock) -> None:
 
 
 def test_bad_token_budget_turns_401_into_429(
-    emu: FalconEmulator, session: requests.Session, clock: FakeClock
+    emu: FalconEmulator, session: requests.Session, clock: ManualClock
 ) -> None:
     for remaining in range(14, -1, -1):
         response = call(session, emu, "expired")
@@ -593,7 +582,7 @@ def test_bad_token_budget_turns_401_into_429(
     )
 
 
-def test_api_budget_is_per_cid_and_shared(clock: FakeClock) -> None:
+def test_api_budget_is_per_cid_and_shared(clock: ManualClock) -> None:
     emulator = start(clock=clock, rate_limits=RateLimits(api_per_cid=3))
     emulator.add_client("a", "sa", region="us-1", cid="SHARED")
     emulator.add_client("b", "sb", region="us-1", cid="shared")

@@ -9,19 +9,17 @@ from __future__ import annotations
 import hashlib
 import os
 import select
-import signal
 import subprocess
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import requests
 from requests.adapters import HTTPAdapter
-from support import CountingCache, FakeClock
+from support import CountingCache, in_child
 
 from requests_falcon_auth import (
     FalconAuth,
@@ -29,7 +27,7 @@ from requests_falcon_auth import (
     FalconSession,
     RateLimitError,
 )
-from requests_falcon_auth.testing import FalconEmulator, RateLimits
+from requests_falcon_auth.testing import FalconEmulator, ManualClock, RateLimits
 
 DEVICES = "/devices/queries/devices/v1"
 ECHO = "/echo/v1"  # a path with no data: the gateway echoes the request
@@ -39,9 +37,15 @@ SECRET = "e2e-secret-value"
 class Falcon:
     """An emulator plus what a client needs to talk to it (TLS trust, a shared clock)."""
 
-    def __init__(self, emulator: FalconEmulator, clock: FakeClock) -> None:
+    def __init__(self, emulator: FalconEmulator, clock: Callable[[], float]) -> None:
         self.emulator = emulator
-        self.clock = clock
+        self._clock = clock
+
+    @property
+    def clock(self) -> ManualClock:
+        """The clock the test moves (not there when the emulator runs on real time)."""
+        assert isinstance(self._clock, ManualClock)
+        return self._clock
 
     def session(self) -> requests.Session:
         session = requests.Session()
@@ -51,7 +55,7 @@ class Falcon:
         return session
 
     def auth(self, **kwargs: object) -> FalconAuth:
-        kwargs.setdefault("clock", self.clock)
+        kwargs.setdefault("clock", self._clock)
         kwargs.setdefault("session", self.session())
         kwargs.setdefault("retry", FalconRetry(backoff_factor=0, allowed_methods=None))
         return FalconAuth("e2e-client", SECRET, clouds=self.emulator.clouds, **kwargs)  # type: ignore[arg-type]
@@ -60,8 +64,9 @@ class Falcon:
         return self.emulator.base_url(region) + path
 
 
-def start(tls: bool, clock: FakeClock | None = None, **kwargs: object) -> Iterator[Falcon]:
-    clock = clock or FakeClock()
+def start(tls: bool, real_time: bool = False, **kwargs: object) -> Iterator[Falcon]:
+    """Yields one Falcon on a ManualClock, or with ``real_time`` on ``time.monotonic``."""
+    clock: Callable[[], float] = time.monotonic if real_time else ManualClock()
     with FalconEmulator(regions=("us-1", "us-2"), tls=tls, clock=clock, **kwargs) as emulator:  # type: ignore[arg-type]
         emulator.add_client("e2e-client", SECRET, region="us-1")
         yield Falcon(emulator, clock)
@@ -102,7 +107,12 @@ def test_cold_start_of_32_threads_makes_one_token_request(falcon: Falcon) -> Non
     cache = CountingCache(falcon.clock)
     auth = falcon.auth(cache=cache)
     gate = falcon.emulator.hold_token_requests()
-    releaser = threading.Thread(target=lambda: (cache.wait_for_attempts(32), gate.release()))
+
+    def release_when_all_are_queued() -> None:
+        cache.wait_for_attempts(32)
+        gate.release()
+
+    releaser = threading.Thread(target=release_when_all_are_queued)
     releaser.start()
     statuses = run_threads(32, lambda: get_status(falcon, auth))
     releaser.join()
@@ -140,33 +150,22 @@ def test_a_child_forked_during_a_renewal_starts_its_own(falcon: Falcon) -> None:
     assert auth.get_token() is old  # the parent's renewal starts and is held at the server
     assert gate.wait_for_held(1, timeout=30)
     started_read, started_write = os.pipe()
-    report_read, report_write = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads, 3.12+
-        pid = os.fork()
-    if pid == 0:  # the child: no renewal of its own yet, the old token without waiting
-        report = "crashed"
-        try:
-            signal.alarm(60)
-            inherited = auth._provider._renewal
-            same = auth.get_token() is old
-            os.write(started_write, b"s")
-            renewed = auth._provider.wait_for_renewal(30)
-            fresh = auth.get_token().access_token != old.access_token
-            report = f"{inherited is None} {same} {renewed} {fresh}"
-        finally:
-            os.write(report_write, report.encode())
-            os._exit(0)
+
+    def child() -> str:  # no renewal of its own yet, the old token without waiting
+        inherited = auth._provider._renewal
+        same = auth.get_token() is old
+        os.write(started_write, b"s")
+        renewed = auth._provider.wait_for_renewal(30)
+        fresh = auth.get_token().access_token != old.access_token
+        return f"{inherited is None} {same} {renewed} {fresh}"
+
+    report = in_child(child)
     os.close(started_write)
-    os.close(report_write)
     assert os.read(started_read, 1) == b"s"
     assert gate.wait_for_held(2, timeout=30)  # the child's own renewal is held too
     gate.release()
-    report = os.read(report_read, 100).decode()
     os.close(started_read)
-    os.close(report_read)
-    os.waitpid(pid, 0)
-    assert report == "True True True True"
+    assert report() == "True True True True"
     assert auth._provider.wait_for_renewal(30)
     assert falcon.emulator.counters.tokens_issued == 3
     auth.close()
@@ -385,16 +384,10 @@ def test_token_budget_exhaustion_is_a_rate_limit_error() -> None:
         assert falcon.emulator.counters.token_outcomes["rate_limited"] == 1
 
 
-class MonotonicClock(FakeClock):
-    """Real time: the adapter's retry waits in real time for the window to slide."""
-
-    def __call__(self) -> float:
-        return time.monotonic()
-
-
 def test_falcon_retry_in_a_users_adapter_honours_the_gateway_429() -> None:
     limits = RateLimits(api_per_cid=1, window=0.5)
-    for falcon in start(tls=False, clock=MonotonicClock(), rate_limits=limits):
+    # Real time: the adapter's retry waits in real time for the window to slide.
+    for falcon in start(tls=False, real_time=True, rate_limits=limits):
         auth = falcon.auth()
         with falcon.session() as session:
             session.auth = auth

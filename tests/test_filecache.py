@@ -31,7 +31,7 @@ import httpx
 import platformdirs
 import pytest
 import requests
-from support import FakeClock, in_child
+from support import in_child, present
 
 from requests_falcon_auth import FalconAuth
 from requests_falcon_auth import filecache as filecache_module
@@ -41,7 +41,7 @@ from requests_falcon_auth.filecache import FileTokenCache
 from requests_falcon_auth.httpx import FalconHttpxAuth
 from requests_falcon_auth.provider import DEFAULT_LOCK_TIMEOUT
 from requests_falcon_auth.sealed import Sealer
-from requests_falcon_auth.testing import FalconEmulator
+from requests_falcon_auth.testing import FalconEmulator, ManualClock
 from requests_falcon_auth.token import Token
 
 CLIENT_ID = "host-client-id-3d8e"
@@ -99,11 +99,11 @@ def fleet_key(emu: FalconEmulator, directory: str) -> CacheKey:
 
 
 def test_a_token_round_trips_with_an_equivalent_expiry(directory: str) -> None:
-    writer = bound(FileTokenCache(directory, wall_clock=FakeClock(WALL)), FakeClock(1000.0))
+    writer = bound(FileTokenCache(directory, wall_clock=ManualClock(WALL)), ManualClock(1000.0))
     writer.set(KEY, token(issued_at=990.0))  # 1789 s of life left
     # Another process: its monotonic clock reads anything; its wall clock is 100 s later.
-    reader_wall_clock = FakeClock(WALL + 100)
-    reader = bound(FileTokenCache(directory, wall_clock=reader_wall_clock), FakeClock(50.0))
+    reader_wall_clock = ManualClock(WALL + 100)
+    reader = bound(FileTokenCache(directory, wall_clock=reader_wall_clock), ManualClock(50.0))
     got = reader.get(KEY)
     assert got is not None
     assert (got.access_token, got.token_type, got.expires_in, got.region, got.base_url) == (
@@ -114,13 +114,13 @@ def test_a_token_round_trips_with_an_equivalent_expiry(directory: str) -> None:
         ENTRY,
     )
     assert got.expires_at == pytest.approx(50.0 + 1789 - 100)
-    late = bound(FileTokenCache(directory, wall_clock=reader_wall_clock), FakeClock(50.0))
+    late = bound(FileTokenCache(directory, wall_clock=reader_wall_clock), ManualClock(50.0))
     reader_wall_clock.now += 1689
     assert late.get(KEY) is None  # past the stored expiry
 
 
 def test_an_expired_token_is_never_written(directory: str) -> None:
-    cache = bound(FileTokenCache(directory), FakeClock(1000.0))
+    cache = bound(FileTokenCache(directory), ManualClock(1000.0))
     cache.set(KEY, token(issued_at=1000.0 - 1799))
     assert not os.path.exists(cache.entry_path(KEY))
 
@@ -281,7 +281,7 @@ def test_a_value_moved_to_another_key_file_is_a_miss(
 def test_unreadable_warnings_are_rate_limited(
     directory: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     cache = bound(FileTokenCache(directory, warn_interval=60), clock)
     Path(cache.entry_path(KEY)).write_bytes(b"junk")
     assert [cache.get(KEY), cache.get(KEY)] == [None, None]
@@ -513,8 +513,8 @@ def test_a_bad_path_is_refused(path: Any) -> None:
 def test_local_first_the_file_is_read_only_when_the_window_opens(
     directory: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clock = FakeClock(1000.0)
-    wall = FakeClock(WALL)
+    clock = ManualClock(1000.0)
+    wall = ManualClock(WALL)
     cache = bound(FileTokenCache(directory, wall_clock=wall), clock)
     version = cache.version
     cache.set(KEY, token(issued_at=clock.now))
@@ -686,7 +686,7 @@ def test_a_401_drops_the_host_token_and_one_fresh_token_serves_everyone(
 def test_in_the_renew_window_one_instance_renews_and_nobody_waits(
     directory: str, emulator: FalconEmulator
 ) -> None:
-    clock = FakeClock(1000.0)
+    clock = ManualClock(1000.0)
 
     def wall() -> float:  # moves with the monotonic clock, as the two do in the real world
         return WALL + clock.now
@@ -805,8 +805,10 @@ def test_a_forked_child_gets_its_own_locks(directory: str) -> None:
     done.set()
     holder.join()
     assert report() == "tok-parent"
-    assert cache.get(KEY).access_token == "tok-parent"  # still fresh in this process
-    assert FileTokenCache(directory).get(KEY).access_token == "tok-child"  # what others see
+    assert present(cache.get(KEY)).access_token == "tok-parent"  # still fresh in this process
+    assert (
+        present(FileTokenCache(directory).get(KEY)).access_token == "tok-child"
+    )  # what others see
     probe = cache.lock(KEY)
     assert probe.acquire(blocking=False) is True  # the child left no lock held
     probe.release()

@@ -85,7 +85,9 @@ def test_a_child_forked_while_a_parent_thread_holds_the_pool_lock_still_renews(
 ) -> None:
     auth = FalconAuth("forking-client", "forking-secret-0123", base_url=emu.base_url("us-1"))
     auth.get_token()
-    pools = auth.oauth2._session.get_adapter(emu.base_url("us-1")).poolmanager.pools
+    adapter = auth.oauth2._session.get_adapter(emu.base_url("us-1"))
+    assert isinstance(adapter, requests.adapters.HTTPAdapter)
+    pools = adapter.poolmanager.pools
     holding, release = threading.Event(), threading.Event()
 
     def hold() -> None:

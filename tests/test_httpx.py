@@ -20,11 +20,10 @@ import anyio
 import anyio.to_thread
 import httpx
 import pytest
-from support import FakeClock
 
 from requests_falcon_auth import FalconAuth
 from requests_falcon_auth.httpx import FalconHttpxAuth
-from requests_falcon_auth.testing import FalconEmulator, TokenGate
+from requests_falcon_auth.testing import FalconEmulator, ManualClock, TokenGate
 from requests_falcon_auth.testing.pytest_plugin import EmulatedFalcon, running_emulator
 
 DEVICES = "/devices/queries/devices/v1"
@@ -221,7 +220,7 @@ async def test_the_event_loop_keeps_running_while_a_token_answer_is_held(
 async def test_a_token_in_its_renew_window_is_renewed_off_the_callers_path(
     falcon: EmulatedFalcon,
 ) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     auth = FalconAuth(falcon.client_id, falcon.client_secret, clouds=falcon.clouds, clock=clock)
     async with FalconHttpxAuth(auth) as httpx_auth, httpx.AsyncClient(auth=httpx_auth) as client:
         first = await client.get(url_of(falcon))

@@ -51,6 +51,12 @@ def client(**kwargs: object) -> OAuth2:
     return OAuth2("client-a", SECRET, **kwargs)  # type: ignore[arg-type]
 
 
+def header(request: requests.PreparedRequest, name: str) -> str:
+    value = request.headers[name]
+    assert isinstance(value, str), value
+    return value
+
+
 def form_of(call: responses.Call) -> dict[str, list[str]]:
     body = call.request.body
     assert isinstance(body, str)
@@ -63,7 +69,7 @@ def test_token_request_wire_format(falcon: responses.RequestsMock) -> None:
     request = falcon.calls[0].request
     assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
     assert request.headers["Accept"] == "application/json"
-    assert request.headers["User-Agent"].startswith(f"requests-falcon-auth/{__version__} ")
+    assert header(request, "User-Agent").startswith(f"requests-falcon-auth/{__version__} ")
     assert "Authorization" not in request.headers
     assert form_of(falcon.calls[0]) == {
         "client_id": ["client-a"],
@@ -88,11 +94,8 @@ def test_member_cid_is_omitted_when_unset(falcon: responses.RequestsMock) -> Non
 def test_user_agent_prefix(falcon: responses.RequestsMock) -> None:
     falcon.post(f"{US1}/oauth2/token", json=token_json(), status=201)
     client(user_agent="soc-bot/2.0").token()
-    assert (
-        falcon.calls[0]
-        .request.headers["User-Agent"]
-        .startswith("soc-bot/2.0 requests-falcon-auth/")
-    )
+    user_agent = header(falcon.calls[0].request, "User-Agent")
+    assert user_agent.startswith("soc-bot/2.0 requests-falcon-auth/")
 
 
 @pytest.mark.parametrize("status", [200, 201, 202])
@@ -415,7 +418,8 @@ def test_every_call_has_a_timeout(falcon: responses.RequestsMock) -> None:
     falcon.post(f"{US1}/oauth2/revoke", json={"errors": []}, status=200)
     oauth = client()
     oauth.revoke(oauth.token())
-    assert [call.request.req_kwargs["timeout"] for call in falcon.calls] == [(10.0, 30.0)] * 2
+    sent = [call.request.req_kwargs["timeout"] for call in falcon.calls]  # type: ignore[attr-defined]
+    assert sent == [(10.0, 30.0)] * 2
 
 
 def test_revoke_wire_format(falcon: responses.RequestsMock) -> None:
@@ -423,7 +427,7 @@ def test_revoke_wire_format(falcon: responses.RequestsMock) -> None:
     token = Token("tok-9", "bearer", 1799, "us-2", US2, 0.0)
     client().revoke(token)
     request = falcon.calls[0].request
-    scheme, _, encoded = request.headers["Authorization"].partition(" ")
+    scheme, _, encoded = header(request, "Authorization").partition(" ")
     assert scheme == "basic"
     assert base64.b64decode(encoded).decode() == f"client-a:{SECRET}"
     assert form_of(falcon.calls[0]) == {"token": ["tok-9"], "client_id": ["client-a"]}
@@ -556,7 +560,7 @@ def test_the_given_sessions_ca_bundle_wins_over_the_environment(
     with requests.Session() as session:
         session.verify = "/opt/corp/ca.pem"
         client(session=session).token()
-    assert falcon.calls[0].request.req_kwargs["verify"] == "/opt/corp/ca.pem"
+    assert falcon.calls[0].request.req_kwargs["verify"] == "/opt/corp/ca.pem"  # type: ignore[attr-defined]
 
 
 def test_a_given_retry_policy_still_retries_the_token_post(falcon: responses.RequestsMock) -> None:

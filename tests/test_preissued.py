@@ -16,7 +16,6 @@ import httpx
 import pytest
 import requests
 from loopback import Answer, LoopbackServer, Received
-from support import FakeClock
 
 from requests_falcon_auth import (
     ConfigurationError,
@@ -26,7 +25,7 @@ from requests_falcon_auth import (
     MemoryTokenCache,
 )
 from requests_falcon_auth.httpx import FalconHttpxAuth
-from requests_falcon_auth.testing import FalconEmulator
+from requests_falcon_auth.testing import FalconEmulator, ManualClock
 from requests_falcon_auth.urllib3 import AuthorizedPoolManager
 
 CLIENT_ID = "preissued-client"
@@ -166,7 +165,7 @@ def test_the_bad_token_429_raises_it_too() -> None:
 
 
 def test_expires_in_bounds_its_use(emu: FalconEmulator, token: str) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     with preissued(emu, token, expires_in=60, clock=clock) as auth:
         assert auth.get_token().expires_in == 60
         assert send("requests", auth, emu.base_url("us-1") + DEVICES) == 200
@@ -177,7 +176,7 @@ def test_expires_in_bounds_its_use(emu: FalconEmulator, token: str) -> None:
 
 
 def test_without_expires_in_it_is_used_until_rejected(emu: FalconEmulator, token: str) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     with preissued(emu, token, clock=clock) as auth:
         clock.now += 7 * 86400  # no renewal, no expiry of ours: only the API decides
         assert send("requests", auth, emu.base_url("us-1") + DEVICES) == 200

@@ -17,7 +17,6 @@ import signal
 import socket
 import sys
 import threading
-import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -28,21 +27,21 @@ import redis
 import requests
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from redis_server import (
+from redis_fleet import (
     FleetJob,
     RedisServer,
     fleet_worker,
     redis_server_executable,
     renewing_worker,
 )
-from support import FakeClock
+from support import in_child, present
 
 from requests_falcon_auth import FalconAuth
 from requests_falcon_auth.cache import CacheKey, MemoryTokenCache, Timing
 from requests_falcon_auth.errors import ConfigurationError
 from requests_falcon_auth.httpx import FalconHttpxAuth
 from requests_falcon_auth.redis import RedisTokenCache
-from requests_falcon_auth.testing import FalconEmulator
+from requests_falcon_auth.testing import FalconEmulator, ManualClock
 from requests_falcon_auth.token import Token
 
 CLIENT_ID = "fleet-client-id-7c41"
@@ -71,6 +70,12 @@ def closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def stored_bytes(value: object) -> bytes:
+    """A value as redis-py returns it without ``decode_responses``: bytes."""
+    assert isinstance(value, bytes), value
+    return value
 
 
 @pytest.fixture(scope="module")
@@ -133,12 +138,12 @@ def test_a_token_round_trips_with_an_equivalent_expiry(
     clients: Callable[..., redis.Redis],
 ) -> None:
     writer = bound(
-        RedisTokenCache(clients(), wall_clock=FakeClock(1_700_000_000.0)), FakeClock(1000.0)
+        RedisTokenCache(clients(), wall_clock=ManualClock(1_700_000_000.0)), ManualClock(1000.0)
     )
     writer.set(KEY, token(issued_at=990.0))  # 1789 s of life left
     # Another host: its monotonic clock reads anything; its wall clock is 100 s later.
-    reader_wall_clock = FakeClock(1_700_000_100.0)
-    reader = bound(RedisTokenCache(clients(), wall_clock=reader_wall_clock), FakeClock(50.0))
+    reader_wall_clock = ManualClock(1_700_000_100.0)
+    reader = bound(RedisTokenCache(clients(), wall_clock=reader_wall_clock), ManualClock(50.0))
     got = reader.get(KEY)
     assert got is not None
     assert (got.access_token, got.token_type, got.expires_in, got.region, got.base_url) == (
@@ -149,7 +154,7 @@ def test_a_token_round_trips_with_an_equivalent_expiry(
         ENTRY,
     )
     assert got.expires_at == pytest.approx(50.0 + 1789 - 100)
-    other_host = bound(RedisTokenCache(clients(), wall_clock=reader_wall_clock), FakeClock(50.0))
+    other_host = bound(RedisTokenCache(clients(), wall_clock=reader_wall_clock), ManualClock(50.0))
     reader_wall_clock.now += 1689
     assert other_host.get(KEY) is None  # past the stored expiry (Redis's TTL aside)
 
@@ -160,14 +165,14 @@ def test_a_token_round_trips_with_an_equivalent_expiry(
 def test_the_redis_entry_lives_until_the_token_expires(
     client: redis.Redis, expires_in: int, age: float, expected_ttl: float
 ) -> None:
-    cache = bound(RedisTokenCache(client), FakeClock(1000.0))
+    cache = bound(RedisTokenCache(client), ManualClock(1000.0))
     cache.set(KEY, token(issued_at=1000.0 - age, expires_in=expires_in))
     pttl = client.pttl(cache.token_name(KEY))
     assert expected_ttl * 1000 - 2000 < pttl <= expected_ttl * 1000
 
 
 def test_an_expired_token_is_never_stored(client: redis.Redis) -> None:
-    cache = bound(RedisTokenCache(client), FakeClock(1000.0))
+    cache = bound(RedisTokenCache(client), ManualClock(1000.0))
     cache.set(KEY, token(issued_at=1000.0 - 1799))
     assert client.keys("*") == []
 
@@ -184,13 +189,15 @@ def test_nothing_at_rest_names_the_client_secret_or_token(
         try:
             dump: list[bytes] = []
             for name in client.keys("*"):
-                dump.append(name)
+                dump.append(stored_bytes(name))
                 kind = client.type(name)
                 if kind == b"string":
-                    dump.append(client.get(name))
+                    dump.append(stored_bytes(client.get(name)))
                 else:  # nothing else is expected; scan it anyway
                     assert kind == b"hash"
-                    dump.extend(b"".join(item) for item in client.hgetall(name).items())
+                    dump.extend(
+                        stored_bytes(k) + stored_bytes(v) for k, v in client.hgetall(name).items()
+                    )
         finally:
             lock.release()
     (issued,) = emulator.issued_tokens()
@@ -201,7 +208,7 @@ def test_nothing_at_rest_names_the_client_secret_or_token(
     for raw in dump:
         for secret in forbidden_bytes:
             assert secret not in raw
-    assert client.get(cache.token_name(auth._provider.key)).startswith(b"v1:")
+    assert stored_bytes(client.get(cache.token_name(auth._provider.key))).startswith(b"v1:")
 
 
 def test_another_secret_reads_nothing(
@@ -219,7 +226,7 @@ def test_another_secret_reads_nothing(
     (warning,) = warnings_logged(caplog)
     assert "does not decrypt or verify" in warning.getMessage()
     assert TOKEN_VALUE not in caplog.text
-    assert client.get(cache.token_name(KEY)).decode() not in caplog.text
+    assert stored_bytes(client.get(cache.token_name(KEY))).decode() not in caplog.text
     assert cache.get(KEY) is not None
 
 
@@ -233,7 +240,7 @@ def _flip_sealed_byte(value: str, cache: RedisTokenCache) -> str:
 def _other_tokens_fingerprint(value: str, cache: RedisTokenCache) -> str:
     scratch = CacheKey("scratch" * 9, KEY.secret)
     cache.set(scratch, token("tok-another-one", issued_at=cache._clock()))
-    other = cache.client.get(cache.token_name(scratch)).decode()
+    other = stored_bytes(cache.client.get(cache.token_name(scratch))).decode()
     version, _, sealed = value.split(":")
     return ":".join([version, other.split(":")[1], sealed])
 
@@ -257,7 +264,7 @@ def test_a_tampered_value_is_a_miss(
     writer = RedisTokenCache(client)
     writer.set(KEY, token(issued_at=writer._clock()))
     name = writer.token_name(KEY)
-    value = client.get(name).decode()
+    value = stored_bytes(client.get(name)).decode()
     tampered = tamper(value, writer)
     client.set(name, tampered.encode("latin-1"), px=60_000)
     cache = RedisTokenCache(client)  # another process: nothing local, it reads Redis
@@ -275,7 +282,9 @@ def test_a_value_moved_to_another_key_name_is_a_miss(
     writer = RedisTokenCache(client)
     writer.set(KEY, token(issued_at=writer._clock()))
     elsewhere = CacheKey("e" * 64, KEY.secret)  # same secret: only the name differs
-    client.set(writer.token_name(elsewhere), client.get(writer.token_name(KEY)), px=60_000)
+    client.set(
+        writer.token_name(elsewhere), stored_bytes(client.get(writer.token_name(KEY))), px=60_000
+    )
     cache = RedisTokenCache(client)
     assert cache.get(elsewhere) is None
     assert len(warnings_logged(caplog)) == 1
@@ -313,7 +322,7 @@ def test_compare_and_delete_removes_only_the_token_that_failed_in_one_lua_step(
     for method in ("get", "delete", "pipeline", "transaction", "watch"):
         monkeypatch.setattr(mine, method, client_side)
     assert cache.compare_and_delete(KEY, failed) is False
-    assert other.get(KEY).access_token == "tok-2"
+    assert present(other.get(KEY)).access_token == "tok-2"
     assert cache.compare_and_delete(KEY, token("tok-2")) is True
     assert theirs.exists(cache.token_name(KEY)) == 0
     assert cache.compare_and_delete(KEY, token("tok-2")) is False
@@ -495,7 +504,7 @@ def commands_served(client: redis.Redis) -> dict[str, int]:
 @pytest.mark.parametrize("cache_kind", ["memory", "redis"])
 def test_a_cache_serves_one_clock(client: redis.Redis, cache_kind: str) -> None:
     cache = MemoryTokenCache() if cache_kind == "memory" else RedisTokenCache(client)
-    clock = FakeClock()
+    clock = ManualClock()
     FalconAuth("a", "secret-a", cache=cache, clock=clock, renew_window=60)
     FalconAuth("b", "secret-b", cache=cache, clock=clock, renew_window=300)
     assert cache.timing == Timing(clock, 300)  # the widest window: nobody renews late
@@ -580,34 +589,25 @@ def test_a_forked_child_gets_its_own_connections_and_locks(client: redis.Redis) 
     holder = threading.Thread(target=hold)
     holder.start()
     holding.wait()
-    read_end, write_end = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads, 3.12+
-        pid = os.fork()
-    if pid == 0:  # the child
-        report = "failed"
-        try:
-            signal.alarm(10)  # a deadlocked child dies instead of hanging the suite
-            got = cache.get(KEY)
-            cache.set(KEY, token("tok-child", issued_at=cache._clock()))
-            child_connection = client.client_id()
-            gc.collect()
-            client.close()
-            assert got is not None
-            report = f"{got.access_token} {child_connection != parent_connection}"
-        finally:
-            os.write(write_end, report.encode())
-            os._exit(0)
+
+    def child() -> str:
+        got = cache.get(KEY)
+        cache.set(KEY, token("tok-child", issued_at=cache._clock()))
+        child_connection = client.client_id()
+        gc.collect()
+        client.close()
+        assert got is not None
+        return f"{got.access_token} {child_connection != parent_connection}"
+
+    report = in_child(child)
     done.set()
     holder.join()
-    os.close(write_end)
-    report = os.read(read_end, 100).decode()
-    os.close(read_end)
-    os.waitpid(pid, 0)
-    assert report == "tok-parent True"
+    assert report() == "tok-parent True"
     assert client.client_id() == parent_connection  # the child left the parent's socket alone
-    assert cache.get(KEY).access_token == "tok-parent"  # still fresh in this process
-    assert RedisTokenCache(client).get(KEY).access_token == "tok-child"  # what the fleet sees
+    assert present(cache.get(KEY)).access_token == "tok-parent"  # still fresh in this process
+    assert (
+        present(RedisTokenCache(client).get(KEY)).access_token == "tok-child"
+    )  # what the fleet sees
 
 
 # -- the object itself ----------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import responses
@@ -64,8 +65,8 @@ def test_absolute_urls_pass_through(falcon: responses.RequestsMock) -> None:
 )
 def test_api_calls_have_a_timeout_unless_told_otherwise(
     falcon: responses.RequestsMock,
-    session_kwargs: dict[str, object],
-    call_kwargs: dict[str, object],
+    session_kwargs: dict[str, Any],
+    call_kwargs: dict[str, Any],
     timeout: object,
 ) -> None:
     api = falcon.get(f"{US2}/devices/queries/devices/v1", json={"resources": []})
@@ -75,7 +76,7 @@ def test_api_calls_have_a_timeout_unless_told_otherwise(
 
 
 @pytest.mark.parametrize("api_timeout", [0, -1, "5", (1, 2, 3)])
-def test_an_unusable_api_timeout_is_refused(api_timeout: object) -> None:
+def test_an_unusable_api_timeout_is_refused(api_timeout: Any) -> None:
     with pytest.raises(ConfigurationError, match="api_timeout"):
         FalconSession(client_id="id", client_secret="secret", api_timeout=api_timeout)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from requests_falcon_auth.auth import DEFAULT_RENEW_WINDOW
-from requests_falcon_auth.testing.redis_server import RedisServer
+from tests.redis_launcher import RedisServer
 
 from .. import loopback
 from ..budget import Budget

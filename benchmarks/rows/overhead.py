@@ -19,7 +19,7 @@ from typing import Final
 import redis
 
 from requests_falcon_auth.redis import RedisTokenCache
-from requests_falcon_auth.testing.redis_server import RedisServer
+from tests.redis_launcher import RedisServer
 
 from ..budget import Budget
 from ..peers import OURS, Caller, PeerOptions, make_peer

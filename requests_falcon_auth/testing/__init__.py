@@ -3,8 +3,9 @@
 ``with FalconEmulator() as emu:`` serves us-1, us-2, eu-1 and us-gov-1 on loopback;
 ``emu.clouds`` is the region table to hand the client. Behind its gateway it serves sample
 hosts, collections added with ``emu.add_collection`` and handlers (:class:`ApiCall` in,
-:class:`ApiAnswer` out) added with ``emu.add_handler``. The pytest fixtures ``falcon_emulator``
-and ``falcon_auth`` live in :mod:`requests_falcon_auth.testing.pytest_plugin`.
+:class:`ApiAnswer` out) added with ``emu.add_handler``. A :class:`ManualClock` handed to both
+the emulator and the client moves time on by hand. The pytest fixtures ``falcon_emulator`` and
+``falcon_auth`` live in :mod:`requests_falcon_auth.testing.pytest_plugin`.
 
 The names below are imported on first use, so loading the pytest plugin (a submodule, which
 pytest loads in every project that installs this library) does not import the emulator.
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 from .._lazy import exports
 
 if TYPE_CHECKING:
+    from ._clock import ManualClock
     from ._data import ApiAnswer, ApiCall
     from ._faults import TokenGate
     from ._limits import RateLimits
@@ -32,6 +34,7 @@ __all__ = [
     "ApiClient",
     "Counters",
     "FalconEmulator",
+    "ManualClock",
     "RateLimits",
     "RequestLogEntry",
     "TokenGate",
@@ -46,6 +49,7 @@ _HOMES = {
     "ApiClient": "_service",
     "Counters": "_records",
     "FalconEmulator": "emulator",
+    "ManualClock": "_clock",
     "RateLimits": "_limits",
     "RequestLogEntry": "_records",
     "TokenGate": "_faults",

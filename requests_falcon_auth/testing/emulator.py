@@ -94,7 +94,7 @@ class FalconEmulator:
 
     Test suites in other languages drive a running emulator over HTTP through its admin
     server (:meth:`start_admin`; the routes are documented in
-    :mod:`requests_falcon_auth.testing._admin`).
+    ``requests_falcon_auth/testing/_admin.py``).
 
     Raises:
         ValueError: an unknown or repeated region, or a bad ``token_ttl``.
@@ -213,7 +213,7 @@ class FalconEmulator:
 
     def start_admin(self, port: int = 0) -> str:
         """Starts the admin server: the emulator's control plane over HTTP, for test suites in
-        any language (routes: :mod:`requests_falcon_auth.testing._admin`).
+        any language (routes: ``requests_falcon_auth/testing/_admin.py``).
 
         It listens on 127.0.0.1 only, on its own port, and answers requests whose ``Host`` is
         ``127.0.0.1`` or ``localhost``. It lists every client's secret: it is off unless

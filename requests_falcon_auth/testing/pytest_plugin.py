@@ -1,6 +1,7 @@
 """Pytest fixtures for code that talks to Falcon: an emulator and a FalconAuth wired to it.
 
-``falcon_emulator``: a started :class:`EmulatedFalcon` (a :class:`FalconEmulator` serving
+``falcon_emulator``: a started ``EmulatedFalcon`` (a
+:class:`~requests_falcon_auth.testing.FalconEmulator` serving
 us-1, us-2, eu-1 and us-gov-1 over HTTP) with one API client registered in us-1, whose
 credentials are ``falcon_emulator.client_id`` and ``falcon_emulator.client_secret``.
 

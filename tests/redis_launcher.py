@@ -3,6 +3,10 @@
 Started with persistence off; ready when the server logs that it accepts connections (read from
 its output, not polled for); stopped (terminated, then killed if need be) when the block ends.
 ``stop()`` then ``start()`` again keeps the port, to take Redis away and bring it back.
+
+Test infrastructure, not part of the package: the tests import it as ``redis_launcher`` (pytest
+puts ``tests/`` on the path), the benchmarks as ``tests.redis_launcher`` (``python -m
+benchmarks`` runs from the repository root).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import threading
 from types import TracebackType
 from typing import Final
 
-__all__ = ["RedisServer", "RedisUnavailable"]
+__all__ = ["INSTALL_HINT", "RedisServer", "RedisUnavailable"]
 
 _READY: Final = b"Ready to accept connections"
 _STOP_TIMEOUT: Final = 10.0
@@ -59,7 +63,7 @@ class RedisServer:
             *("--save", "", "--appendonly", "no", "--logfile", ""),
         ]
         # A fixed argument list with a resolved executable: no shell, no user input.
-        process = subprocess.Popen(  # noqa: S603
+        process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
         self._process = process

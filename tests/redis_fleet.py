@@ -1,5 +1,7 @@
 """Finding redis-server for the tests (a failure in CI when missing), and the fleet worker.
 
+The server itself is started by :mod:`redis_launcher` (shared with the benchmarks).
+
 The worker lives here, not in the test module, so that "spawn" children import little.
 """
 
@@ -14,10 +16,10 @@ from typing import Any
 import pytest
 import redis
 import requests
+from redis_launcher import INSTALL_HINT, RedisServer
 
 from requests_falcon_auth import FalconAuth
 from requests_falcon_auth.redis import RedisTokenCache
-from requests_falcon_auth.testing.redis_server import INSTALL_HINT, RedisServer
 
 __all__ = [
     "FleetJob",
