@@ -41,7 +41,6 @@ import contextlib
 import errno
 import hashlib
 import logging
-import math
 import os
 import re
 import secrets
@@ -60,7 +59,8 @@ except ImportError as exc:  # dependencies of the package: only a broken install
         f"({exc.name} is missing): pip install 'filelock>=3.12' 'platformdirs>=3'"
     ) from exc
 
-from . import _fork
+from . import _checks, _fork
+from ._throttle import WarningThrottle
 from .cache import CacheKey, LocalCopy, MemoryTokenCache, Timing, TokenLock, _rebind
 from .errors import ConfigurationError
 from .sealed import Sealers, Unreadable
@@ -129,16 +129,10 @@ class FileTokenCache(LocalCopy):
                 "permissions and flock); on Windows use the default in-memory cache or "
                 "RedisTokenCache."
             )
-        if (
-            isinstance(warn_interval, bool)
-            or not isinstance(warn_interval, (int, float))
-            or not math.isfinite(warn_interval)
-            or warn_interval < 0
-        ):
-            raise ConfigurationError("warn_interval must be a finite number of seconds, >= 0.")
+        interval = _checks.seconds(warn_interval, "warn_interval", allow_zero=True)
         self.path = _directory_path(path)
         _prepare_directory(self.path)
-        self.warn_interval = float(warn_interval)
+        self.warn_interval = interval
         self.timing = Timing()
         self._bound = False
         self._wall_clock = wall_clock
@@ -149,7 +143,7 @@ class FileTokenCache(LocalCopy):
 
     def _after_fork_in_child(self) -> None:
         self._state_lock = threading.Lock()
-        self._warned_at: dict[str, float] = {}
+        self._warnings = WarningThrottle(log, self.warn_interval, self._clock)
         # Which thread of this process holds each key's single-flight lock: a store or a
         # compare-and-delete made by that thread must not wait for its own lock.
         self._holders: dict[str, int] = {}
@@ -350,14 +344,7 @@ class FileTokenCache(LocalCopy):
         )
 
     def _warn(self, kind: str, message: str, *args: object) -> None:
-        """Logs a WARNING, or DEBUG if one of this kind was logged less than warn_interval ago."""
-        now = self._clock()
-        with self._state_lock:
-            last = self._warned_at.get(kind)
-            quiet = last is not None and now - last < self.warn_interval
-            if not quiet:
-                self._warned_at[kind] = now
-        log.log(logging.DEBUG if quiet else logging.WARNING, message, *args)
+        self._warnings.warn(kind, message, *args)
 
 
 class _HostLock:

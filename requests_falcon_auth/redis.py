@@ -53,7 +53,8 @@ except ImportError as exc:
         "pip install 'requests-falcon-auth[redis]'"
     ) from exc
 
-from . import _fork
+from . import _checks, _fork
+from ._throttle import WarningThrottle
 from .cache import CacheKey, LocalCopy, MemoryTokenCache, Timing, TokenLock, _rebind
 from .errors import ConfigurationError
 from .sealed import Sealers, Unreadable
@@ -75,10 +76,6 @@ if value and string.sub(value, 1, string.len(ARGV[1])) == ARGV[1] then
 end
 return 0
 """
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class RedisTokenCache(LocalCopy):
@@ -138,20 +135,11 @@ class RedisTokenCache(LocalCopy):
             )
         if not isinstance(prefix, str):
             raise ConfigurationError("prefix must be a string.")
-        for name, value, positive in (
-            ("lock_ttl", lock_ttl, True),
-            ("backoff", backoff, False),
-            ("warn_interval", warn_interval, False),
-        ):
-            if not _is_number(value) or not math.isfinite(value) or value < 0:
-                raise ConfigurationError(f"{name} must be a finite number of seconds, >= 0.")
-            if positive and value <= 0:
-                raise ConfigurationError(f"{name} must be more than zero seconds.")
         self._client = client
         self.prefix = prefix
-        self.lock_ttl = float(lock_ttl)
-        self.backoff = float(backoff)
-        self.warn_interval = float(warn_interval)
+        self.lock_ttl = _checks.seconds(lock_ttl, "lock_ttl")
+        self.backoff = _checks.seconds(backoff, "backoff", allow_zero=True)
+        self.warn_interval = _checks.seconds(warn_interval, "warn_interval", allow_zero=True)
         self.timing = Timing()
         self._bound = False
         self._wall_clock = wall_clock
@@ -164,7 +152,7 @@ class RedisTokenCache(LocalCopy):
     def _after_fork_in_child(self) -> None:
         self._state_lock = threading.Lock()
         self._down_until: float | None = None
-        self._warned_at: dict[str, float] = {}
+        self._warnings = WarningThrottle(log, self.warn_interval, self._clock)
 
     def bind(self, timing: Timing) -> None:
         """Adopts FalconAuth's clock and renew window (see ``TokenCache.bind``)."""
@@ -324,14 +312,7 @@ class RedisTokenCache(LocalCopy):
         log.info("The Redis token cache at %s answers again", self._target())
 
     def _warn(self, kind: str, message: str, *args: object) -> None:
-        """Logs a WARNING, or DEBUG if one of this kind was logged less than warn_interval ago."""
-        now = self._clock()
-        with self._state_lock:
-            last = self._warned_at.get(kind)
-            quiet = last is not None and now - last < self.warn_interval
-            if not quiet:
-                self._warned_at[kind] = now
-        log.log(logging.DEBUG if quiet else logging.WARNING, message, *args)
+        self._warnings.warn(kind, message, *args)
 
 
 class _FleetLock:
