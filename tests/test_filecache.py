@@ -31,6 +31,7 @@ import httpx
 import platformdirs
 import pytest
 import requests
+import shared_store_contract
 from support import in_child, present
 
 from requests_falcon_auth import FalconAuth
@@ -644,43 +645,17 @@ def test_falcon_auth_with_a_file_cache_does_not_revoke_on_close(
 
 
 def test_threads_and_instances_share_one_token(directory: str, emulator: FalconEmulator) -> None:
-    auths = [make_auth(emulator, FileTokenCache(directory)) for _ in range(2)]
-    start = threading.Barrier(16)
-    statuses: list[int] = []
-
-    def work(auth: FalconAuth) -> None:
-        with requests.Session() as session:
-            session.auth = auth
-            start.wait()
-            statuses.append(session.get(emulator.clouds["us-1"] + DEVICES).status_code)
-
-    threads = [threading.Thread(target=work, args=(auths[i % 2],)) for i in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for auth in auths:
-        auth.close()
-    assert statuses == [200] * 16
-    assert emulator.counters.token_requests == 1
+    shared_store_contract.threads_and_instances_share_one_token(
+        emulator, lambda: make_auth(emulator, FileTokenCache(directory))
+    )
 
 
 def test_a_401_drops_the_host_token_and_one_fresh_token_serves_everyone(
     directory: str, emulator: FalconEmulator
 ) -> None:
-    first, second = (make_auth(emulator, FileTokenCache(directory)) for _ in range(2))
-    url = emulator.clouds["us-1"] + DEVICES
-    with first, second, requests.Session() as s1, requests.Session() as s2:
-        s1.auth, s2.auth = first, second
-        assert s1.get(url).status_code == 200
-        assert s2.get(url).status_code == 200  # both now hold the token locally
-        emulator.invalidate_all_tokens()
-        assert s1.get(url).status_code == 200  # 401, compare-and-delete, fetch, re-send
-        # The second finds its copy rejected too, and takes the fresh one from the file.
-        assert s2.get(url).status_code == 200
-        assert s2.get(url).status_code == 200
-    counters = emulator.counters
-    assert (counters.token_requests, counters.api_401, counters.api_ok) == (2, 2, 5)
+    shared_store_contract.a_401_drops_the_shared_token_and_one_fresh_token_serves_everyone(
+        emulator, lambda: make_auth(emulator, FileTokenCache(directory))
+    )
 
 
 def test_in_the_renew_window_one_instance_renews_and_nobody_waits(
