@@ -1,6 +1,7 @@
 """Helpers of the reliability suite: retry waits recorded instead of slept, token-endpoint
 answers as values, the oracle of what a client must make of them, and the fuzzing of the token
-endpoint (Hypothesis strategies of its answers, a fake Falcon that serves them, the checks)."""
+endpoint (Hypothesis strategies of its answers and the checks; the fake that serves them is
+``fakes.ScriptedFalcon``)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from unittest import mock
 from urllib.parse import urljoin
 
 import requests
-import responses
 import urllib3.util.retry
+from fakes import Reply, ScriptedFalcon
 from hypothesis import event, settings
 from hypothesis import strategies as st
 from requests.structures import CaseInsensitiveDict
@@ -72,31 +73,6 @@ def recorded_retry_waits() -> Iterator[RetryWaits]:
     fake_time = SimpleNamespace(time=time.time, monotonic=time.monotonic, sleep=waits.sleep)
     with mock.patch.object(urllib3.util.retry, "time", fake_time):
         yield waits
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One answer of a mocked endpoint: status, headers (latin-1 text, as on the wire), body."""
-
-    status: int
-    headers: tuple[tuple[str, str], ...] = ()
-    body: bytes = b""
-
-    def header(self, name: str) -> str | None:
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                return value
-        return None
-
-    def document(self) -> object:
-        """The body as JSON, as the library reads it (UTF-8), or None."""
-        try:
-            return json.loads(self.body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            return None
-
-    def as_callback_result(self) -> tuple[int, dict[str, str], bytes]:
-        return self.status, dict(self.headers), self.body
 
 
 # -- what a token the library hands out must be ------------------------------------------------
@@ -432,33 +408,6 @@ retries = st.builds(
 FUZZ_SETTINGS = settings(deadline=None, database=None)
 
 
-class FakeFalcon:
-    """``responses`` callbacks: every POST is a token request, answered from the queue (the last
-    answer repeats once it runs out); every GET is an API call, recorded and answered 200."""
-
-    def __init__(self, token_replies: Sequence[Reply]) -> None:
-        self.token_replies = list(token_replies)
-        self.served: list[tuple[str, Reply]] = []
-        self.api_calls: list[tuple[str, str | bytes | None]] = []
-
-    def token(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], bytes]:
-        reply = self.token_replies[min(len(self.served), len(self.token_replies) - 1)]
-        self.served.append((request.url or "", reply))
-        return reply.as_callback_result()
-
-    def api(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], bytes]:
-        self.api_calls.append((request.url or "", request.headers.get("Authorization")))
-        return 200, {}, b'{"resources": []}'
-
-    @contextmanager
-    def installed(self) -> Iterator[None]:
-        with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-            anything = re.compile(r".*")
-            mock.add_callback(responses.POST, anything, callback=self.token, content_type=None)
-            mock.add_callback(responses.GET, anything, callback=self.api, content_type=None)
-            yield
-
-
 def token_session() -> requests.Session:
     session = requests.Session()
     session.trust_env = False
@@ -525,8 +474,8 @@ TokenOutcome = Union[Token, requests.Response, BaseException]
 
 def run_token_scenario(
     mode: str, answers: Sequence[Reply], retry: FalconRetry, via_auth: bool
-) -> tuple[FakeFalcon, TokenOutcome, RetryWaits]:
-    falcon = FakeFalcon(answers)
+) -> tuple[ScriptedFalcon, TokenOutcome, RetryWaits]:
+    falcon = ScriptedFalcon(answers)
     with falcon.installed(), recorded_retry_waits() as waits:
         try:
             if via_auth:
@@ -541,7 +490,7 @@ def run_token_scenario(
 
 
 def check_token_scenario(
-    mode: str, retry: FalconRetry, falcon: FakeFalcon, outcome: TokenOutcome, waits: RetryWaits
+    mode: str, retry: FalconRetry, falcon: ScriptedFalcon, outcome: TokenOutcome, waits: RetryWaits
 ) -> None:
     served = falcon.served
     assert served, "no token request was made"

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 import responses
+from fakes import CallbackResult, TokenIssuer
 from support import CountingCache, form_of, in_child
 
 from requests_falcon_auth import (
@@ -29,21 +30,6 @@ SECRET = "client-secret-0123456789"
 DEVICES = f"{US1}/devices/queries/devices/v1"
 
 
-class Tokens:
-    """A token endpoint callback for ``responses`` issuing tok-1, tok-2, ..."""
-
-    def __init__(self) -> None:
-        self.issued: list[str] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
-        with self.lock:
-            value = f"tok-{len(self.issued) + 1}"
-            self.issued.append(value)
-        body = f'{{"access_token": "{value}", "token_type": "bearer", "expires_in": 1799}}'
-        return 201, {"X-Cs-Traceid": f"trace-{value}"}, body
-
-
 @pytest.fixture
 def falcon() -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
@@ -51,8 +37,8 @@ def falcon() -> Iterator[responses.RequestsMock]:
 
 
 @pytest.fixture
-def tokens(falcon: responses.RequestsMock) -> Tokens:
-    issue = Tokens()
+def tokens(falcon: responses.RequestsMock) -> TokenIssuer:
+    issue = TokenIssuer()
     falcon.add_callback(responses.POST, f"{US1}/oauth2/token", callback=issue)
     falcon.post(f"{US1}/oauth2/revoke", json={"errors": []}, status=200)
     return issue
@@ -89,7 +75,7 @@ def test_construction_does_no_io(falcon: responses.RequestsMock) -> None:
 
 
 def test_credentials_come_from_the_environment(
-    monkeypatch: pytest.MonkeyPatch, falcon: responses.RequestsMock, tokens: Tokens
+    monkeypatch: pytest.MonkeyPatch, falcon: responses.RequestsMock, tokens: TokenIssuer
 ) -> None:
     monkeypatch.setenv("FALCON_CLIENT_ID", "env-id")
     monkeypatch.setenv("FALCON_CLIENT_SECRET", "env-secret")
@@ -155,7 +141,7 @@ def test_repr_shows_no_secret() -> None:
 
 
 def test_first_request_fetches_and_later_ones_reuse(
-    falcon: responses.RequestsMock, tokens: Tokens
+    falcon: responses.RequestsMock, tokens: TokenIssuer
 ) -> None:
     falcon.get(DEVICES, json={"resources": []})
     with requests.Session() as session:
@@ -176,7 +162,7 @@ def test_first_request_fetches_and_later_ones_reuse(
     ],
 )
 def test_other_origins_get_no_token_and_cause_no_fetch(
-    falcon: responses.RequestsMock, tokens: Tokens, url: str
+    falcon: responses.RequestsMock, tokens: TokenIssuer, url: str
 ) -> None:
     falcon.get(url, json={})
     with requests.Session() as session:
@@ -230,7 +216,7 @@ def test_autodiscovered_region_receives_requests_for_other_falcon_hosts(
 
 
 def test_a_named_cloud_sends_no_token_to_other_falcon_hosts(
-    falcon: responses.RequestsMock, tokens: Tokens
+    falcon: responses.RequestsMock, tokens: TokenIssuer
 ) -> None:
     falcon.get(f"{US2}/devices/queries/devices/v1", json={})
     with requests.Session() as session:
@@ -244,7 +230,7 @@ def test_a_named_cloud_sends_no_token_to_other_falcon_hosts(
 
 
 def test_401_gets_one_fresh_token_and_one_resend(
-    falcon: responses.RequestsMock, tokens: Tokens
+    falcon: responses.RequestsMock, tokens: TokenIssuer
 ) -> None:
     falcon.get(DEVICES, status=401, json={"errors": [{"code": 401, "message": "invalid"}]})
     falcon.get(DEVICES, status=200, json={"resources": ["ok"]})
@@ -260,7 +246,7 @@ def test_401_gets_one_fresh_token_and_one_resend(
     assert response.request.headers["Authorization"] == "Bearer tok-2"
 
 
-def test_a_second_401_is_returned(falcon: responses.RequestsMock, tokens: Tokens) -> None:
+def test_a_second_401_is_returned(falcon: responses.RequestsMock, tokens: TokenIssuer) -> None:
     api = falcon.get(DEVICES, status=401, json={})
     with requests.Session() as session:
         session.auth = make_auth()
@@ -271,7 +257,7 @@ def test_a_second_401_is_returned(falcon: responses.RequestsMock, tokens: Tokens
     assert len(tokens.issued) == 2
 
 
-def test_403_is_never_retried(falcon: responses.RequestsMock, tokens: Tokens) -> None:
+def test_403_is_never_retried(falcon: responses.RequestsMock, tokens: TokenIssuer) -> None:
     api = falcon.get(DEVICES, status=403, json={})
     with requests.Session() as session:
         session.auth = make_auth()
@@ -280,7 +266,7 @@ def test_403_is_never_retried(falcon: responses.RequestsMock, tokens: Tokens) ->
     assert tokens.issued == ["tok-1"]
 
 
-def test_bytes_body_is_replayed(falcon: responses.RequestsMock, tokens: Tokens) -> None:
+def test_bytes_body_is_replayed(falcon: responses.RequestsMock, tokens: TokenIssuer) -> None:
     url = f"{US1}/devices/entities/devices-actions/v2"
     falcon.post(url, status=401, json={})
     falcon.post(url, status=202, json={})
@@ -293,7 +279,7 @@ def test_bytes_body_is_replayed(falcon: responses.RequestsMock, tokens: Tokens) 
 
 
 def test_401_invalidation_is_compare_and_swap(
-    falcon: responses.RequestsMock, tokens: Tokens
+    falcon: responses.RequestsMock, tokens: TokenIssuer
 ) -> None:
     """A token another thread already replaced is not evicted, and no extra fetch happens."""
     auth = make_auth()
@@ -316,7 +302,7 @@ def test_401_invalidation_is_compare_and_swap(
 
 
 def test_401_from_a_foreign_host_is_left_alone(
-    falcon: responses.RequestsMock, tokens: Tokens
+    falcon: responses.RequestsMock, tokens: TokenIssuer
 ) -> None:
     falcon.get("https://other.example/x", status=401)
     with requests.Session() as session:
@@ -327,11 +313,11 @@ def test_401_from_a_foreign_host_is_left_alone(
 
 def test_threads_share_one_token_request(falcon: responses.RequestsMock) -> None:
     cache = CountingCache(ManualClock())
-    tokens = Tokens()
+    tokens = TokenIssuer()
 
     def token_when_all_threads_are_queued(
         request: requests.PreparedRequest,
-    ) -> tuple[int, dict[str, str], str]:
+    ) -> CallbackResult:
         cache.wait_for_attempts(32)
         return tokens(request)
 
@@ -357,7 +343,7 @@ def test_threads_share_one_token_request(falcon: responses.RequestsMock) -> None
 
 
 def test_instances_sharing_a_cache_share_the_token(
-    falcon: responses.RequestsMock, tokens: Tokens
+    falcon: responses.RequestsMock, tokens: TokenIssuer
 ) -> None:
     cache = MemoryTokenCache()
     first, second = make_auth(cache=cache), make_auth(cache=cache)
@@ -373,7 +359,9 @@ def revoked(falcon: responses.RequestsMock) -> list[str]:
     return [form_of(c.request.body)["token"][0] for c in calls_to(falcon, "/oauth2/revoke")]
 
 
-def test_close_revokes_and_is_idempotent(falcon: responses.RequestsMock, tokens: Tokens) -> None:
+def test_close_revokes_and_is_idempotent(
+    falcon: responses.RequestsMock, tokens: TokenIssuer
+) -> None:
     auth = make_auth()
     auth.get_token()
     auth.close()
@@ -383,7 +371,7 @@ def test_close_revokes_and_is_idempotent(falcon: responses.RequestsMock, tokens:
     assert auth.get_token().access_token == "tok-2"  # usable again after close
 
 
-def test_context_manager_revokes(falcon: responses.RequestsMock, tokens: Tokens) -> None:
+def test_context_manager_revokes(falcon: responses.RequestsMock, tokens: TokenIssuer) -> None:
     with make_auth() as auth:
         auth.get_token()
     assert revoked(falcon) == ["tok-1"]
@@ -394,7 +382,9 @@ def test_close_without_a_token_makes_no_call(falcon: responses.RequestsMock) -> 
     assert len(falcon.calls) == 0
 
 
-def test_attached_session_close_revokes(falcon: responses.RequestsMock, tokens: Tokens) -> None:
+def test_attached_session_close_revokes(
+    falcon: responses.RequestsMock, tokens: TokenIssuer
+) -> None:
     falcon.get(DEVICES, json={})
     auth = make_auth()
     session = auth.attach(requests.Session())
@@ -429,7 +419,7 @@ def test_explicit_revoke_raises(falcon: responses.RequestsMock) -> None:
 
 
 def test_revoke_on_close_false_leaves_the_token(
-    falcon: responses.RequestsMock, tokens: Tokens
+    falcon: responses.RequestsMock, tokens: TokenIssuer
 ) -> None:
     auth = make_auth(revoke_on_close=False)
     auth.get_token()
@@ -438,7 +428,9 @@ def test_revoke_on_close_false_leaves_the_token(
     assert auth.get_token().access_token == "tok-1"
 
 
-def test_expired_tokens_are_not_revoked(falcon: responses.RequestsMock, tokens: Tokens) -> None:
+def test_expired_tokens_are_not_revoked(
+    falcon: responses.RequestsMock, tokens: TokenIssuer
+) -> None:
     clock = ManualClock()
     auth = make_auth(clock=clock)
     auth.get_token()
@@ -448,7 +440,7 @@ def test_expired_tokens_are_not_revoked(falcon: responses.RequestsMock, tokens: 
 
 
 def test_a_forked_child_never_revokes_its_parents_token(
-    falcon: responses.RequestsMock, tokens: Tokens
+    falcon: responses.RequestsMock, tokens: TokenIssuer
 ) -> None:
     falcon.get(DEVICES, json={})
     auth = make_auth()
@@ -479,7 +471,9 @@ def test_pickling_never_writes_the_secret(monkeypatch: pytest.MonkeyPatch) -> No
     assert copy._provider.key == auth._provider.key
 
 
-def test_session_is_used_for_token_calls(falcon: responses.RequestsMock, tokens: Tokens) -> None:
+def test_session_is_used_for_token_calls(
+    falcon: responses.RequestsMock, tokens: TokenIssuer
+) -> None:
     with requests.Session() as token_session:
         token_session.headers["X-Corp-Proxy"] = "yes"
         auth = make_auth(session=token_session)

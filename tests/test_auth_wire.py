@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import ssl
-import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,56 +20,13 @@ import httpx
 import pytest
 import requests
 import urllib3
+from fakes import MiniFalcon
 from loopback import Answer, LoopbackServer, Received
 
 from requests_falcon_auth import FalconAuth, FalconRetry, FalconSession
 from requests_falcon_auth.httpx import FalconHttpxAuth
 from requests_falcon_auth.testing._tls import TlsMaterial
 from requests_falcon_auth.urllib3 import AuthorizedPoolManager
-
-
-class MiniFalcon:
-    """Token endpoint plus an API that rejects the tokens listed in ``reject``."""
-
-    def __init__(self) -> None:
-        self.issued: list[str] = []
-        self.reject: set[str] = set()
-        self.redirect_to: str | None = None
-        self.prefix = ""
-        self.bad_token_status = 401  # 429: the bad-token budget is spent
-        self.account_limited: str | None = None
-        self.set_cookie_on_401 = False
-        self.forbidden: str | None = None
-        self.lock = threading.Lock()
-
-    def __call__(self, request: Received) -> Answer:
-        if not request.path.startswith(self.prefix):
-            return Answer(404, b'{"errors": [{"code": 404}]}')
-        path = request.path[len(self.prefix) :]
-        if path == "/oauth2/token":
-            with self.lock:
-                value = f"tok-{len(self.issued) + 1}"
-                self.issued.append(value)
-            return Answer(201, json.dumps({"access_token": value, "expires_in": 1799}).encode())
-        if path == "/oauth2/revoke":
-            return Answer(200, b'{"errors": []}')
-        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if token not in self.issued or token in self.reject:
-            headers = (
-                {"Set-Cookie": "falcon-affinity=node-7; Path=/"} if self.set_cookie_on_401 else {}
-            )
-            if self.bad_token_status == 429:
-                headers.update({"X-Ratelimit-Limit": "15", "X-Ratelimit-Remaining": "0"})
-            return Answer(self.bad_token_status, b'{"errors": [{"code": 401}]}', headers)
-        if self.account_limited and path.startswith(self.account_limited):
-            limits = {"X-Ratelimit-Limit": "6000", "X-Ratelimit-Remaining": "0"}
-            return Answer(429, b'{"errors": [{"code": 429}]}', limits)
-        if self.redirect_to and path.startswith("/redirect"):
-            return Answer(302, b"", {"Location": self.redirect_to})
-        if self.forbidden and path.startswith(self.forbidden):
-            return Answer(403, b'{"errors": [{"code": 403}]}')
-        digest = hashlib.sha256(request.body).hexdigest()
-        return Answer(200, json.dumps({"length": len(request.body), "sha256": digest}).encode())
 
 
 @pytest.fixture(scope="module")

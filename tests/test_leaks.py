@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 import responses
+from fakes import MiniFalcon
 from loopback import LoopbackServer
-from test_auth_wire import MiniFalcon
 
 from requests_falcon_auth import FalconAuth, FalconAuthError, FalconRetry, FalconSession
 

@@ -5,14 +5,11 @@ what the user gets matches a model of FalconAuth. Retry waits are recorded, not 
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
-import requests
-import responses
+from fakes import ISSUE, Reply, ScriptedApi
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from reliability_support import (
@@ -20,7 +17,6 @@ from reliability_support import (
     FUZZ_SETTINGS,
     RETRIED_STATUSES,
     US1,
-    Reply,
     dump_json,
     envelopes,
     expected_error,
@@ -38,7 +34,6 @@ from requests_falcon_auth import (
 pytestmark = pytest.mark.slow
 
 
-OK = Reply(201)  # a marker: the token endpoint issues the next tok-<n>
 LASTING = (CredentialsError, RegionError)  # remembered: no token request for a while
 
 failing_renewals = st.builds(
@@ -60,7 +55,7 @@ failing_renewals = st.builds(
         r.status, r.headers, b"" if r.status < 200 or r.status in (204, 304) else r.body
     )
 )
-renewals = st.one_of(st.just(OK), st.just(OK), st.just(OK), failing_renewals)
+renewals = st.one_of(st.just(ISSUE), st.just(ISSUE), st.just(ISSUE), failing_renewals)
 api_answers = st.tuples(
     st.one_of(st.just(401), st.just(200), st.integers(100, 599)),
     st.one_of(st.binary(max_size=24), st.builds(dump_json, envelopes, st.just(True))),
@@ -80,41 +75,6 @@ user_requests = st.builds(
 
 
 @dataclass
-class Api401:
-    """The token endpoint (tok-1, then the renewal answers, then tok-n again) and the API
-    (each user request's first answer, then its second), recording every call."""
-
-    renewals: list[Reply]
-    issued: list[str] = field(default_factory=list)
-    token_calls: int = 0
-    api_calls: list[tuple[str | bytes | None, bytes | None]] = field(default_factory=list)
-    current: UserRequest | None = None
-    attempt: int = 0
-
-    def token(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], bytes]:
-        self.token_calls += 1
-        index = self.token_calls - 2
-        reply = self.renewals[index] if 0 <= index < len(self.renewals) else OK
-        if reply is not OK:
-            return reply.as_callback_result()
-        self.issued.append(f"tok-{len(self.issued) + 1}")
-        body = {"access_token": self.issued[-1], "token_type": "bearer", "expires_in": 1799}
-        return 201, {}, json.dumps(body).encode()
-
-    def api(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], bytes]:
-        body = request.body
-        if body is not None and not isinstance(body, (bytes, str)):
-            body = b"".join(body)  # type: ignore[arg-type]
-        if isinstance(body, str):
-            body = body.encode()
-        self.api_calls.append((request.headers.get("Authorization"), body))
-        assert self.current is not None
-        status, payload = self.current.first if self.attempt == 0 else self.current.second
-        self.attempt += 1
-        return status, {"X-Cs-Traceid": f"api-{len(self.api_calls)}"}, payload
-
-
-@dataclass
 class Model:
     """What FalconAuth must do, request by request: cached token, remembered failure."""
 
@@ -128,8 +88,8 @@ class Model:
         """The next token answer: caches tok-n, or returns the error it must raise."""
         self.token_calls += 1
         index = self.token_calls - 2
-        reply = self.renewals[index] if 0 <= index < len(self.renewals) else OK
-        if reply is OK:
+        reply = self.renewals[index] if 0 <= index < len(self.renewals) else ISSUE
+        if reply is ISSUE:
             self.issued += 1
             self.cached = f"tok-{self.issued}"
             return None
@@ -156,25 +116,13 @@ def _body_for(kind: str, index: int) -> bytes | Iterator[bytes] | None:
 def test_the_401_path_resends_once_with_one_fresh_token(
     requests_: list[UserRequest], renewal_answers: list[Reply]
 ) -> None:
-    fake = Api401(renewal_answers)
+    fake = ScriptedApi(US1, renewal_answers)
     model = Model(renewal_answers)
-    with (
-        responses.RequestsMock(assert_all_requests_are_fired=False) as mock,
-        token_session() as session,
-    ):
-        mock.add_callback(
-            responses.POST, f"{US1}/oauth2/token", callback=fake.token, content_type=None
-        )
-        mock.add_callback(
-            responses.POST, f"{US1}/oauth2/revoke", callback=lambda r: (200, {}, b"{}")
-        )
-        anything_else = re.compile(r"https://api\.crowdstrike\.com/(?!oauth2/).*")
-        for method in (responses.GET, responses.POST):
-            mock.add_callback(method, anything_else, callback=fake.api, content_type=None)
+    with fake.installed(), token_session() as session:
         auth = falcon_auth("us-1")
         session.auth = auth
         for index, user in enumerate(requests_):
-            fake.current, fake.attempt = user, 0
+            fake.next_request(user.first, user.second)
             calls_before = (model.token_calls, len(fake.api_calls))
             cache_was_empty = model.cached is None
             expected_tokens: list[str] = []

@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from fakes import Reply, ScriptedFalcon
 from loopback import Answer, LoopbackServer, Received
 from reliability_support import (
     CLIENT,
     DEVICES,
     FUZZ_SECRET,
     US1,
-    FakeFalcon,
-    Reply,
     falcon_auth,
     oauth2,
     recorded_retry_waits,
@@ -44,14 +43,14 @@ def _token_answer(document: dict[str, object]) -> Reply:
 )
 def test_b1_expires_in_digits_that_int_refuses(expires_in: str) -> None:
     """B1: ``str.isdigit()`` passed these, then ``int()`` raised ValueError."""
-    falcon = FakeFalcon([_token_answer({"access_token": "tok", "expires_in": expires_in})])
+    falcon = ScriptedFalcon([_token_answer({"access_token": "tok", "expires_in": expires_in})])
     with falcon.installed(), pytest.raises(TokenEndpointError):
         oauth2("us-1").token()
 
 
 def test_b2_expires_in_beyond_float_range() -> None:
     """B2: the token was accepted, then its expiry overflowed a float (OverflowError)."""
-    falcon = FakeFalcon([_token_answer({"access_token": "tok", "expires_in": 10**400})])
+    falcon = ScriptedFalcon([_token_answer({"access_token": "tok", "expires_in": 10**400})])
     with falcon.installed(), token_session() as session:
         response = session.get(f"{US1}{DEVICES}", auth=falcon_auth("us-1"))
     assert response.status_code == 200
@@ -72,7 +71,7 @@ def test_b3_retry_after_that_urllib3_cannot_read(
     status: int, retry_after: str, error: type[FalconAuthError]
 ) -> None:
     """B3: urllib3 raised ValueError (or, on 1.26, FalconRetry an OverflowError) on these."""
-    falcon = FakeFalcon([Reply(status, (("Retry-After", retry_after),), b"{}")])
+    falcon = ScriptedFalcon([Reply(status, (("Retry-After", retry_after),), b"{}")])
     with falcon.installed(), recorded_retry_waits() as waits, pytest.raises(error):
         oauth2("us-1").token()
     assert waits.total <= DEFAULT_MAX_WAIT
@@ -91,7 +90,7 @@ def test_b4_location_that_requests_cannot_parse(
     operation: str, mode: str, status: int, location: str
 ) -> None:
     """B4: requests parses a Location even with allow_redirects=False; its ValueError escaped."""
-    falcon = FakeFalcon([Reply(status, (("Location", location),), b"")])
+    falcon = ScriptedFalcon([Reply(status, (("Location", location),), b"")])
     client = oauth2(mode)
     call = client.token if operation == "token" else lambda: client.revoke("tok")
     with falcon.installed(), pytest.raises(TokenEndpointError):
@@ -122,7 +121,7 @@ def test_b5_token_that_cannot_be_sent(value: str) -> None:
 
 def test_b6_secret_echoed_in_the_trace_id() -> None:
     """B6: the messages were redacted, the trace id not: str(error) ended "(trace id <secret>)"."""
-    falcon = FakeFalcon([Reply(403, (("X-Cs-Traceid", f"t-{FUZZ_SECRET}"),), b"{}")])
+    falcon = ScriptedFalcon([Reply(403, (("X-Cs-Traceid", f"t-{FUZZ_SECRET}"),), b"{}")])
     with falcon.installed(), pytest.raises(CredentialsError) as caught:
         oauth2("us-1").token()
     assert FUZZ_SECRET not in str(caught.value)

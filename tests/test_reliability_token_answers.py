@@ -8,10 +8,10 @@ The strategies and the fake Falcon are in ``reliability_support``.
 from __future__ import annotations
 
 import pytest
+from fakes import Reply
 from hypothesis import given, settings
 from reliability_support import (
     FUZZ_SETTINGS,
-    Reply,
     check_token_scenario,
     retries,
     run_token_scenario,

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 import urllib3
+from fakes import MiniFalcon
 from loopback import Answer, LoopbackServer
-from test_auth_wire import MiniFalcon
 
 from requests_falcon_auth import FalconAuth, FalconRetry, TokenEndpointError
 from requests_falcon_auth.urllib3 import AuthorizedPoolManager
