@@ -254,7 +254,25 @@ class LocalCopy:
     read from the shared store.
     """
 
+    timing: Timing
+    _bound: bool
     _local: MemoryTokenCache
+    _state_lock: threading.Lock
+
+    def _start_local_copy(self) -> None:
+        self.timing = Timing()
+        self._bound = False
+        self._local = MemoryTokenCache()
+
+    def bind(self, timing: Timing) -> None:
+        """Adopts FalconAuth's clock and renew window (see ``TokenCache.bind``)."""
+        with self._state_lock:
+            self.timing = _rebind(self.timing, timing, self._bound, type(self).__name__)
+            self._bound = True
+        self._local.bind(self.timing)
+
+    def _clock(self) -> float:
+        return self.timing.clock()
 
     def peek(self, key: CacheKey) -> Token | None:
         """This process's copy of the token (no I/O, so an event loop may call it)."""

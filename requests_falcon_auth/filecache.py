@@ -61,7 +61,7 @@ except ImportError as exc:  # dependencies of the package: only a broken install
 
 from . import _checks, _fork
 from ._throttle import WarningThrottle
-from .cache import CacheKey, LocalCopy, MemoryTokenCache, Timing, TokenLock, _rebind
+from .cache import CacheKey, LocalCopy, TokenLock
 from .errors import ConfigurationError
 from .sealed import Sealers, Unreadable
 from .token import Clock, Token
@@ -133,10 +133,8 @@ class FileTokenCache(LocalCopy):
         self.path = _directory_path(path)
         _prepare_directory(self.path)
         self.warn_interval = interval
-        self.timing = Timing()
-        self._bound = False
+        self._start_local_copy()
         self._wall_clock = wall_clock
-        self._local = MemoryTokenCache()
         self._sealers = Sealers("file")
         self._after_fork_in_child()
         _fork.register(self)
@@ -147,16 +145,6 @@ class FileTokenCache(LocalCopy):
         # Which thread of this process holds each key's single-flight lock: a store or a
         # compare-and-delete made by that thread must not wait for its own lock.
         self._holders: dict[str, int] = {}
-
-    def bind(self, timing: Timing) -> None:
-        """Adopts FalconAuth's clock and renew window (see ``TokenCache.bind``)."""
-        with self._state_lock:
-            self.timing = _rebind(self.timing, timing, self._bound, type(self).__name__)
-            self._bound = True
-        self._local.bind(self.timing)
-
-    def _clock(self) -> float:
-        return self.timing.clock()
 
     def __repr__(self) -> str:
         return f"FileTokenCache(path={self.path!r})"

@@ -55,7 +55,7 @@ except ImportError as exc:
 
 from . import _checks, _fork
 from ._throttle import WarningThrottle
-from .cache import CacheKey, LocalCopy, MemoryTokenCache, Timing, TokenLock, _rebind
+from .cache import CacheKey, LocalCopy, TokenLock
 from .errors import ConfigurationError
 from .sealed import Sealers, Unreadable
 from .token import Clock, Token
@@ -140,10 +140,8 @@ class RedisTokenCache(LocalCopy):
         self.lock_ttl = _checks.seconds(lock_ttl, "lock_ttl")
         self.backoff = _checks.seconds(backoff, "backoff", allow_zero=True)
         self.warn_interval = _checks.seconds(warn_interval, "warn_interval", allow_zero=True)
-        self.timing = Timing()
-        self._bound = False
+        self._start_local_copy()
         self._wall_clock = wall_clock
-        self._local = MemoryTokenCache()
         self._sealers = Sealers("redis")
         self._compare_and_delete = client.register_script(_COMPARE_AND_DELETE)
         self._after_fork_in_child()
@@ -153,16 +151,6 @@ class RedisTokenCache(LocalCopy):
         self._state_lock = threading.Lock()
         self._down_until: float | None = None
         self._warnings = WarningThrottle(log, self.warn_interval, self._clock)
-
-    def bind(self, timing: Timing) -> None:
-        """Adopts FalconAuth's clock and renew window (see ``TokenCache.bind``)."""
-        with self._state_lock:
-            self.timing = _rebind(self.timing, timing, self._bound, type(self).__name__)
-            self._bound = True
-        self._local.bind(self.timing)
-
-    def _clock(self) -> float:
-        return self.timing.clock()
 
     @property
     def client(self) -> redis.Redis:
