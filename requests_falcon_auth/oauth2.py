@@ -441,12 +441,8 @@ class OAuth2:
         document = _json_object(answer.body)
         if document is None:
             raise unusable("no JSON object")
-        access_token = document.get("access_token")
-        if (
-            not isinstance(access_token, str)
-            or len(access_token) > MAX_TOKEN_LENGTH
-            or not _BEARER_TOKEN.fullmatch(access_token)
-        ):
+        access_token = _bearer_token(document.get("access_token"))
+        if access_token is None:
             raise unusable(
                 "no usable access_token (RFC 6750 token characters, at most "
                 f"{MAX_TOKEN_LENGTH // 1024} KiB)"
@@ -595,11 +591,8 @@ class IssuedElsewhere(OAuth2):
         Raises:
             ConfigurationError: not a token (the message never quotes it), or a bad lifetime.
         """
-        if (
-            not isinstance(access_token, str)
-            or len(access_token) > MAX_TOKEN_LENGTH
-            or not _BEARER_TOKEN.fullmatch(access_token)
-        ):
+        token = _bearer_token(access_token)
+        if token is None:
             raise ConfigurationError(
                 "access_token must be the bare token as Falcon issued it: RFC 6750 token "
                 f"characters, no 'Bearer ' prefix or whitespace, at most "
@@ -613,7 +606,7 @@ class IssuedElsewhere(OAuth2):
                 raise ConfigurationError(f"expires_in must be 1 second or more, got {seconds!r}.")
             lifetime = int(min(seconds, UNKNOWN_LIFETIME))
         return Token(
-            access_token=access_token,
+            access_token=token,
             token_type="bearer",
             expires_in=lifetime,
             region=self._region,
@@ -743,6 +736,13 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     return document if isinstance(document, dict) else None
+
+
+def _bearer_token(value: object) -> str | None:
+    """``value`` when it can go in an Authorization header as Falcon issued it, else None."""
+    if isinstance(value, str) and len(value) <= MAX_TOKEN_LENGTH and _BEARER_TOKEN.fullmatch(value):
+        return value
+    return None
 
 
 def _seconds(value: object) -> int | None:
