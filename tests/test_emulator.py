@@ -21,7 +21,7 @@ import requests
 
 import requests_falcon_auth.testing as testing
 from requests_falcon_auth.testing import FalconEmulator, ManualClock, RateLimits
-from requests_falcon_auth.testing._server import BodyError, ClientGone, read_body
+from requests_falcon_auth.testing._http import BodyError, ClientGone, read_body
 from requests_falcon_auth.testing.pytest_plugin import running_emulator
 
 pytest_plugins = ["pytester"]
@@ -654,30 +654,38 @@ def test_read_body_notices_a_vanished_client(wire: bytes, headers: dict[str, str
         read_body(io.BytesIO(wire), message(**headers))
 
 
-def test_malformed_chunks_get_400_and_close(emu: FalconEmulator) -> None:
+def address(emu: FalconEmulator) -> tuple[str, int]:
     host, port = emu.base_url("us-1").removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=5) as raw:
-        raw.sendall(b"POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+    return host, int(port)
+
+
+def exchange_until_closed(emu: FalconEmulator, request: bytes) -> bytes:
+    """Sends raw bytes and reads until the emulator closes: returns only if it does."""
+    with socket.create_connection(address(emu), timeout=5) as raw:
+        raw.sendall(request)
         with raw.makefile("rb") as reply:
-            assert reply.readline().startswith(b"HTTP/1.1 400")
-            assert b"Connection: close" in reply.read()  # and then EOF
+            return reply.read()
+
+
+def test_malformed_chunks_get_400_and_close(emu: FalconEmulator) -> None:
+    answer = exchange_until_closed(
+        emu, b"POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+    )
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert b"Connection: close" in answer
 
 
 def test_an_unparseable_request_target_gets_400(emu: FalconEmulator) -> None:
-    host, port = emu.base_url("us-1").removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=5) as raw:
-        raw.sendall(b"GET http://[::1/devices HTTP/1.1\r\nHost: h\r\n\r\n")
-        with raw.makefile("rb") as reply:
-            assert reply.readline().startswith(b"HTTP/1.1 400")
-            assert b"Malformed request target" in reply.read()  # then close
+    answer = exchange_until_closed(emu, b"GET http://[::1/devices HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert b"Malformed request target" in answer
 
 
 # -- keep-alive ----------------------------------------------------------------------------------
 
 
 def test_keepalive_survives_error_answers(emu: FalconEmulator) -> None:
-    host, port = emu.base_url("us-1").removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    conn = http.client.HTTPConnection(*address(emu), timeout=5)
     try:
         form = "client_id=us1-client&client_secret=wrong"
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -701,11 +709,7 @@ def test_keepalive_survives_error_answers(emu: FalconEmulator) -> None:
 
 
 def test_connection_close_is_honoured(emu: FalconEmulator) -> None:
-    host, port = emu.base_url("us-1").removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=5) as raw:
-        raw.sendall(b"GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
-        with raw.makefile("rb") as reply:
-            answer = reply.read()  # returns only because the server closes
+    answer = exchange_until_closed(emu, b"GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 401")
     assert b"Connection: close" in answer
 

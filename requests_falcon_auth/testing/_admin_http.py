@@ -7,24 +7,16 @@ idle keep-alive connections and joins the handler threads.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import socket
 import socketserver
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Final
 
 from ._admin_json import encode
-from ._server import BodyError, ClientGone, read_body
+from ._http import TrackingHTTPServer, WholeRequestHandler, join_all
 
 if TYPE_CHECKING:
     from ._admin import AdminServer
-
-    pass
-
-__all__ = ["AdminServer"]
-
 
 __all__ = ["AdminHttpServer", "HOST"]
 
@@ -33,26 +25,13 @@ log = logging.getLogger(__name__)
 HOST: Final = "127.0.0.1"
 _MAX_BODY: Final = 16 * 1024 * 1024
 _TOO_LARGE: Final = "The body is larger than 16 MiB."
-_JOIN_TIMEOUT: Final = 5.0
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(WholeRequestHandler):
     """Reads one request whole, lets the :class:`AdminServer` answer, writes the answer."""
 
-    protocol_version = "HTTP/1.1"
     server_version = "falcon-emulator-admin"
-    sys_version = ""
-    disable_nagle_algorithm = True
-    wbufsize = -1  # buffered: status, headers and body leave together at the flush
     server: AdminHttpServer
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
 
     def handle_expect_100(self) -> bool:
         # Refuse a body too large before the client sends it, rather than after.
@@ -70,13 +49,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         if self._refused_as_too_large():
             return
-        try:
-            body = read_body(self.rfile, self.headers)
-        except ClientGone:
-            self.close_connection = True
-            return
-        except BodyError as exc:
-            self.send_error(exc.status, f"{exc.message}.")
+        body = self._read_whole_body()
+        if body is None:
             return
         if len(body) > _MAX_BODY:
             self.send_error(413, _TOO_LARGE)
@@ -87,6 +61,9 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self._send(status, headers, payload)
 
+    def _refuse(self, status: int, message: str) -> None:
+        self.send_error(status, f"{message}.")
+
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Answers an unreadable request (also the base class's: a bad request line, oversized
         headers, an unknown method) in JSON, then closes the connection."""
@@ -95,24 +72,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(code, (), encode({"error": text if text.endswith(".") else f"{text}."}))
 
     def _send(self, status: int, headers: tuple[tuple[str, str], ...], body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Cache-Control", "no-store")
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        json_headers = (("Content-Type", "application/json"), ("Cache-Control", "no-store"))
+        self._write(status, (*json_headers, *headers), body)
 
     def log_message(self, format: str, *args: Any) -> None:
         # Request lines only, at DEBUG: nothing on stderr, and no body (bodies hold secrets).
         log.debug("admin %s: " + format, self.client_address[0], *args)
 
 
-class AdminHttpServer(ThreadingHTTPServer):
+class AdminHttpServer(socketserver.ThreadingMixIn, TrackingHTTPServer):
     """The admin's HTTP server: one daemon thread per connection, every one closed at stop."""
 
     daemon_threads = True
@@ -121,17 +89,7 @@ class AdminHttpServer(ThreadingHTTPServer):
 
     def __init__(self, port: int, admin: AdminServer) -> None:
         self.admin = admin
-        self._lock = threading.Lock()
-        self._closing = False
-        self._links: set[socket.socket] = set()
-        self._link_threads: set[threading.Thread] = set()
         super().__init__((HOST, port), _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind resolves the host's FQDN, a DNS lookup that can take seconds.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name = HOST
-        self.server_port = int(self.socket.getsockname()[1])
 
     def process_request(self, request: Any, client_address: Any) -> None:
         thread = threading.Thread(
@@ -140,21 +98,16 @@ class AdminHttpServer(ThreadingHTTPServer):
             name="falcon-emulator-admin-conn",
             daemon=True,
         )
-        with self._lock:
-            if self._closing:
-                self.shutdown_request(request)
-                return
-            self._links.add(request)
-            self._link_threads.add(thread)
+        if not self._track(request, thread):
+            self.shutdown_request(request)
+            return
         thread.start()
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            with self._lock:
-                self._links.discard(request)
-                self._link_threads.discard(threading.current_thread())
+            self._untrack(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A reset or a broken pipe: the client's business, and nothing for stderr.
@@ -162,11 +115,4 @@ class AdminHttpServer(ThreadingHTTPServer):
 
     def close_connections(self) -> None:
         """Shuts down every open connection and joins the threads serving them."""
-        with self._lock:
-            self._closing = True
-            for conn in self._links:
-                with contextlib.suppress(OSError):  # the peer closed it already
-                    conn.shutdown(socket.SHUT_RDWR)
-            threads = list(self._link_threads)
-        for thread in threads:
-            thread.join(_JOIN_TIMEOUT)
+        join_all(self._shut_connections())

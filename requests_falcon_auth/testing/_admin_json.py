@@ -155,39 +155,32 @@ def query_number(call: Call, name: str) -> float | None:
 # -- JSON out --------------------------------------------------------------------------------
 
 
-def client_document(client: ApiClient) -> Document:
-    return {
-        "client_id": client.client_id,
-        "client_secret": client.client_secret,
-        "region": client.region,
-        "member_cids": sorted(client.member_cids),
-        "cid": client.cid,
-    }
-
-
-def counters_document(counters: Counters) -> Document:
+def _fields_document(value: Any, *, leave_out: str = "") -> Document:
+    """A dataclass value's fields as JSON, in order: mappings as objects, sets sorted."""
     document: Document = {}
-    for item in fields(counters):
-        value = getattr(counters, item.name)
-        document[item.name] = dict(value) if isinstance(value, Mapping) else value
+    for item in fields(value):
+        if item.name == leave_out:
+            continue
+        found = getattr(value, item.name)
+        if isinstance(found, Mapping):
+            found = dict(found)
+        elif isinstance(found, frozenset):
+            found = sorted(found)
+        document[item.name] = found
     return document
 
 
+def client_document(client: ApiClient) -> Document:
+    return _fields_document(client)
+
+
+def counters_document(counters: Counters) -> Document:
+    return _fields_document(counters)
+
+
 def entry_document(entry: RequestLogEntry) -> Document:
-    return {
-        "region": entry.region,
-        "method": entry.method,
-        "path": entry.path,
-        "query": entry.query,
-        "status": entry.status,
-        "headers": dict(entry.headers.items()),
-        "client_ip": entry.client_ip,
-        "client_id": entry.client_id,
-        "member_cid": entry.member_cid,
-        "body_length": entry.body_length,
-        "body_sha256": entry.body_sha256,
-        "json_body": entry.json_body,
-    }
+    # The JSON parsed, not the text it was kept as.
+    return {**_fields_document(entry, leave_out="json_text"), "json_body": entry.json_body}
 
 
 def encode(document: Document) -> bytes:

@@ -19,7 +19,7 @@ import binascii
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Final, Literal, NamedTuple, Union
 from urllib.parse import parse_qsl
@@ -234,19 +234,7 @@ class Collection:
         known = set(self.fields)
         for record in copies:
             known.update(record)
-        return Collection(
-            name=self.name,
-            query_path=self.query_path,
-            entity_path=self.entity_path,
-            scroll_path=self.scroll_path,
-            id_field=self.id_field,
-            pagination=self.pagination,
-            cid_field=self.cid_field,
-            powered_by=self.powered_by,
-            records=copies,
-            fields=frozenset(known),
-            index=index,
-        )
+        return replace(self, records=copies, fields=frozenset(known), index=index)
 
     def view(self, record: Mapping[str, object], call: ApiCall) -> dict[str, object]:
         """A record as served to ``call``: a copy, its ``cid_field`` set to the caller's CID."""

@@ -9,6 +9,7 @@ collection snapshot or a user's handler) outside it, so a handler may call the e
 
 from __future__ import annotations
 
+import functools
 import hmac
 import secrets
 import threading
@@ -125,6 +126,26 @@ def _rate_headers(decision: Decision) -> tuple[tuple[str, str], ...]:
     return (
         ("X-Ratelimit-Limit", str(decision.limit)),
         ("X-Ratelimit-Remaining", str(decision.remaining)),
+    )
+
+
+def _error(
+    status: int,
+    message: str,
+    *extra: tuple[str, str],
+    decision: Decision,
+    trace_id: str,
+    started: float,
+    powered_by: str,
+) -> Response:
+    """An error in Falcon's envelope with the budget's rate-limit headers, then ``extra``."""
+    return error_response(
+        status,
+        message,
+        trace_id=trace_id,
+        started=started,
+        powered_by=powered_by,
+        headers=(*_rate_headers(decision), *extra),
     )
 
 
@@ -332,13 +353,14 @@ class Service:
             return "issued", json_response(201, body, (*region, *headers))
         if result.message is None:
             return result.outcome, Response(result.status, (*result.headers, *headers))
-        response = error_response(
+        response = _error(
             result.status,
             result.message,
+            *result.headers,
+            decision=decision,
             trace_id=trace_id,
             started=started,
             powered_by=OAUTH2,
-            headers=(*_rate_headers(decision), *result.headers),
         )
         return result.outcome, response
 
@@ -348,13 +370,11 @@ class Service:
         if failure is not None:
             extra: tuple[tuple[str, str], ...] = ()
             if failure.retry_after is not None:
-                retry_at = epoch_seconds_after(failure.retry_after, self._wall_clock)
-                extra = (("X-Ratelimit-Retryafter", str(retry_at)),)
+                extra = (self._retry_after(failure.retry_after),)
             message = _INJECTED_MESSAGES.get(failure.status, HTTPStatus(failure.status).phrase)
             return _NoToken("injected", failure.status, message, extra)
         if not decision.allowed:
-            retry_at = epoch_seconds_after(decision.retry_after, self._wall_clock)
-            extra = (("X-Ratelimit-Retryafter", str(retry_at)),)
+            extra = (self._retry_after(decision.retry_after),)
             return _NoToken("rate_limited", 429, _RATE_LIMITED, extra)
         if request.method != "POST":
             return _NoToken("bad_request", 405, "Method Not Allowed", (("Allow", "POST"),))
@@ -413,17 +433,9 @@ class Service:
         trace_id = new_trace_id()
         with self._lock:
             decision = self._budgets[request.region].token.peek(request.client_ip)
-
-            def fail(status: int, message: str, *extra: tuple[str, str]) -> Response:
-                return error_response(
-                    status,
-                    message,
-                    trace_id=trace_id,
-                    started=started,
-                    powered_by=OAUTH2,
-                    headers=(*_rate_headers(decision), *extra),
-                )
-
+            fail = functools.partial(
+                _error, decision=decision, trace_id=trace_id, started=started, powered_by=OAUTH2
+            )
             if request.method != "POST":
                 return fail(405, "Method Not Allowed", ("Allow", "POST"))
             credentials = basic_credentials(request.headers)
@@ -493,31 +505,19 @@ class Service:
         record = self._tokens.get(token) if token is not None else None
         if record is not None:
             self._recorder.calls_per_token[record.token_id] += 1
-
-        def fail(
-            status: int, message: str, decision: Decision, *extra: tuple[str, str]
-        ) -> Response:
-            return error_response(
-                status,
-                message,
-                trace_id=trace_id,
-                started=started,
-                powered_by=GATEWAY,
-                headers=(*_rate_headers(decision), *extra),
-            )
-
+        fail = functools.partial(_error, trace_id=trace_id, started=started, powered_by=GATEWAY)
         if self.faults.take_api_rejection():
-            return fail(401, _INVALID_TOKEN, budgets.bad_token.peek(request.client_ip))
+            return fail(401, _INVALID_TOKEN, decision=budgets.bad_token.peek(request.client_ip))
         if record is None or not self._is_live(record, request.region):
             decision = budgets.bad_token.acquire(request.client_ip)
             if decision.allowed:
-                return fail(401, _INVALID_TOKEN, decision)
-            retry_at = epoch_seconds_after(decision.retry_after, self._wall_clock)
-            return fail(429, _RATE_LIMITED, decision, ("X-Ratelimit-Retryafter", str(retry_at)))
+                return fail(401, _INVALID_TOKEN, decision=decision)
+            retry = self._retry_after(decision.retry_after)
+            return fail(429, _RATE_LIMITED, retry, decision=decision)
         decision = budgets.api.acquire(record.cid)
         if not decision.allowed:
-            retry_at = epoch_seconds_after(decision.retry_after, self._wall_clock)
-            return fail(429, _RATE_LIMITED, decision, ("X-Ratelimit-Retryafter", str(retry_at)))
+            retry = self._retry_after(decision.retry_after)
+            return fail(429, _RATE_LIMITED, retry, decision=decision)
         return record, decision
 
     def _answer_data(
@@ -538,14 +538,18 @@ class Service:
             return json_response(answer.status, payload, (*headers, *answer.headers))
         except Exception as exc:  # noqa: BLE001 - a user's handler failing is an answer, not a crash
             message = f"The handler of {call.method} {call.path} failed: {exc!r}"
-            return error_response(
+            return _error(
                 500,
                 message,
+                decision=decision,
                 trace_id=trace_id,
                 started=started,
                 powered_by=EMULATOR,
-                headers=headers[1:],
             )
+
+    def _retry_after(self, delay: float) -> tuple[str, str]:
+        """The ``X-Ratelimit-Retryafter`` header of a retry ``delay`` seconds from now."""
+        return ("X-Ratelimit-Retryafter", str(epoch_seconds_after(delay, self._wall_clock)))
 
     def _is_live(self, record: _IssuedToken, region: str) -> bool:
         return record.region == region and not record.revoked and self._clock() < record.expires_at
