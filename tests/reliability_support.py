@@ -490,8 +490,12 @@ def run_token_scenario(
 
 
 def check_token_scenario(
-    mode: str, retry: FalconRetry, falcon: ScriptedFalcon, outcome: TokenOutcome, waits: RetryWaits
+    mode: str, answers: Sequence[Reply], retry: FalconRetry, via_auth: bool
 ) -> None:
+    """Runs the scenario (see ``run_token_scenario``) and checks what came of it: where the
+    credentials went, which answers were retried and how long for, and the outcome against
+    the oracle."""
+    falcon, outcome, waits = run_token_scenario(mode, answers, retry, via_auth)
     served = falcon.served
     assert served, "no token request was made"
     event(f"outcome: {type(outcome).__name__}")

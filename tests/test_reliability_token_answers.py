@@ -14,7 +14,6 @@ from reliability_support import (
     FUZZ_SETTINGS,
     check_token_scenario,
     retries,
-    run_token_scenario,
     scenarios,
 )
 
@@ -31,8 +30,7 @@ def test_oauth2_token_gives_a_token_or_a_falcon_auth_error(
     scenario: tuple[str, list[Reply]], retry: FalconRetry
 ) -> None:
     mode, answers = scenario
-    falcon, outcome, waits = run_token_scenario(mode, answers, retry, via_auth=False)
-    check_token_scenario(mode, retry, falcon, outcome, waits)
+    check_token_scenario(mode, answers, retry, via_auth=False)
 
 
 @settings(FUZZ_SETTINGS, max_examples=300)
@@ -41,5 +39,4 @@ def test_falcon_auth_never_calls_the_api_without_the_issued_token(
     scenario: tuple[str, list[Reply]], retry: FalconRetry
 ) -> None:
     mode, answers = scenario
-    falcon, outcome, waits = run_token_scenario(mode, answers, retry, via_auth=True)
-    check_token_scenario(mode, retry, falcon, outcome, waits)
+    check_token_scenario(mode, answers, retry, via_auth=True)
