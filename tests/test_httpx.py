@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Callable
 
 import anyio
+import anyio.abc
 import anyio.to_thread
 import httpx
 import pytest
@@ -69,24 +70,31 @@ async def wait_in_thread(wait: Callable[[int, float], bool], n: int) -> None:
     assert await anyio.to_thread.run_sync(wait, n, GATE_TIMEOUT)
 
 
+def start_calls(
+    tasks: anyio.abc.TaskGroup, client: httpx.AsyncClient, url: str, n: int, statuses: list[int]
+) -> None:
+    """Starts ``n`` tasks that each GET ``url`` and note the status it got."""
+
+    async def call() -> None:
+        statuses.append((await client.get(url)).status_code)
+
+    for _ in range(n):
+        tasks.start_soon(call)
+
+
 @pytest.mark.anyio
 async def test_two_hundred_cold_tasks_make_one_token_request(
     falcon: EmulatedFalcon, auth: FalconAuth
 ) -> None:
     statuses: list[int] = []
     with held_tokens(falcon) as gate:
-        async with httpx.AsyncClient(auth=FalconHttpxAuth(auth)) as client:
-
-            async def call() -> None:
-                statuses.append((await client.get(url_of(falcon))).status_code)
-
-            async with anyio.create_task_group() as tasks:
-                for _ in range(200):
-                    tasks.start_soon(call)
-                await anyio.wait_all_tasks_blocked()
-                await wait_in_thread(gate.wait_for_held, 1)
-                assert statuses == []  # all 200 in flight, the token answer held
-                gate.release()
+        client = httpx.AsyncClient(auth=FalconHttpxAuth(auth))
+        async with client, anyio.create_task_group() as tasks:
+            start_calls(tasks, client, url_of(falcon), 200, statuses)
+            await anyio.wait_all_tasks_blocked()
+            await wait_in_thread(gate.wait_for_held, 1)
+            assert statuses == []  # all 200 in flight, the token answer held
+            gate.release()
     assert statuses == [200] * 200
     assert falcon.counters.token_requests == 1
 
@@ -102,12 +110,9 @@ async def test_a_cancelled_task_leaves_the_fetch_to_the_others_and_nothing_locke
     with held_tokens(falcon) as gate:
         async with httpx.AsyncClient(auth=FalconHttpxAuth(auth)) as client:
 
-            async def call() -> None:
-                statuses.append((await client.get(url_of(falcon))).status_code)
-
             async def first_call(scope: anyio.CancelScope) -> None:
                 with scope:
-                    await call()
+                    statuses.append((await client.get(url_of(falcon))).status_code)
                 cancelled.append(scope.cancel_called)
 
             async with anyio.create_task_group() as tasks:
@@ -115,8 +120,7 @@ async def test_a_cancelled_task_leaves_the_fetch_to_the_others_and_nothing_locke
                 tasks.start_soon(first_call, first)
                 await anyio.wait_all_tasks_blocked()
                 await wait_in_thread(gate.wait_for_held, 1)  # the first task's fetch is out
-                for _ in range(20):
-                    tasks.start_soon(call)
+                start_calls(tasks, client, url_of(falcon), 20, statuses)
                 await anyio.wait_all_tasks_blocked()
                 first.cancel()
                 await anyio.wait_all_tasks_blocked()
@@ -156,16 +160,11 @@ def test_two_event_loops_in_two_threads_share_one_token(
     parked = threading.Barrier(3)
 
     async def fifty_calls() -> None:
-        async with httpx.AsyncClient(auth=FalconHttpxAuth(auth)) as client:
-
-            async def call() -> None:
-                statuses.append((await client.get(url_of(falcon))).status_code)
-
-            async with anyio.create_task_group() as tasks:
-                for _ in range(50):
-                    tasks.start_soon(call)
-                await anyio.wait_all_tasks_blocked()
-                await anyio.to_thread.run_sync(parked.wait, GATE_TIMEOUT)
+        client = httpx.AsyncClient(auth=FalconHttpxAuth(auth))
+        async with client, anyio.create_task_group() as tasks:
+            start_calls(tasks, client, url_of(falcon), 50, statuses)
+            await anyio.wait_all_tasks_blocked()
+            await anyio.to_thread.run_sync(parked.wait, GATE_TIMEOUT)
 
     failures: list[BaseException] = []
 
