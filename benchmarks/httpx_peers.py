@@ -30,7 +30,6 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any, ClassVar, Final
 
 import httpx
@@ -39,7 +38,16 @@ from httpx_auth import OAuth2, OAuth2ClientCredentials
 from requests_falcon_auth import FalconAuth
 from requests_falcon_auth.httpx import FalconHttpxAuth
 
-from .peers import OURS, PATH, QUERY, TIMEOUT, Outcome
+from .peers import (
+    OURS,
+    PATH,
+    QUERY,
+    TIMEOUT,
+    Outcome,
+    authlib_expired_token,
+    authlib_settings,
+    installed_version,
+)
 from .remote import Target
 
 with warnings.catch_warnings():
@@ -89,6 +97,7 @@ class HttpxPeer(ABC):
     def __init__(self, target: Target, options: HttpxOptions) -> None:
         self.target = target
         self.options = options
+        self._client: httpx.AsyncClient | None = None
 
     @property
     def api_url(self) -> str:
@@ -96,9 +105,10 @@ class HttpxPeer(ABC):
         return self.target.base_url + PATH
 
     @property
-    @abstractmethod
     def client(self) -> httpx.AsyncClient:
         """The client every task calls through."""
+        assert self._client is not None
+        return self._client
 
     @abstractmethod
     async def _start(self) -> None:
@@ -130,15 +140,6 @@ class _AuthPeer(HttpxPeer):
     """A library that is an ``httpx.Auth``: set on the shared client, and on sync ones."""
 
     auth: httpx.Auth
-
-    def __init__(self, target: Target, options: HttpxOptions) -> None:
-        super().__init__(target, options)
-        self._client: httpx.AsyncClient | None = None
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        assert self._client is not None
-        return self._client
 
     async def _start(self) -> None:
         self._client = httpx.AsyncClient(auth=self.auth, **self.options.client_kwargs())
@@ -199,49 +200,27 @@ class AuthlibPeer(HttpxPeer):
     name = "authlib"
     distribution = "authlib"
 
-    # Already expired: the first request renews it through authlib's client-credentials path.
-    _PLACEHOLDER: ClassVar[dict[str, Any]] = {
-        "access_token": "",
-        "token_type": "bearer",
-        "expires_at": 0,
-    }
-
     def __init__(self, target: Target, options: HttpxOptions) -> None:
         super().__init__(target, options)
-        self._client: AsyncOAuth2Client | None = None
-
-    def _settings(self) -> dict[str, Any]:
-        return {
-            "client_id": self.target.client_id,
-            "client_secret": self.target.client_secret,
-            "token_endpoint_auth_method": "client_secret_post",
-            "token_endpoint": self.target.token_url,
-            "grant_type": "client_credentials",
-        }
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        assert self._client is not None
-        client: httpx.AsyncClient = self._client
-        return client
+        self._oauth: AsyncOAuth2Client | None = None  # the client, typed for its token
 
     async def _start(self) -> None:
-        token = dict(self._PLACEHOLDER)
+        settings = authlib_settings(self.target)
+        token = authlib_expired_token()
         if self.options.api_transport is not None:
             # The row's client answers in process: fetch its warm token on the network.
-            async with AsyncOAuth2Client(timeout=TIMEOUT, **self._settings()) as fetcher:
+            async with AsyncOAuth2Client(timeout=TIMEOUT, **settings) as fetcher:
                 token = dict(await fetcher.fetch_token())
-        self._client = AsyncOAuth2Client(
-            token=token, **self._settings(), **self.options.client_kwargs()
-        )
+        self._oauth = AsyncOAuth2Client(token=token, **settings, **self.options.client_kwargs())
+        self._client = self._oauth
 
     def sync_client(self, transport: httpx.MockTransport) -> httpx.Client:
-        assert self._client is not None
+        assert self._oauth is not None
         client: httpx.Client = OAuth2Client(
-            token=dict(self._client.token),
+            token=dict(self._oauth.token),
             timeout=TIMEOUT,
             transport=transport,
-            **self._settings(),
+            **authlib_settings(self.target),
         )
         return client
 
@@ -258,12 +237,6 @@ class StaticHeaderPeer(HttpxPeer):
     def __init__(self, target: Target, options: HttpxOptions) -> None:
         super().__init__(target, options)
         self._authorization = ""
-        self._client: httpx.AsyncClient | None = None
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        assert self._client is not None
-        return self._client
 
     async def _start(self) -> None:
         form = {"client_id": self.target.client_id, "client_secret": self.target.client_secret}
@@ -339,10 +312,7 @@ HTTPX_SETUP_NOTES: Final[dict[str, str]] = {
 def httpx_label(name: str) -> str:
     """The column heading: the library and its installed version."""
     cls = HTTPX_PEERS[name]
-    try:
-        version = metadata.version(cls.distribution)
-    except metadata.PackageNotFoundError:
-        version = "?"
+    version = installed_version(cls.distribution)
     if cls is StaticHeaderPeer:
         return f"static header (httpx {version})"
     if cls is AuthlibPeer:

@@ -54,6 +54,9 @@ __all__ = [
     "Peer",
     "PeerOptions",
     "SETUP_NOTES",
+    "authlib_expired_token",
+    "authlib_settings",
+    "installed_version",
     "label",
     "make_peer",
     "succeeded",
@@ -350,23 +353,12 @@ class AuthlibPeer(Peer):
     name = "authlib"
     distribution = "authlib"
 
-    # Already expired: the first request renews it through authlib's client-credentials path.
-    _PLACEHOLDER: ClassVar[dict[str, Any]] = {
-        "access_token": "",
-        "token_type": "bearer",
-        "expires_at": 0,
-    }
-
     def __init__(self, target: Target, options: PeerOptions) -> None:
         super().__init__(target, options)
         session = OAuth2Session(
-            target.client_id,
-            target.client_secret,
-            token_endpoint_auth_method="client_secret_post",
-            token_endpoint=target.token_url,
-            grant_type="client_credentials",
+            **authlib_settings(target),
             leeway=options.renew_lead,
-            token=dict(self._PLACEHOLDER),
+            token=authlib_expired_token(),
             default_timeout=TIMEOUT,
         )
         pooled(session, options.threads)
@@ -449,6 +441,29 @@ SETUP_NOTES: Final[dict[str, str]] = {
 }
 
 
+def authlib_settings(target: Target) -> dict[str, Any]:
+    """authlib's client-credentials settings for ``target``, for its requests and httpx clients.
+
+    ``client_secret_post``: with authlib's default, ``client_secret_basic``, Falcon answers 400.
+    """
+    return {
+        "client_id": target.client_id,
+        "client_secret": target.client_secret,
+        "token_endpoint_auth_method": "client_secret_post",
+        "token_endpoint": target.token_url,
+        "grant_type": "client_credentials",
+    }
+
+
+def authlib_expired_token() -> dict[str, Any]:
+    """A new placeholder token, already expired, for an authlib client to start from.
+
+    authlib fetches nothing by itself; its first request renews this one through its own
+    client-credentials path, lazily, as the other libraries fetch their first token.
+    """
+    return {"access_token": "", "token_type": "bearer", "expires_at": 0}
+
+
 def make_peer(name: str, target: Target, options: PeerOptions | None = None) -> Peer:
     """The peer called ``name`` (a key of :data:`PEERS`) for ``target``."""
     return PEERS[name](target, options if options is not None else PeerOptions())
@@ -457,10 +472,15 @@ def make_peer(name: str, target: Target, options: PeerOptions | None = None) -> 
 def label(name: str) -> str:
     """The column heading: the library and its installed version."""
     cls = PEERS[name]
-    try:
-        version = metadata.version(cls.distribution)
-    except metadata.PackageNotFoundError:
-        version = "?"
+    version = installed_version(cls.distribution)
     if cls is StaticHeaderPeer:
         return f"static header (requests {version})"
     return f"{name} {version}"
+
+
+def installed_version(distribution: str) -> str:
+    """The installed version of ``distribution``, or ``?``."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "?"

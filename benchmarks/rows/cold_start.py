@@ -9,13 +9,13 @@ flight then asks once per thread. The emulator counts the token requests.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Final
 
 from ..budget import Budget
-from ..peers import OURS, Caller, Outcome, PeerOptions, make_peer, succeeded
+from ..peers import OURS, Caller, Outcome, PeerOptions, make_peer
 from ..remote import Lab, RemoteEmulator
-from ..report import NOT_APPLICABLE, Cell, Row, Section, count
+from ..report import NOT_APPLICABLE, Cell, Row, Section
+from ._cold import cold_cell, cold_lines, cold_measure
 from ._notes import STATIC, STATIC_NO_TOKEN_LOGIC
 from ._threads import together
 
@@ -27,51 +27,31 @@ TITLE: Final = "cold start"
 MEASURED: Final = (OURS, "falconpy", "requests-auth", "authlib")
 
 
-@dataclass(frozen=True)
-class _Trial:
-    token_requests: int
-    failed: int
-    seconds: float  # from the release until every thread had its answer
-
-
 def _first_call(caller: Caller) -> tuple[Outcome, float]:
     outcome = caller.get()
     return outcome, time.perf_counter()
 
 
-def _trial(emulator: RemoteEmulator, name: str, threads: int) -> _Trial:
+def _trial(emulator: RemoteEmulator, name: str, threads: int) -> Cell:
     with make_peer(name, emulator.new_target(), PeerOptions(threads=threads)) as peer:
         callers = [peer.caller() for _ in range(threads)]
         before = emulator.tally()
         answers, released = together(_first_call, callers)
         spent = emulator.tally() - before
-    failed = sum(not succeeded(outcome) for outcome, _ in answers)
-    return _Trial(spent.token_requests, failed, max(end for _, end in answers) - released)
+    return cold_cell(spent.token_requests, answers, released, name_failures=False)
 
 
-def _cell(trial: _Trial) -> Cell:
-    text = count(trial.token_requests)
-    if trial.failed:
-        text += f", {count(trial.failed)} failed"
-    return Cell(f"{text} ({trial.seconds:.2f} s)")
+def _line(emulator: RemoteEmulator, threads: int, first: bool) -> Row:
+    cells = {name: _trial(emulator, name, threads) for name in MEASURED}
+    cells[STATIC] = Cell(NOT_APPLICABLE, (STATIC_NO_TOKEN_LOGIC[0],))
+    measure = cold_measure(threads, "thread", note="cold-method" if first else None)
+    return Row(NUMBER, measure, cells)
 
 
 def run(lab: Lab, budget: Budget) -> Section:
     """One trial per library and thread count, each with a fresh API client."""
-    rows = []
-    with lab.emulator() as emulator:
-        emulator.delay_token_requests(budget.cold_token_delay)
-        for threads in budget.cold_threads:
-            cells = {name: _cell(_trial(emulator, name, threads)) for name in MEASURED}
-            cells[STATIC] = Cell(NOT_APPLICABLE, (STATIC_NO_TOKEN_LOGIC[0],))
-            who = "1 thread starts" if threads == 1 else f"{threads} threads start"
-            measure = Cell(
-                f"token requests when {who} cold (time to the last answer)",
-                ("cold-method",) if threads == budget.cold_threads[0] else (),
-            )
-            rows.append(Row(NUMBER, measure, cells))
     return Section(
-        rows=rows,
+        rows=cold_lines(lab, budget, budget.cold_threads, _line),
         notes={
             "cold-method": (
                 "One object per library shared by the threads (a `requests.Session` per "

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from typing import Final
 
 from ..budget import Budget
 from ..httpx_peers import STATIC, HttpxOptions, httpx_peer
-from ..peers import OURS, Outcome, succeeded
+from ..peers import OURS, Outcome
 from ..remote import Lab, RemoteEmulator
-from ..report import Cell, Row, Section, count
+from ..report import Cell, Row, Section
+from ._cold import cold_cell, cold_lines, cold_measure
 from ._tasks import together
 
 __all__ = ["NUMBER", "TITLE", "run"]
@@ -30,15 +30,7 @@ TITLE: Final = "httpx: cold start, asyncio tasks"
 MEASURED: Final = (OURS, "httpx-auth", "authlib", STATIC)
 
 
-@dataclass(frozen=True)
-class _Trial:
-    token_requests: int
-    failed: int
-    failures: tuple[str, ...]
-    seconds: float  # from the release until every task had its answer
-
-
-async def _trial(emulator: RemoteEmulator, name: str, tasks: int) -> _Trial:
+async def _trial(emulator: RemoteEmulator, name: str, tasks: int) -> Cell:
     target = emulator.new_target()
     async with httpx_peer(name, target, HttpxOptions()) as peer:
 
@@ -49,39 +41,23 @@ async def _trial(emulator: RemoteEmulator, name: str, tasks: int) -> _Trial:
         before = emulator.tally()
         answers, released = await together(first_call, range(tasks))
         spent = emulator.tally() - before
-    failures = sorted({str(outcome) for outcome, _ in answers if not succeeded(outcome)})
-    return _Trial(
-        token_requests=spent.token_requests,
-        failed=sum(not succeeded(outcome) for outcome, _ in answers),
-        failures=tuple(failures),
-        seconds=max(end for _, end in answers) - released,
+    return cold_cell(spent.token_requests, answers, released, name_failures=True)
+
+
+def _line(emulator: RemoteEmulator, tasks: int, first: bool) -> Row:
+    cells = {name: asyncio.run(_trial(emulator, name, tasks)) for name in MEASURED}
+    if first:
+        cells[STATIC] = Cell(cells[STATIC].text, ("httpx-cold-static",))
+    measure = cold_measure(
+        tasks, "task", where=" on one event loop", note="httpx-cold-method" if first else None
     )
-
-
-def _cell(trial: _Trial) -> Cell:
-    text = count(trial.token_requests)
-    if trial.failed:
-        text += f", {count(trial.failed)} failed ({', '.join(trial.failures)})"
-    return Cell(f"{text} ({trial.seconds:.2f} s)")
+    return Row(NUMBER, measure, cells)
 
 
 def run(lab: Lab, budget: Budget) -> Section:
     """One trial per library and task count, each with a fresh API client and event loop."""
-    rows = []
-    with lab.emulator() as emulator:
-        emulator.delay_token_requests(budget.cold_token_delay)
-        for tasks in budget.httpx_cold_tasks:
-            cells = {name: _cell(asyncio.run(_trial(emulator, name, tasks))) for name in MEASURED}
-            if tasks == budget.httpx_cold_tasks[0]:
-                cells[STATIC] = Cell(cells[STATIC].text, ("httpx-cold-static",))
-            who = "1 task starts" if tasks == 1 else f"{tasks} tasks start"
-            measure = Cell(
-                f"token requests when {who} cold on one event loop (time to the last answer)",
-                ("httpx-cold-method",) if tasks == budget.httpx_cold_tasks[0] else (),
-            )
-            rows.append(Row(NUMBER, measure, cells))
     return Section(
-        rows=rows,
+        rows=cold_lines(lab, budget, budget.httpx_cold_tasks, _line),
         notes={
             "httpx-cold-method": (
                 "One `httpx.AsyncClient` per library, with its auth and httpx's default pool "

@@ -14,15 +14,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Final
 
 from ..budget import Budget
-from ..httpx_peers import STATIC, HttpxOptions, HttpxPeer, httpx_peer
+from ..httpx_peers import HttpxOptions, HttpxPeer, httpx_peer
 from ..peers import OURS, Outcome, succeeded
 from ..remote import Lab, RemoteEmulator, Tally
-from ..report import NOT_APPLICABLE, Cell, Row, Section, count
+from ..report import Cell, Row, Section
 from ._notes import HTTPX_NO_TOKEN_LOGIC
+from ._storm import StormResult, storm_cells
 from ._tasks import together
 
 __all__ = ["NUMBER", "TITLE", "run"]
@@ -32,14 +32,6 @@ TITLE: Final = "httpx: invalidation storm, asyncio tasks"
 
 MEASURED: Final = (OURS, "httpx-auth", "authlib")
 _WAIT: Final = 300.0
-
-
-@dataclass(frozen=True)
-class _Result:
-    token_requests: int
-    failed: int
-    total: int
-    failures: tuple[str, ...]  # what the failed calls ended with
 
 
 def _task_work(
@@ -59,7 +51,7 @@ def _task_work(
     return work
 
 
-async def _storm(emulator: RemoteEmulator, name: str, tasks: int, calls: int) -> _Result:
+async def _storm(emulator: RemoteEmulator, name: str, tasks: int, calls: int) -> StormResult:
     total = tasks * calls
     triggers = {total // 3: asyncio.Event(), 2 * total // 3: asyncio.Event()}
     target = emulator.new_target()
@@ -82,13 +74,8 @@ async def _storm(emulator: RemoteEmulator, name: str, tasks: int, calls: int) ->
         per_task, _ = await asyncio.wait_for(callers, _WAIT)
         spent = await asyncio.to_thread(emulator.tally)
     outcomes = [outcome for outcomes in per_task for outcome in outcomes]
-    failures = sorted({str(outcome) for outcome in outcomes if not succeeded(outcome)})
-    return _Result(
-        token_requests=(spent - before).token_requests,
-        failed=sum(not succeeded(outcome) for outcome in outcomes),
-        total=len(outcomes),
-        failures=tuple(failures),
-    )
+    # Failures are reported against all the calls.
+    return StormResult.of((spent - before).token_requests, outcomes, len(outcomes))
 
 
 def run(lab: Lab, budget: Budget) -> Section:
@@ -96,15 +83,7 @@ def run(lab: Lab, budget: Budget) -> Section:
     tasks, calls = budget.httpx_storm_tasks, budget.httpx_storm_calls
     with lab.emulator() as emulator:
         results = {name: asyncio.run(_storm(emulator, name, tasks, calls)) for name in MEASURED}
-    failed = {}
-    for name, result in results.items():
-        text = f"{count(result.failed)} of {count(result.total)}"
-        if result.failures:
-            text += f" ({', '.join(result.failures)})"
-        failed[name] = Cell(text)
-    tokens = {name: Cell(count(r.token_requests)) for name, r in results.items()}
-    for cells in (failed, tokens):
-        cells[STATIC] = Cell(NOT_APPLICABLE, (HTTPX_NO_TOKEN_LOGIC[0],))
+    tokens, failed = storm_cells(results, HTTPX_NO_TOKEN_LOGIC[0])
     return Section(
         rows=[
             Row(

@@ -16,7 +16,6 @@ import asyncio
 import gc
 import math
 import time
-from collections.abc import Iterator
 from contextlib import AsyncExitStack, ExitStack
 from typing import Final
 
@@ -26,7 +25,8 @@ from ..budget import Budget
 from ..httpx_peers import STATIC, HttpxOptions, HttpxPeer, httpx_peer
 from ..peers import OURS, QUERY
 from ..remote import Lab, RemoteEmulator
-from ..report import Cell, Row, Section, ratio
+from ..report import Cell, Row, Section
+from ._warm import against_floor, check_warm, rotations
 
 __all__ = ["NUMBER", "TITLE", "run"]
 
@@ -69,12 +69,6 @@ def _sync_seconds(name: str, client: httpx.Client, url: str, requests: int) -> f
     return elapsed / requests
 
 
-def _rotations(names: tuple[str, ...], rounds: int) -> Iterator[tuple[str, ...]]:
-    for number in range(rounds):
-        shift = number % len(names)
-        yield names[shift:] + names[:shift]
-
-
 async def _measure(
     emulator: RemoteEmulator, budget: Budget
 ) -> tuple[dict[str, float], dict[str, float]]:
@@ -89,16 +83,15 @@ async def _measure(
         for name in MEASURED:
             options = HttpxOptions(api_transport=httpx.MockTransport(_answer))
             peer = await stack.enter_async_context(httpx_peer(name, emulator.new_target(), options))
-            warm = await peer.get()  # fetches the token from the emulator where still needed
-            if warm != 200:
-                raise RuntimeError(f"{name} could not be warmed: {warm}")
+            # Fetches the token from the emulator where still needed.
+            check_warm(name, await peer.get())
             peers[name] = peer
             syncs[name] = sync_clients.enter_context(peer.sync_client(httpx.MockTransport(_answer)))
-            warm = syncs[name].get(peer.api_url, params=QUERY).status_code
-            if warm != 200:
-                raise RuntimeError(f"{name}'s sync client could not be warmed: {warm}")
+            check_warm(
+                f"{name}'s sync client", syncs[name].get(peer.api_url, params=QUERY).status_code
+            )
         spent = emulator.tally()
-        for order in _rotations(MEASURED, budget.httpx_overhead_rounds):
+        for order in rotations(MEASURED, budget.httpx_overhead_rounds):
             for name in order:
                 best_async[name] = min(
                     best_async[name], await _async_seconds(peers[name], requests)
@@ -111,17 +104,6 @@ async def _measure(
         if emulator.tally().token_requests != spent.token_requests:
             raise RuntimeError("a token was fetched while the warm cost was timed")
     return best_async, best_sync
-
-
-def _cells(best: dict[str, float]) -> dict[str, Cell]:
-    floor = best[STATIC]
-    cells = {}
-    for name in MEASURED:
-        text = f"{best[name] * 1e6:.0f} µs ({ratio(best[name], floor)}"
-        if name != STATIC:
-            text += f", {(best[name] - floor) * 1e6:+.0f} µs"
-        cells[name] = Cell(text + ")")
-    return cells
 
 
 def run(lab: Lab, budget: Budget) -> Section:
@@ -137,12 +119,12 @@ def run(lab: Lab, budget: Budget) -> Section:
                     "(x static header)",
                     ("httpx-overhead-method",),
                 ),
-                _cells(best_async),
+                against_floor(best_async, MEASURED, STATIC),
             ),
             Row(
                 NUMBER,
                 Cell("the same on a sync `httpx.Client`", ("httpx-overhead-sync",)),
-                _cells(best_sync),
+                against_floor(best_sync, MEASURED, STATIC),
             ),
         ],
         notes={

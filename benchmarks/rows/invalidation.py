@@ -14,14 +14,14 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Final
 
 from ..budget import Budget
 from ..peers import OURS, Caller, Outcome, PeerOptions, make_peer, succeeded
 from ..remote import Lab, RemoteEmulator
-from ..report import NOT_APPLICABLE, Cell, Row, Section, count
-from ._notes import STATIC, STATIC_NO_TOKEN_LOGIC
+from ..report import Cell, Row, Section
+from ._notes import STATIC_NO_TOKEN_LOGIC
+from ._storm import StormResult, storm_cells
 from ._threads import together
 
 __all__ = ["NUMBER", "TITLE", "run"]
@@ -33,14 +33,6 @@ MEASURED: Final = (OURS, "falconpy", "requests-auth", "authlib")
 _WAIT: Final = 300.0
 
 Sample = tuple[float, Outcome]  # ended, outcome
-
-
-@dataclass(frozen=True)
-class _Result:
-    token_requests: int
-    failed: int
-    after: int  # calls that ended after the invalidation was sent
-    failures: tuple[str, ...]  # what the failed calls ended with
 
 
 def _caller_work(
@@ -61,7 +53,7 @@ def _caller_work(
     return work
 
 
-def _storm(emulator: RemoteEmulator, name: str, threads: int, calls: int) -> _Result:
+def _storm(emulator: RemoteEmulator, name: str, threads: int, calls: int) -> StormResult:
     total = threads * calls
     triggers = {total // 3: threading.Event(), 2 * total // 3: threading.Event()}
     work = _caller_work(calls, triggers)
@@ -87,13 +79,9 @@ def _storm(emulator: RemoteEmulator, name: str, threads: int, calls: int) -> _Re
             raise RuntimeError(f"{name}: the calling threads did not finish")
         spent = emulator.tally() - before
     samples = [sample for per_thread in box[0] for sample in per_thread]
-    failures = sorted({str(outcome) for _, outcome in samples if not succeeded(outcome)})
-    return _Result(
-        token_requests=spent.token_requests,
-        failed=sum(not succeeded(outcome) for _, outcome in samples),
-        after=sum(ended > sent for ended, _ in samples),
-        failures=tuple(failures),
-    )
+    # Failures are reported against the calls that ended after the invalidation was sent.
+    after = sum(ended > sent for ended, _ in samples)
+    return StormResult.of(spent.token_requests, [outcome for _, outcome in samples], after)
 
 
 def run(lab: Lab, budget: Budget) -> Section:
@@ -101,15 +89,7 @@ def run(lab: Lab, budget: Budget) -> Section:
     threads, calls = budget.storm_threads, budget.storm_calls
     with lab.emulator() as emulator:
         results = {name: _storm(emulator, name, threads, calls) for name in MEASURED}
-    tokens = {name: Cell(count(r.token_requests)) for name, r in results.items()}
-    failed = {}
-    for name, result in results.items():
-        text = f"{count(result.failed)} of {count(result.after)}"
-        if result.failures:
-            text += f" ({', '.join(result.failures)})"
-        failed[name] = Cell(text)
-    for cells in (tokens, failed):
-        cells[STATIC] = Cell(NOT_APPLICABLE, (STATIC_NO_TOKEN_LOGIC[0],))
+    tokens, failed = storm_cells(results, STATIC_NO_TOKEN_LOGIC[0])
     return Section(
         rows=[
             Row(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import gc
 import math
-import time
 from contextlib import ExitStack
 from typing import Final
 
@@ -24,9 +23,10 @@ from tests.redis_launcher import RedisServer
 from ..budget import Budget
 from ..peers import OURS, Caller, PeerOptions, make_peer
 from ..remote import Lab
-from ..report import NOT_APPLICABLE, Cell, Row, Section, ratio
+from ..report import NOT_APPLICABLE, Cell, Row, Section
 from ..transports import NullAdapter
 from ._notes import STATIC
+from ._warm import against_floor, check_warm, per_request, rotations, time_calls
 
 __all__ = ["NUMBER", "TITLE", "run"]
 
@@ -40,12 +40,7 @@ REDIS: Final = "requests-falcon-auth + RedisTokenCache"
 
 def _seconds_per_request(caller: Caller, requests: int) -> float:
     gc.collect()
-    started = time.perf_counter()
-    failed = sum(caller.get() != 200 for _ in range(requests))
-    elapsed = time.perf_counter() - started
-    if failed:
-        raise RuntimeError(f"{failed} of {requests} in-process requests failed")
-    return elapsed / requests
+    return time_calls(caller.get, requests, "in-process requests") / requests
 
 
 def run(lab: Lab, budget: Budget) -> Section:
@@ -65,32 +60,20 @@ def run(lab: Lab, budget: Budget) -> Section:
                 make_peer(OURS if name == REDIS else name, emulator.new_target(), options)
             )
             callers[name] = peer.caller()
-            warm = callers[name].get()  # fetches the token from the emulator
-            if warm != 200:
-                raise RuntimeError(f"{name} could not be warmed: {warm}")
-        for round_number in range(budget.overhead_rounds):
-            shift = round_number % len(timed)
-            for name in timed[shift:] + timed[:shift]:
+            check_warm(name, callers[name].get())  # fetches the token from the emulator
+        for order in rotations(timed, budget.overhead_rounds):
+            for name in order:
                 spent = _seconds_per_request(callers[name], budget.overhead_requests)
                 best[name] = min(best[name], spent)
 
-    floor = best[STATIC]
-    cells = {}
-    for name in MEASURED:
-        text = f"{best[name] * 1e6:.0f} µs ({ratio(best[name], floor)}"
-        if name != STATIC:
-            text += f", {(best[name] - floor) * 1e6:+.0f} µs"
-        cells[name] = Cell(text + ")")
+    cells = against_floor(best, MEASURED, STATIC)
     cells["falconpy"] = Cell(NOT_APPLICABLE, ("falconpy-not-an-auth",))
     measure = Cell(
         "µs per request, warm, network taken out (x static header)", ("overhead-method",)
     )
     fleet_cells = {name: Cell(NOT_APPLICABLE, ("no-shared-store",)) for name in MEASURED}
     fleet_cells["falconpy"] = Cell(NOT_APPLICABLE, ("no-shared-store",))
-    fleet_cells[OURS] = Cell(
-        f"{best[REDIS] * 1e6:.0f} µs ({ratio(best[REDIS], best[OURS])}, "
-        f"{(best[REDIS] - best[OURS]) * 1e6:+.0f} µs)"
-    )
+    fleet_cells[OURS] = Cell(per_request(best[REDIS], best[OURS]))
     fleet_measure = Cell(
         "µs per request, warm, with the token shared through Redis (x in-memory cache)",
         ("overhead-redis",),

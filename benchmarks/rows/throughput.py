@@ -8,7 +8,6 @@ on a ``requests.Session``. Rounds are interleaved and the fastest counts.
 
 from __future__ import annotations
 
-import time
 from contextlib import ExitStack
 from typing import Final
 
@@ -17,6 +16,7 @@ from ..peers import OURS, Caller, FalconPyPeer, PeerOptions, make_peer
 from ..remote import Lab
 from ..report import Cell, Row, Section, count, ratio
 from ._notes import STATIC
+from ._warm import check_warm, rotations, time_calls
 
 __all__ = ["NUMBER", "TITLE", "run"]
 
@@ -37,12 +37,7 @@ _VARIANTS: Final = {
 
 
 def _rate(caller: Caller, requests: int) -> float:
-    started = time.perf_counter()
-    failed = sum(caller.get() != 200 for _ in range(requests))
-    elapsed = time.perf_counter() - started
-    if failed:
-        raise RuntimeError(f"{failed} of {requests} GETs failed")
-    return requests / elapsed
+    return requests / time_calls(caller.get, requests, "GETs")
 
 
 def run(lab: Lab, budget: Budget) -> Section:
@@ -59,13 +54,9 @@ def run(lab: Lab, budget: Budget) -> Section:
             if isinstance(peer, FalconPyPeer):
                 falconpy_peers.append(peer)
             callers[variant] = peer.caller()
-            warm = callers[variant].get()
-            if warm != 200:
-                raise RuntimeError(f"{variant} could not be warmed: {warm}")
-        for round_number in range(rounds):
-            order = list(_VARIANTS)
-            shift = round_number % len(order)
-            for variant in order[shift:] + order[:shift]:
+            check_warm(variant, callers[variant].get())
+        for order in rotations(list(_VARIANTS), rounds):
+            for variant in order:
                 best[variant] = max(best[variant], _rate(callers[variant], per_round))
         rewrites = sum(peer.harness.base_url_rewrites for peer in falconpy_peers)
 
