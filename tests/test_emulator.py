@@ -20,8 +20,9 @@ import pytest
 import requests
 
 import requests_falcon_auth.testing as testing
-from requests_falcon_auth.testing import FalconEmulator, ManualClock, RateLimits
+from requests_falcon_auth.testing import FalconEmulator, ManualClock, RateLimits, RequestLogEntry
 from requests_falcon_auth.testing._http import BodyError, ClientGone, read_body
+from requests_falcon_auth.testing._records import RequestLog
 from requests_falcon_auth.testing.pytest_plugin import running_emulator
 
 pytest_plugins = ["pytester"]
@@ -737,6 +738,67 @@ def test_request_log_redacts_credentials(emu: FalconEmulator, session: requests.
     assert base64.b64encode(f"us1-client:{SECRET}".encode()).decode() not in dump
     emu.clear_request_log()
     assert emu.request_log == []
+
+
+def log_entry(number: int, json_bytes: int | None) -> RequestLogEntry:
+    text = None if json_bytes is None else json.dumps("x" * (json_bytes - 2))
+    length = 0 if text is None else len(text)
+    return RequestLogEntry(
+        "us-1", "POST", f"/{number}", "", 200, {}, "127.0.0.1", None, None, length, None, text
+    )
+
+
+def test_the_log_drops_the_oldest_bodies_past_its_budget_and_keeps_the_entries() -> None:
+    log = RequestLog(limit=5, json_budget=100)
+    log.append(log_entry(0, 40))
+    log.append(log_entry(1, None))
+    log.append(log_entry(2, 40))
+    handed_out = log.snapshot()
+    log.append(log_entry(3, 40))  # 120 bytes: the oldest body goes
+    entries = log.snapshot()
+    assert [e.path for e in entries] == ["/0", "/1", "/2", "/3"]
+    assert [e.json_text is not None for e in entries] == [False, False, True, True]
+    assert entries[0].body_length == 40  # the entry stays, only its body goes
+    assert handed_out[0].json_text is not None  # a snapshot already taken does not change
+    log.append(log_entry(4, 10))
+    log.append(log_entry(5, 10))  # the limit evicts /0; 100 bytes fit
+    log.append(log_entry(6, 10))  # 110: /2's body goes, /3's stays
+    assert [(e.path, e.json_text is not None) for e in log.snapshot()] == [
+        ("/2", False),
+        ("/3", True),
+        ("/4", True),
+        ("/5", True),
+        ("/6", True),
+    ]
+    log.clear()
+    assert log.snapshot() == []
+    log.append(log_entry(7, 100))
+    assert log.snapshot()[0].json_text is not None  # clear() forgot the bytes it held
+
+
+def test_an_entry_the_limit_evicts_frees_its_body_bytes() -> None:
+    log = RequestLog(limit=2, json_budget=100)
+    log.append(log_entry(0, 60))
+    log.append(log_entry(1, 30))
+    log.append(log_entry(2, 60))  # /0 leaves with its 60 bytes: 90 held, nothing to drop
+    assert [(e.path, e.json_text is not None) for e in log.snapshot()] == [
+        ("/1", True),
+        ("/2", True),
+    ]
+
+
+def test_the_emulator_keeps_64_mib_of_logged_bodies(
+    emu: FalconEmulator, session: requests.Session
+) -> None:
+    token = get_token(session, emu)
+    body = json.dumps("x" * ((1 << 20) - 2)).encode()  # 1 MiB: the largest body logged
+    for _ in range(65):
+        call(session, emu, token, method="POST", data=body)
+    uploads = [e for e in emu.request_log if e.method == "POST" and e.path == DEVICES]
+    assert len(uploads) == 65
+    assert uploads[0].json_body is None  # the 65th MiB pushed the first body out
+    assert all(e.json_text is not None for e in uploads[1:])
+    assert {e.body_length for e in uploads} == {1 << 20}
 
 
 def test_calls_per_token_and_reset(emu: FalconEmulator, session: requests.Session) -> None:

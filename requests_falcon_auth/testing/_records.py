@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from collections import Counter, deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Final
 
 from ._wire import Headers
 
-__all__ = ["TOKEN_OUTCOMES", "Counters", "Recorder", "RequestLogEntry"]
+__all__ = ["TOKEN_OUTCOMES", "Counters", "Recorder", "RequestLog", "RequestLogEntry"]
 
 # How a token request ended (the keys of Counters.token_outcomes).
 TOKEN_OUTCOMES: Final = (
@@ -26,6 +26,8 @@ TOKEN_OUTCOMES: Final = (
 )
 
 _LOG_LIMIT: Final = 10_000
+# The JSON bodies the log keeps, newest first: 10,000 bodies of up to 1 MiB each would be 10 GiB.
+_LOG_JSON_BUDGET: Final = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,9 @@ class RequestLogEntry:
         body_sha256: the body's SHA-256 (hex), to check an upload arrived intact; None for
             OAuth2 requests.
         json_text: the body as received when it is JSON of at most 1 MiB, else None; read it
-            parsed as :attr:`json_body`. Never set for OAuth2 requests.
+            parsed as :attr:`json_body`. Never set for OAuth2 requests. The log keeps the JSON
+            bodies of its newest entries up to 64 MiB in all; older entries lose theirs (their
+            length and digest stay).
     """
 
     region: str
@@ -102,15 +106,59 @@ class RequestLogEntry:
     @property
     def json_body(self) -> object:
         """The JSON body, parsed anew on each read (so the log cannot be changed through it);
-        None when the body was empty, not JSON, larger than 1 MiB, or an OAuth2 form."""
+        None when the body was empty, not JSON, larger than 1 MiB, an OAuth2 form, or past
+        the log's 64 MiB of bodies."""
         return None if self.json_text is None else json.loads(self.json_text)
+
+
+class RequestLog:
+    """The last 10,000 requests, oldest first, holding at most 64 MiB of JSON bodies.
+
+    When a new body takes the log past that budget, the oldest entries that still hold a body
+    are replaced by copies without it, so a long soak of large uploads cannot exhaust memory
+    and a snapshot already handed out never changes. Not thread-safe: used under one lock.
+    """
+
+    def __init__(self, limit: int = _LOG_LIMIT, json_budget: int = _LOG_JSON_BUDGET) -> None:
+        self._entries: deque[RequestLogEntry] = deque(maxlen=limit)
+        self._json_budget = json_budget
+        self._json_bytes = 0
+        self._bodiless_prefix = 0  # how many of the oldest entries are known to hold no body
+
+    def append(self, entry: RequestLogEntry) -> None:
+        entries = self._entries
+        if len(entries) == entries.maxlen:
+            self._json_bytes -= _json_size(entries[0])
+            self._bodiless_prefix = max(0, self._bodiless_prefix - 1)
+        entries.append(entry)
+        self._json_bytes += _json_size(entry)
+        while self._json_bytes > self._json_budget:
+            index = self._bodiless_prefix
+            oldest = entries[index]
+            if oldest.json_text is not None:
+                self._json_bytes -= _json_size(oldest)
+                entries[index] = replace(oldest, json_text=None)
+            self._bodiless_prefix += 1
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._json_bytes = 0
+        self._bodiless_prefix = 0
+
+    def snapshot(self) -> list[RequestLogEntry]:
+        return list(self._entries)
+
+
+def _json_size(entry: RequestLogEntry) -> int:
+    """The bytes of JSON body the entry holds (its text is the body, so its length counts)."""
+    return 0 if entry.json_text is None else entry.body_length or 0
 
 
 class Recorder:
     """The mutable tallies behind :class:`Counters`. Not thread-safe: used under one lock."""
 
     def __init__(self) -> None:
-        self.log: deque[RequestLogEntry] = deque(maxlen=_LOG_LIMIT)
+        self.log = RequestLog()
         self.reset()
 
     def reset(self) -> None:

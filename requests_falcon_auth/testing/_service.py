@@ -212,7 +212,7 @@ class Service:
     def request_log(self) -> list[RequestLogEntry]:
         """A copy of the request log."""
         with self._lock:
-            return list(self._recorder.log)
+            return self._recorder.log.snapshot()
 
     def clear_request_log(self) -> None:
         """Empties the request log."""

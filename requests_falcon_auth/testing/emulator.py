@@ -385,9 +385,9 @@ class FalconEmulator:
 
         The one record of what reached the emulator, API calls and writes included: for each
         API call the token's client id and member CID, the body's length and SHA-256 and, when
-        it is JSON, the body itself (:attr:`RequestLogEntry.json_body`). Credentials in headers
-        are redacted, and nothing of an OAuth2 request's body (its form holds the secret) is
-        kept.
+        it is JSON, the body itself (:attr:`RequestLogEntry.json_body`; the newest 64 MiB of
+        bodies are kept). Credentials in headers are redacted, and nothing of an OAuth2
+        request's body (its form holds the secret) is kept.
         """
         return self._service.request_log()
 
