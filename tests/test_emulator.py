@@ -23,6 +23,7 @@ import requests_falcon_auth.testing as testing
 from requests_falcon_auth.testing import FalconEmulator, ManualClock, RateLimits, RequestLogEntry
 from requests_falcon_auth.testing._http import BodyError, ClientGone, read_body
 from requests_falcon_auth.testing._records import RequestLog
+from requests_falcon_auth.testing._wire import Headers
 from requests_falcon_auth.testing.pytest_plugin import running_emulator
 
 pytest_plugins = ["pytester"]
@@ -744,7 +745,15 @@ def log_entry(number: int, json_bytes: int | None) -> RequestLogEntry:
     text = None if json_bytes is None else json.dumps("x" * (json_bytes - 2))
     length = 0 if text is None else len(text)
     return RequestLogEntry(
-        "us-1", "POST", f"/{number}", "", 200, {}, "127.0.0.1", None, None, length, None, text
+        region="us-1",
+        method="POST",
+        path=f"/{number}",
+        query="",
+        status=200,
+        headers=Headers(),
+        client_ip="127.0.0.1",
+        body_length=length,
+        json_text=text,
     )
 
 
