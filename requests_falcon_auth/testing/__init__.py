@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 from .._lazy import exports
 
 if TYPE_CHECKING:
+    from ._api_call import ApiAnswer, ApiCall
     from ._clock import ManualClock
-    from ._data import ApiAnswer, ApiCall
     from ._faults import TokenGate
     from ._limits import RateLimits
     from ._records import TOKEN_OUTCOMES, Counters, RequestLogEntry
@@ -44,8 +44,8 @@ __all__ = [
 _HOMES = {
     "DEFAULT_REGIONS": "emulator",
     "TOKEN_OUTCOMES": "_records",
-    "ApiAnswer": "_data",
-    "ApiCall": "_data",
+    "ApiAnswer": "_api_call",
+    "ApiCall": "_api_call",
     "ApiClient": "_service",
     "Counters": "_records",
     "FalconEmulator": "emulator",

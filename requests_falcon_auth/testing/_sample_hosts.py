@@ -11,7 +11,7 @@ import hashlib
 from datetime import datetime, timedelta, timezone
 from typing import Final
 
-from ._data import HOSTS, Collection, make_collection
+from ._collections import HOSTS, Collection, make_collection
 
 __all__ = ["sample_hosts", "sample_hosts_collection"]
 

@@ -20,18 +20,9 @@ from http import HTTPStatus
 from typing import Final, NamedTuple
 
 from ..clouds import AUTODISCOVERABLE
-from ._data import (
-    EMULATOR,
-    ApiAnswer,
-    ApiCall,
-    BodyFacts,
-    Collection,
-    DataRegistry,
-    Handler,
-    Route,
-    inspect_body,
-    parse_query,
-)
+from ._api_call import ApiAnswer, ApiCall, BodyFacts, Handler, inspect_body, parse_query
+from ._collections import Collection
+from ._data import EMULATOR, DataRegistry, Route
 from ._faults import Faults
 from ._limits import Decision, RateLimits, SlidingWindow, epoch_seconds_after
 from ._records import Counters, Recorder, RequestLogEntry

@@ -18,13 +18,9 @@ from typing import Final
 
 from ..clouds import AUTODISCOVER, normalize
 from ._admin import AdminServer
-from ._data import (
-    EMULATOR,
-    HANDLER_METHODS,
-    Handler,
-    Pagination,
-    make_collection,
-)
+from ._api_call import Handler
+from ._collections import Pagination, make_collection
+from ._data import EMULATOR, HANDLER_METHODS
 from ._faults import InjectedFailure, TokenGate
 from ._limits import RateLimits
 from ._records import Counters, RequestLogEntry
