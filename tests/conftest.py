@@ -1,6 +1,8 @@
 """Suite-wide rules.
 
 - In CI (CI=true) a skipped test is a failure, not a pass.
+- ``falconjs``: CrowdStrike's JavaScript SDK installed once per run, for the tests and the
+  documentation's examples that run it under Node (see :mod:`node_required`).
 - A leak scan over the whole suite: every log record of the library and of urllib3 (at DEBUG)
   and every FalconAuthError message raised anywhere in the run are searched, at the end, for
   every client secret the emulators were given, every token they issued and every test
@@ -15,9 +17,11 @@ import base64
 import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from node_required import install_falconjs
 
 from requests_falcon_auth.errors import FalconAuthError
 from requests_falcon_auth.redaction import wire_forms
@@ -112,6 +116,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         token = getattr(module, "TOKEN", None)
         if isinstance(token, str):
             _evidence.tokens.add(token)
+
+
+@pytest.fixture(scope="session")
+def falconjs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory where falconjs is installed, with tests/falconjs/drive.js beside it."""
+    return install_falconjs(tmp_path_factory.mktemp("falconjs"))
 
 
 @pytest.fixture(autouse=True)

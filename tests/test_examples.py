@@ -1,4 +1,4 @@
-"""Every Python example of README.rst and of the documentation site (docs/) runs as written.
+"""Every Python and JavaScript example of README.rst and of the docs site (docs/) runs as written.
 
 Each ``.. code-block:: python`` of README.rst and of docs/*.rst, and each ```` ```python ````
 fence of docs/*.md, is one test, named after where it comes from (``README.rst:301-fleets``:
@@ -20,6 +20,9 @@ How a block runs:
 - Blocks that call the real Falcon API are not run (the allow-list ``NOT_RUN``, a reason each);
   they are still compiled, and their imports run, so a renamed API breaks them
   (``test_production_example_compiles_and_its_imports_exist``).
+- A JavaScript block (CrowdStrike's JavaScript SDK against the emulator) runs under Node as an ES
+  module beside the pinned falconjs, with ``FALCON_US1_URL`` the us-1 URL of an emulator that
+  knows the client ``my-id`` / ``my-secret``.
 - Shell blocks (``::`` literal blocks, ``.. code-block:: shell``) are not run; the commands they
   show are tested in tests/test_cli.py and .ci/run.
 """
@@ -28,8 +31,10 @@ from __future__ import annotations
 
 import ast
 import io
+import os
 import re
 import socket
+import subprocess
 import textwrap
 from contextlib import redirect_stdout
 from dataclasses import dataclass
@@ -37,6 +42,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from node_required import node_tool
+
+from requests_falcon_auth.testing import FalconEmulator
 
 pytest_plugins = ["pytester"]
 
@@ -71,6 +79,7 @@ EXPECTED_OUTPUT = {
     "print(len(ids), api.auth.region)": "10 us-2\n1 1\n",
     "except rfa.CredentialsError as error:": "CredentialsError 403\n0\n",
     "cache=FileTokenCache(directory": "1 0\n",
+    "falcon.hosts.queryDevicesByFilter(0, 10)": "10 37\n",
 }
 
 _RST_BLOCK = re.compile(
@@ -142,6 +151,7 @@ def blocks_of(path: Path) -> list[Block]:
 
 ALL_BLOCKS = [block for path in SOURCES for block in blocks_of(path)]
 PYTHON_BLOCKS = [block for block in ALL_BLOCKS if block.language in ("python", "py", "python3")]
+JAVASCRIPT_BLOCKS = [block for block in ALL_BLOCKS if block.language in ("javascript", "js")]
 
 
 def reason_not_run(block: Block) -> str | None:
@@ -196,8 +206,11 @@ def test_the_sources_have_examples() -> None:
     readme = [block for block in PYTHON_BLOCKS if block.path.name == "README.rst"]
     assert len(readme) >= 15
     assert any(block.path.parent.name == "docs" for block in PYTHON_BLOCKS)
-    for line in [*NOT_RUN, *EXPECTED_OUTPUT]:  # no stale entries
+    assert JAVASCRIPT_BLOCKS
+    for line in NOT_RUN:  # no stale entries
         assert any(line in block.code for block in PYTHON_BLOCKS), line
+    for line in EXPECTED_OUTPUT:
+        assert any(line in block.code for block in PYTHON_BLOCKS + JAVASCRIPT_BLOCKS), line
 
 
 @pytest.mark.usefixtures("readers_environment")
@@ -258,3 +271,25 @@ def test_pytest_example_passes(
     # Each test passes (an anyio test once per installed backend: asyncio, and trio if present).
     assert outcomes.get("passed", 0) >= len(tests), result.stdout.str()
     assert set(outcomes) == {"passed"}, result.stdout.str()
+
+
+@pytest.mark.parametrize("block", JAVASCRIPT_BLOCKS, ids=lambda b: b.where)
+def test_javascript_example_runs_as_written(block: Block, falconjs: Path) -> None:
+    script = falconjs / f"example-{block.line}.mjs"
+    script.write_text(block.code, encoding="utf-8")
+    with FalconEmulator() as falcon:
+        falcon.add_client("my-id", "my-secret")
+        env = dict(os.environ, FALCON_US1_URL=falcon.base_url("us-1"))
+        node = subprocess.run(
+            [node_tool("node"), str(script)],
+            cwd=falconjs,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert node.returncode == 0, f"{block.where}: {node.stderr}"
+    expected = expected_output(block)
+    if expected is not None:
+        assert node.stdout == expected
