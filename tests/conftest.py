@@ -2,7 +2,7 @@
 
 - In CI (CI=true) a skipped test is a failure, not a pass.
 - ``falconjs``: CrowdStrike's JavaScript SDK installed once per run, for the tests and the
-  documentation's examples that run it under Node (see :mod:`node_required`).
+  documentation's examples that run it under Node (see :mod:`required_tools`).
 - A leak scan over the whole suite: every log record of the library and of urllib3 (at DEBUG)
   and every FalconAuthError message raised anywhere in the run are searched, at the end, for
   every client secret the emulators were given, every token they issued and every test
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from node_required import install_falconjs
+from required_tools import install_falconjs
 
 from requests_falcon_auth.errors import FalconAuthError
 from requests_falcon_auth.redaction import wire_forms

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from node_required import node_tool
+from required_tools import node_tool
 
 from requests_falcon_auth.testing import FalconEmulator
 

@@ -6,7 +6,7 @@ falconjs knows only Falcon's four public clouds, so the script's ``fetchApi`` (f
 documented transport option) sends what it addresses to ``api.crowdstrike.com`` to the emulator.
 The emulator keeps its defaults: the region header, sample hosts, Falcon's rate budgets.
 
-Node and npm are required (:mod:`node_required`).
+Node and npm are required (:mod:`required_tools`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from node_required import node_tool
+from required_tools import node_tool
 
 from requests_falcon_auth.testing import FalconEmulator
 

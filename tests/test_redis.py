@@ -20,7 +20,7 @@ import requests
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis_launcher import RedisServer
-from redis_required import redis_server_executable
+from required_tools import redis_server_executable
 from support import present
 
 from requests_falcon_auth import FalconAuth

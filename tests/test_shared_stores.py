@@ -33,7 +33,7 @@ import redis
 import requests
 from fleet_worker import FileSpec, FleetJob, Processes, RedisSpec, fleet_worker, renewing_worker
 from redis_launcher import RedisServer
-from redis_required import redis_server_executable
+from required_tools import redis_server_executable
 from support import in_child, present
 
 from requests_falcon_auth import FalconAuth
