@@ -251,7 +251,9 @@ class LocalCopy:
 
     The Redis and file stores serve this copy until the token's renew window opens (the warm
     path does no I/O), answer ``peek`` and ``version`` from it, and mirror into it whatever they
-    read from the shared store.
+    read from the shared store. The window is the one the FalconAuth objects sharing the store
+    bind it to (``bind``): a subclass calls ``_start_local_copy`` when it is built, and sets
+    ``_state_lock``.
     """
 
     timing: Timing
