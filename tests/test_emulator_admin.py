@@ -669,6 +669,70 @@ def test_a_foreign_host_is_refused(admin: str) -> None:
     assert curl("GET", admin + "/counters", None, "-H", f"Host: localhost:{port}").status == 200
 
 
+def exchange_until_closed(admin: str, request: bytes) -> tuple[int, dict[str, Any]]:
+    """Sends raw bytes to the admin port; its status and JSON answer, once it closes."""
+    port = int(admin.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request)
+        with sock.makefile("rb") as reply:
+            head, _, body = reply.read().partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+@pytest.mark.parametrize(
+    ("head", "error"),
+    [
+        (
+            "GET /counters HTTP/1.1\r\nHost: localhost:evil.example",
+            "Malformed Host header 'localhost:evil.example': send a host and an optional "
+            "numeric port.",
+        ),
+        (
+            "GET /counters HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example",
+            "The request carries 2 Host headers; send exactly one.",
+        ),
+        (
+            "GET /counters HTTP/1.1",
+            "An HTTP/1.1 request needs a Host header, such as Host: 127.0.0.1.",
+        ),
+        (
+            "GET http://evil.example/counters HTTP/1.1\r\nHost: 127.0.0.1",
+            "The request target names 'evil.example' but the Host header '127.0.0.1'; send a "
+            "path as the target, or name the same host in both.",
+        ),
+    ],
+    ids=["non-digit-port", "two-hosts", "no-host", "absolute-form-elsewhere"],
+)
+def test_a_request_that_names_no_single_plain_host_is_a_400(
+    admin: str, head: str, error: str
+) -> None:
+    request = f"{head}\r\nConnection: close\r\n\r\n".encode()
+    assert exchange_until_closed(admin, request) == (400, {"error": error})
+
+
+def test_an_absolute_form_target_is_the_host_an_http10_request_names(admin: str) -> None:
+    request = b"GET http://evil.example/counters HTTP/1.0\r\n\r\n"
+    assert exchange_until_closed(admin, request) == (
+        403,
+        {"error": "The admin API answers requests to 127.0.0.1 or localhost, not 'evil.example'."},
+    )
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        "GET /counters HTTP/1.1\r\nHost: localhost:{port}",
+        "GET /counters HTTP/1.0",
+        "GET http://127.0.0.1:{port}/counters HTTP/1.1\r\nHost: 127.0.0.1:{port}",
+        "GET http://localhost/counters HTTP/1.0",
+    ],
+)
+def test_a_request_that_names_the_admin_plainly_is_answered(admin: str, head: str) -> None:
+    request = f"{head}\r\nConnection: close\r\n\r\n".format(port=admin.rsplit(":", 1)[1])
+    status, counters = exchange_until_closed(admin, request.encode())
+    assert (status, counters["token_requests"]) == (200, 0)
+
+
 def test_a_body_over_16_mib_is_refused(admin: str) -> None:
     # curl announces it (Expect: 100-continue): refused before it is sent.
     reply = curl("PUT", admin + "/collections/hosts/records", b" " * (16 * 1024 * 1024 + 1))

@@ -3,14 +3,21 @@
 It reads each request, lets :class:`~requests_falcon_auth.testing._admin.AdminServer` answer,
 and writes the answer with a ``Content-Length`` so connections stay alive. ``stop()`` closes
 idle keep-alive connections and joins the handler threads.
+
+The admin's DNS-rebinding defence judges the host a request names, so a request must name one
+host, plainly: an HTTP/1.1 request without ``Host``, with two, with one that is not
+``host[:digits]``, or with an absolute-form target naming another host than its ``Host`` is
+refused with 400 (RFC 9112 section 3.2), unread.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import socketserver
 import threading
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
 
 from ._admin_json import encode
 from ._http import TrackingHTTPServer, WholeRequestHandler, join_all
@@ -25,6 +32,43 @@ log = logging.getLogger(__name__)
 HOST: Final = "127.0.0.1"
 _MAX_BODY: Final = 16 * 1024 * 1024
 _TOO_LARGE: Final = "The body is larger than 16 MiB."
+# RFC 9110 section 7.2 and RFC 3986 section 3.2: uri-host [ ":" port ], where port is *DIGIT.
+_HOST: Final = re.compile(r"(?:\[[0-9A-Fa-f:.]*\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
+
+
+class _BadHost(Exception):
+    """The request does not name one host plainly; the message says what to send instead."""
+
+
+def _named_host(version: str, hosts: list[str], target: str) -> str | None:
+    """The one host a request names (None: an HTTP/1.0 request that names none).
+
+    Raises:
+        _BadHost: no ``Host`` on HTTP/1.1, several, a malformed one, or an absolute-form
+            target whose host is malformed or another than the ``Host`` header's.
+    """
+    if len(hosts) > 1:
+        raise _BadHost(f"The request carries {len(hosts)} Host headers; send exactly one")
+    host = hosts[0].strip(" \t") if hosts else None
+    if host is None and version != "HTTP/1.0":
+        raise _BadHost(f"An {version} request needs a Host header, such as Host: {HOST}")
+    if host is not None and not _HOST.fullmatch(host):
+        raise _BadHost(f"Malformed Host header {host!r}: send a host and an optional numeric port")
+    if "://" not in target:
+        return host
+    # Absolute-form: RFC 9112 section 3.2.2 makes the target's host the one the request names.
+    try:
+        authority = urlsplit(target).netloc
+    except ValueError:
+        raise _BadHost("Malformed request target") from None
+    if not _HOST.fullmatch(authority):
+        raise _BadHost(f"Malformed host {authority!r} in the request target; send a path")
+    if host is not None and authority.lower() != host.lower():
+        raise _BadHost(
+            f"The request target names {authority!r} but the Host header {host!r}; "
+            "send a path as the target, or name the same host in both"
+        )
+    return authority
 
 
 class _Handler(WholeRequestHandler):
@@ -34,8 +78,20 @@ class _Handler(WholeRequestHandler):
     server: AdminHttpServer
 
     def handle_expect_100(self) -> bool:
-        # Refuse a body too large before the client sends it, rather than after.
-        return not self._refused_as_too_large() and super().handle_expect_100()
+        # Refuse a bad Host or a body too large before the client sends the body, not after.
+        return not self._refused_unread() and super().handle_expect_100()
+
+    def _host(self) -> str | None:
+        return _named_host(self.request_version, self.headers.get_all("Host", []), self.path)
+
+    def _refused_unread(self) -> bool:
+        """Answers a request refused on its head alone: True when it was (the link closes)."""
+        try:
+            self._host()
+        except _BadHost as exc:
+            self.send_error(400, str(exc))
+            return True
+        return self._refused_as_too_large()
 
     def _refused_as_too_large(self) -> bool:
         length = self.headers.get("Content-Length", "").strip()
@@ -47,7 +103,7 @@ class _Handler(WholeRequestHandler):
         return True
 
     def _dispatch(self) -> None:
-        if self._refused_as_too_large():
+        if self._refused_unread():
             return
         body = self._read_whole_body()
         if body is None:
@@ -56,9 +112,7 @@ class _Handler(WholeRequestHandler):
             self.send_error(413, _TOO_LARGE)
             return
         admin = self.server.admin
-        status, headers, payload = admin.answer(
-            self.command, self.path, self.headers.get("Host"), body
-        )
+        status, headers, payload = admin.answer(self.command, self.path, self._host(), body)
         self._send(status, headers, payload)
 
     def _refuse(self, status: int, message: str) -> None:
