@@ -312,15 +312,17 @@ class OAuth2:
         connect, read = self._timeout
         operation = call.operation
         while True:
-            remaining = call.deadline - time.monotonic()
+            started = time.monotonic()
+            remaining = call.deadline - started
             if remaining <= 0:
                 raise call.fail(
                     TokenEndpointError,
                     f"The Falcon {operation} to {url} did not finish within "
-                    f"{call.budget:.0f} s (timeouts and retries included). Check the network "
+                    f"{call.budget:g} s (timeouts and retries included). Check the network "
                     "and proxy, or raise timeout=.",
                     region=self._region,
                 )
+            limits = _TryLimits(connect, read, remaining, call.budget)
             request = Request(
                 url,
                 form,
@@ -328,7 +330,7 @@ class OAuth2:
                 (min(connect, remaining), min(read, remaining)),
                 direct_proxies(url, self._session.proxies),
             )
-            try_deadline = min(call.deadline, time.monotonic() + connect + read)
+            try_deadline = min(call.deadline, started + connect + read)
             try:
                 answer = post_form(self._session, request, try_deadline)
             except requests.exceptions.SSLError as exc:
@@ -339,7 +341,7 @@ class OAuth2:
                     region=self._region,
                 ) from exc
             except (requests.ConnectionError, requests.Timeout, DeadlineExceeded) as exc:
-                cause = _unreachable(exc, url, (connect, read))
+                cause = _unreachable(exc, url, limits)
                 if isinstance(exc, DeadlineExceeded):
                     exc = requests.Timeout(f"no complete answer within {connect + read:.0f} s")
                 try:
@@ -355,7 +357,7 @@ class OAuth2:
                     raise call.fail(
                         TokenEndpointError,
                         f"Could not reach the Falcon {operation} endpoint at {url} within "
-                        f"{call.budget:.0f} s: {cause.what}. {cause.advice}",
+                        f"{call.budget:g} s: {cause.what}. {cause.advice}",
                         region=self._region,
                     ) from exc
                 # INFO: the caller hears of the outcome; a command line shows one error line,
@@ -763,7 +765,30 @@ class _Unreachable(NamedTuple):
     advice: str
 
 
-def _unreachable(error: BaseException, url: str, timeout: tuple[float, float]) -> _Unreachable:
+class _TryLimits(NamedTuple):
+    """What bounded one try: its timeouts, or what was left of the call's budget when less.
+
+    A revoke at close runs one try under a 5 s budget: a message naming the 30 s read timeout
+    would send its reader after the wrong setting.
+    """
+
+    connect: float
+    read: float
+    left: float
+    budget: float
+
+    def within(self, timeout: float) -> str:
+        """How long a wait that ``timeout`` bounds could last, naming the budget if it cut it."""
+        if self.left < timeout:
+            return f"the call's budget of {self.budget:g} s"
+        return f"{timeout:g} s"
+
+    def advice(self, timeout: float, advice: str) -> str:
+        """``advice`` and, when the timeout (not the budget) ran out, the setting to raise."""
+        return f"{advice}." if self.left < timeout else f"{advice}, or raise timeout=."
+
+
+def _unreachable(error: BaseException, url: str, limits: _TryLimits) -> _Unreachable:
     """Names the cause of a transport failure: DNS, a refused connection, a proxy, or a timeout.
 
     "ConnectionError" alone sends a new user down every path at once; the cause is in the
@@ -775,7 +800,6 @@ def _unreachable(error: BaseException, url: str, timeout: tuple[float, float]) -
     where = f"{origin.host}:{origin.port}" if origin is not None else "the endpoint"
     host = origin.host if origin is not None else "the endpoint's host"
     chain = _causes(error)
-    connect, read = timeout
     if any(isinstance(e, requests.exceptions.ProxyError) for e in chain):
         return _Unreachable(
             "the proxy refused or dropped the connection",
@@ -792,9 +816,13 @@ def _unreachable(error: BaseException, url: str, timeout: tuple[float, float]) -
             "Nothing listens there: check base_url (host and port) and the proxy settings.",
         )
     if any(isinstance(e, _ANSWER_TIMEOUTS) for e in chain):
+        # The per-read timeout, unless the try's own deadline (connect + read) ran out first.
+        whole_try = any(isinstance(e, DeadlineExceeded) for e in chain)
+        waited = limits.connect + limits.read if whole_try else limits.read
         return _Unreachable(
-            f"{where} accepted the connection but sent no complete answer within {read:g} s",
-            "The service or a proxy in between is stalling; try again, or raise timeout=.",
+            f"{where} accepted the connection but sent no complete answer within "
+            f"{limits.within(waited)}",
+            limits.advice(waited, "The service or a proxy in between is stalling; try again"),
         )
     if any(
         isinstance(e, (ConnectTimeoutError, requests.ConnectTimeout, socket.timeout))
@@ -802,9 +830,11 @@ def _unreachable(error: BaseException, url: str, timeout: tuple[float, float]) -
         for e in chain
     ):
         return _Unreachable(
-            f"no connection to {where} within {connect:g} s",
-            "A firewall may be dropping the traffic: check the network and proxy settings, "
-            "or raise timeout=.",
+            f"no connection to {where} within {limits.within(limits.connect)}",
+            limits.advice(
+                limits.connect,
+                "A firewall may be dropping the traffic: check the network and proxy settings",
+            ),
         )
     deepest = chain[-1]
     detail = deepest.strerror if isinstance(deepest, OSError) and deepest.strerror else None

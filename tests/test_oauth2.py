@@ -6,12 +6,14 @@ import base64
 import json
 import logging
 import socket
+import threading
 from collections.abc import Iterator
 from urllib.parse import parse_qs
 
 import pytest
 import requests
 import responses
+from hostile import HostileServer, Received, answer
 
 from requests_falcon_auth import (
     ConfigurationError,
@@ -373,6 +375,31 @@ def test_a_server_that_never_answers_is_named(silent_port: int) -> None:
     message = unreachable(f"http://127.0.0.1:{silent_port}")
     assert f"127.0.0.1:{silent_port} accepted the connection but sent no complete answer" in message
     assert "raise timeout=" in message
+
+
+def test_a_revoke_at_close_cut_short_by_its_budget_names_the_budget(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The warning names the bound that ran out (the close budget), not the 30 s read timeout
+    that the budget cut short. The budget is shortened so the test does not wait 5 s."""
+    monkeypatch.setattr("requests_falcon_auth.auth.CLOSE_REVOKE_BUDGET", 0.5)
+
+    def token_then_silence(conn: socket.socket, request: Received, stop: threading.Event) -> None:
+        if request.path.endswith("/oauth2/token"):
+            conn.sendall(answer(201, json.dumps(token_json()).encode()))
+        else:
+            stop.wait()
+
+    with HostileServer(token_then_silence) as server:
+        auth = FalconAuth("client-a", SECRET, base_url=server.url)  # timeout=(10, 30)
+        auth.get_token()
+        with caplog.at_level(logging.WARNING, "requests_falcon_auth"):
+            auth.close()
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.startswith("Could not revoke the Falcon token at close: Could not reach")
+    assert "within the call's budget of 0.5 s." in warning
+    assert "30 s" not in warning
+    assert "raise timeout=" not in warning  # it would not have helped
 
 
 @pytest.mark.parametrize(
