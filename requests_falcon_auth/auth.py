@@ -17,12 +17,13 @@ import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Final
+from urllib.parse import urljoin, urlparse
 
 import requests
 from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
 from requests.exceptions import UnrewindableBodyError
-from requests.utils import rewind_body
+from requests.utils import requote_uri, rewind_body
 
 from . import _checks, _fork
 from .cache import DEFAULT_RENEW_WINDOW, CacheKey, MemoryTokenCache, TokenCache
@@ -36,6 +37,7 @@ from .flow import (
     Resend,
     Routing,
     advance,
+    carries,
     rejects_token,
     request_flow,
     settle,
@@ -371,13 +373,14 @@ class FalconAuth(AuthBase):
         r.headers["Authorization"] = step.token.authorization
         # The flow rides with the hook: requests copies the request at every redirect hop,
         # keeping hooks but not attributes, and shows the hook every hop's answer.
-        r.register_hook("response", functools.partial(self._on_response, flow))
+        r.register_hook("response", functools.partial(self._on_response, flow, step.token))
         return r
 
     def _on_response(
-        self, flow: Flow, r: requests.Response, **kwargs: Any
+        self, flow: Flow, token: Token, r: requests.Response, **kwargs: Any
     ) -> requests.Response | None:
         """Drives the flow with one answer: None keeps it, a response replaces it (a re-send)."""
+        _guard_next_hop(r, token)
         if not rejects_token(r.status_code, r.headers):
             return None  # nothing to heal: the flow would only say KEEP
         request = r.request
@@ -403,6 +406,7 @@ class FalconAuth(AuthBase):
         retried: requests.Response = r.connection.send(prep, **kwargs)
         retried.history.append(r)
         retried.request = prep
+        _guard_next_hop(retried, step.token, request)
         advance(flow, Reply(retried.status_code, retried.headers, retried.url or ""))
         return retried
 
@@ -541,6 +545,40 @@ def _refuse_renewal(expires_at: float, expires_in: int, clock: Clock) -> Token:
         "renewed. Get a new token where it was issued and build FalconAuth(access_token=...) "
         "again, or pass client_id and client_secret so tokens are fetched and renewed."
     )
+
+
+def _guard_next_hop(
+    r: requests.Response, token: Token, source: requests.PreparedRequest | None = None
+) -> None:
+    """Takes the token off the request requests copies for the next redirect hop, unless that
+    hop is inside the token's scope (origin and path prefix).
+
+    requests keeps ``Authorization`` on a hop to the same host, wherever on it, and on an
+    http -> https upgrade (``should_strip_auth``); the scope is narrower than either. The
+    hop is built from ``source`` (the request ``r`` answered, or for a re-send the caller's
+    original, which ``Session.send`` hands to ``resolve_redirects``).
+    """
+    if not r.is_redirect:
+        return
+    target = _redirect_target(r)
+    if target is None or not carries(token, target):
+        (source if source is not None else r.request).headers.pop("Authorization", None)
+
+
+def _redirect_target(r: requests.Response) -> str | None:
+    """The URL requests will send the next hop to: ``SessionRedirectMixin.resolve_redirects``'
+    arithmetic (Location decoded as UTF-8, scheme-relative and relative targets resolved,
+    re-quoted), so the scope judges the path that goes on the wire. None when requests could
+    not read it either."""
+    try:
+        location = r.headers["Location"].encode("latin1").decode("utf8")
+        if location.startswith("//"):
+            location = f"{urlparse(r.url).scheme}:{location}"
+        parsed = urlparse(location)
+        url = parsed.geturl()
+        return urljoin(r.url, requote_uri(url)) if not parsed.netloc else requote_uri(url)
+    except (ValueError, KeyError):  # UnicodeError and requests' InvalidURL are ValueErrors
+        return None
 
 
 def _rewind(prep: requests.PreparedRequest) -> bool:

@@ -47,6 +47,7 @@ __all__ = [
     "Routing",
     "Step",
     "advance",
+    "carries",
     "rejects_token",
     "request_flow",
     "settle",
@@ -231,12 +232,16 @@ def settle(
     return step
 
 
+def carries(token: Token, url: str) -> bool:
+    """True when a request to ``url`` may carry ``token``: inside its scope (origin and path
+    prefix). Drivers ask it of every redirect hop, with the URL as their library sends it."""
+    home = scope_of(token.base_url)
+    return home is not None and home.covers(url)
+
+
 def _rejected_here(reply: Reply, token: Token) -> bool:
     """The API at the token's home rejected it (an answer from another origin is not ours)."""
-    if not rejects_token(reply.status, reply.headers):
-        return False
-    home = scope_of(token.base_url)
-    return home is not None and home.covers(reply.url)
+    return rejects_token(reply.status, reply.headers) and carries(token, reply.url)
 
 
 def rejects_token(status: int, headers: Mapping[str, str]) -> bool:

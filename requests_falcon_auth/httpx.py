@@ -11,9 +11,10 @@ Requires the ``httpx`` extra (``pip install 'requests-falcon-auth[httpx]'``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from functools import partial
 from types import TracebackType
+from typing import Any
 
 try:
     import anyio  # noqa: F401 -- async_tokens' dependency, checked here for one clear hint
@@ -37,6 +38,7 @@ from .flow import (
     rejects_token,
     settle,
 )
+from .scope import Origin, Scope, scope_of
 
 __all__ = ["FalconHttpxAuth"]
 
@@ -77,9 +79,9 @@ class FalconHttpxAuth(httpx.Auth):
         if step is NEED_TOKEN:
             step = advance(flow, falcon._token())
         if not isinstance(step, Attach):
-            yield request
+            yield _without_authorization(request)
             return
-        _attach(request, url, step)
+        _attach(request, url, step, _HopGuard)
         response = yield request
         if not rejects_token(response.status_code, response.headers):
             return  # nothing to heal: the flow would only say KEEP
@@ -98,9 +100,9 @@ class FalconHttpxAuth(httpx.Auth):
         if step is NEED_TOKEN:
             step = advance(flow, await async_tokens.token(falcon))
         if not isinstance(step, Attach):
-            yield request
+            yield _without_authorization(request)
             return
-        _attach(request, url, step)
+        _attach(request, url, step, _AsyncHopGuard)
         response = yield request
         if not rejects_token(response.status_code, response.headers):
             return  # nothing to heal: the flow would only say KEEP
@@ -145,11 +147,79 @@ class FalconHttpxAuth(httpx.Auth):
         await self.aclose()
 
 
-def _attach(request: httpx.Request, url: str, step: Attach) -> None:
+def _attach(
+    request: httpx.Request, url: str, step: Attach, guard: type[_HopGuard | _AsyncHopGuard]
+) -> None:
     if step.url != url:  # re-targeted to the home region
         request.url = httpx.URL(step.url)
         request.headers["Host"] = request.url.netloc.decode("ascii")
     request.headers["Authorization"] = step.token.authorization
+    scope = scope_of(step.token.base_url)
+    if scope is not None:
+        inner = request.extensions.get("trace")
+        inner = getattr(inner, "inner", inner)  # a request sent again: one guard, not two
+        request.extensions = {**request.extensions, "trace": guard(scope, inner)}
+
+
+def _without_authorization(request: httpx.Request) -> httpx.Request:
+    """The request as it goes when the flow attaches nothing: without any ``Authorization``
+    header, so none that httpx copied from an earlier hop (``response.next_request``) leaves.
+    On a client whose ``auth`` is this, the header is this auth's: a request that needs its own
+    goes with ``auth=None``."""
+    request.headers.pop("Authorization", None)
+    return request
+
+
+class _HopGuard:
+    """httpcore's ``trace`` extension, set on every request the token goes with: takes the
+    ``Authorization`` header off any request about to go on the wire outside the token's scope.
+
+    An ``httpx.Auth`` sees the first request and the last answer, never the redirect hops in
+    between (httpx keeps the header on a hop to the same origin, whatever its path, and on an
+    http -> https upgrade). httpx hands a request's extensions to each hop it builds, and
+    httpcore calls ``trace`` with the request it is about to write, headers still mutable, so
+    the hop is judged by where it really goes: the connection's scheme, host and port, and the
+    request target as sent. A request through a forward proxy (plain http) goes to the proxy,
+    which is outside the scope: no token, as everywhere. ``inner`` is the caller's own trace
+    callback, called after.
+    """
+
+    def __init__(self, scope: Scope, inner: Callable[..., Any] | None) -> None:
+        self.scope = scope
+        self.inner = inner
+
+    def __call__(self, event: str, info: dict[str, Any]) -> Any:
+        if event.endswith(_SENDING):
+            _strip_outside(self.scope, info.get("request"))
+        return None if self.inner is None else self.inner(event, info)
+
+
+class _AsyncHopGuard(_HopGuard):
+    """The guard for ``httpx.AsyncClient``, whose httpcore awaits its trace callback."""
+
+    async def __call__(self, event: str, info: dict[str, Any]) -> Any:
+        if event.endswith(_SENDING):
+            _strip_outside(self.scope, info.get("request"))
+        return None if self.inner is None else await self.inner(event, info)
+
+
+# httpcore's event for a request about to be written (".started" of "send_request_headers",
+# prefixed "http11." or "http2.").
+_SENDING = ".send_request_headers.started"
+
+
+def _strip_outside(scope: Scope, request: Any) -> None:
+    url = getattr(request, "url", None)
+    if url is None:
+        return
+    scheme = url.scheme.decode("ascii").lower()
+    origin = Origin(scheme, url.host.decode("ascii").lower(), url.port or _PORTS.get(scheme, 0))
+    path = url.target.split(b"?", 1)[0].decode("ascii", "replace")
+    if origin != scope.origin or not scope.covers_path(path):
+        request.headers[:] = [(k, v) for k, v in request.headers if k.lower() != b"authorization"]
+
+
+_PORTS = {"http": 80, "https": 443}
 
 
 def _reply(response: httpx.Response) -> Reply:

@@ -39,8 +39,10 @@ _AUTHORITY: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)")
 # Characters that end the authority for one parser and not the other, or that urlsplit
 # silently deletes (tab, CR, LF) while urllib3 keeps them.
 _AMBIGUOUS: Final = re.compile(r"[\\\s\x00-\x1f\x7f]")
-# A server may decode these before it resolves dot segments, walking out of a path prefix.
-_ENCODED_SEPARATOR: Final = re.compile(r"%(2e|2f|5c)", re.I)
+# A server may decode these before it resolves dot segments, or read a backslash as a slash,
+# walking out of a path prefix: a path holding one anywhere is never judged inside a prefix.
+_UNSAFE_IN_PATH: Final = re.compile(r"%(2e|2f|5c)|\\", re.I)
+_DOT_SEGMENTS: Final = frozenset({".", ".."})
 # Longer URLs (a long query string) are parsed every time rather than kept.
 _MEMO_URL_LENGTH: Final = 2048
 
@@ -119,19 +121,31 @@ class Scope:
         """True when ``url`` is at this origin and inside the path prefix.
 
         Args:
-            url: the URL a request goes to.
+            url: the URL a request goes to, as its HTTP library will send it (requests: the
+                prepared URL, after its re-quoting).
             origin: ``origin_of(url)``, when the caller has it already.
         """
         if (origin if origin is not None else origin_of(url)) != self.origin:
             return False
         if not self.prefix:
             return True
-        path = routed_path(url)
-        return (
-            path is not None
-            and (path == self.prefix or path.startswith(self.prefix + "/"))
-            and not _ENCODED_SEPARATOR.search(path)
-        )
+        try:
+            path = urlsplit(url).path or "/"
+        except ValueError:
+            return False
+        return self.covers_path(path)
+
+    def covers_path(self, path: str) -> bool:
+        """True when ``path``, exactly as it goes on the wire, is inside the path prefix.
+
+        The path is judged as sent, not as one parser would resolve it: a path that dot-segment
+        removal would change, or that holds an encoded ``/``, ``\\`` or ``.`` (or a raw
+        backslash) anywhere, is outside, since the server behind the prefix may decode and
+        resolve it differently from any client-side parser.
+        """
+        if _UNSAFE_IN_PATH.search(path) or not _DOT_SEGMENTS.isdisjoint(path.split("/")):
+            return False
+        return path == self.prefix or path.startswith(self.prefix + "/")
 
     def relative(self, url: str) -> str:
         """The part of a covered ``url`` after the base URL: path below the prefix and query."""

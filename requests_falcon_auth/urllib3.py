@@ -12,15 +12,29 @@ import functools
 import io
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
 from urllib.parse import urljoin
 
 import urllib3
+from urllib3.exceptions import MaxRetryError
+from urllib3.util.retry import Retry
 
 from . import _fork
 from .auth import FalconAuth
 from .errors import FalconAuthError
-from .flow import NEED_TOKEN, Attach, Reply, Resend, advance, rejects_token, settle
+from .flow import (
+    NEED_TOKEN,
+    Attach,
+    Flow,
+    Reply,
+    Resend,
+    advance,
+    carries,
+    rejects_token,
+    settle,
+)
+from .scope import origin_of
+from .token import Token
 
 try:  # urllib3 2.x
     from urllib3._request_methods import RequestMethods
@@ -36,10 +50,10 @@ class AuthorizedPoolManager(RequestMethods):
     """A urllib3 pool manager that authenticates requests to the Falcon API.
 
     ``request()``, ``request_encode_url()``, ``request_encode_body()`` and ``urlopen()`` attach
-    the token only to the API origin, and re-send once with a fresh token when the API rejects
-    it (401, or 429 under the bad-token budget; never a body that cannot be replayed; never for
-    an answer from another host after a redirect, which urllib3 sends without the
-    ``Authorization`` header).
+    the token only inside its scope (the API origin and path prefix), on the first request and
+    on every redirect hop, and re-send once with a fresh token when the API rejects it (401, or
+    429 under the bad-token budget; never a body that cannot be replayed; never for an answer
+    from outside the scope).
 
     Args:
         auth: the FalconAuth whose tokens to use.
@@ -74,38 +88,81 @@ class AuthorizedPoolManager(RequestMethods):
         **kwargs: Any,
     ) -> Any:
         """As ``PoolManager.urlopen``, authenticated. Raises FalconAuthError when the request
-        needs a token and none can be had (the request is then not sent)."""
+        needs a token and none can be had (the request is then not sent).
+
+        Redirects are followed here, not by urllib3 (which keeps ``Authorization`` on any hop
+        to the same host): each hop carries the token only when it is inside the token's
+        scope, origin and path prefix. Otherwise redirects behave as urllib3's: ``redirect``,
+        ``retries`` (its redirect count and ``raise_on_redirect``), 303 turning into a GET
+        without a body, and the caller's ``remove_headers_on_redirect`` headers dropped on a
+        hop to another origin.
+        """
         # The pool's own default headers apply as they would to its urlopen().
-        sent_headers = {**self.http.headers, **(headers or {})}
+        caller_headers = {**self.http.headers, **(headers or {})}
         flow = self.auth._flow(method, url)
         step = advance(flow, None)
         if step is NEED_TOKEN:
             step = advance(flow, self.auth._token())
         if not isinstance(step, Attach):
-            return self.http.urlopen(method, url, body=body, headers=sent_headers, **kwargs)
-        url = step.url
-        sent_headers["Authorization"] = step.token.authorization
+            return self.http.urlopen(method, url, body=body, headers=caller_headers, **kwargs)
+        redirect = kwargs.pop("redirect", True)
+        retries = kwargs.pop("retries", None)
+        hop, token = _Hop(method, step.url, body, caller_headers), step.token
         start = _body_position(body)
-        response = self.http.urlopen(method, url, body=body, headers=sent_headers, **kwargs)
+        while True:
+            response, token = self._send(flow, hop, token, start, {**kwargs, "retries": retries})
+            location = redirect and response.get_redirect_location()
+            if not location:
+                return response
+            if not isinstance(retries, Retry):
+                retries = Retry.from_int(retries, redirect=redirect)
+            last, hop = hop, _next_hop(hop, response, location, retries)
+            try:
+                pool = self.http.connection_from_url(last.url)
+                retries = retries.increment(hop.method, last.url, response=response, _pool=pool)
+            except MaxRetryError:
+                if retries.raise_on_redirect:
+                    response.drain_conn()
+                    raise
+                return response
+            response.drain_conn()
+
+    def _send(
+        self,
+        flow: Flow,
+        hop: _Hop,
+        token: Token,
+        start: int | None,
+        kwargs: Mapping[str, Any],
+    ) -> tuple[Any, Token]:
+        """Sends one hop, with the token only inside its scope, and heals a rejection once;
+        returns the answer and the token the next hop may carry."""
+        headers = dict(hop.headers)
+        if carries(token, hop.url):
+            headers["Authorization"] = token.authorization
+        send = functools.partial(
+            self.http.urlopen, hop.method, hop.url, body=hop.body, redirect=False, **kwargs
+        )
+        response = send(headers=headers)
         if not rejects_token(response.status, response.headers):
-            return response  # nothing to heal: the flow would only say KEEP
+            return response, token  # nothing to heal: the flow would only say KEEP
         try:
             step = settle(
                 flow,
-                _reply(url, response),
-                functools.partial(_rewind, body, start),
+                Reply(response.status, response.headers, hop.url),
+                functools.partial(_rewind, hop.body, start),
                 self.auth._replace,
             )
         except FalconAuthError:
             _release(response, kwargs)  # the caller gets the error, the pool its connection
             raise
         if not isinstance(step, Resend):
-            return response
+            return response, token
         _release(response, kwargs)
-        sent_headers["Authorization"] = step.token.authorization
-        retried = self.http.urlopen(method, url, body=body, headers=sent_headers, **kwargs)
-        advance(flow, _reply(url, retried))
-        return retried
+        headers["Authorization"] = step.token.authorization
+        retried = send(headers=headers)
+        advance(flow, Reply(retried.status, retried.headers, hop.url))
+        return retried, step.token
 
     def clear(self) -> None:
         """Closes the pools if this object made them."""
@@ -158,18 +215,43 @@ def _rewind(body: _Body, start: int | None) -> bool:
     return True
 
 
-def _reply(url: str, response: Any) -> Reply:
-    return Reply(response.status, response.headers, _final_url(url, response))
+class _Hop(NamedTuple):
+    """One request of a redirect chain, with the caller's headers (never the token)."""
+
+    method: str
+    url: str
+    body: _Body
+    headers: Mapping[str, str]
 
 
-def _final_url(url: str, response: Any) -> str:
-    """The URL that produced ``response``: the last redirect target, resolved as urllib3
-    resolves it (``urljoin``), or ``url`` when there was no redirect."""
-    retries = getattr(response, "retries", None)
-    for entry in reversed(getattr(retries, "history", ()) or ()):
-        if entry.redirect_location:
-            try:
-                return urljoin(url, str(entry.redirect_location))
-            except ValueError:
-                return ""  # no origin: a 401 from there is not ours to heal
-    return url
+def _next_hop(hop: _Hop, response: Any, location: str, retries: Retry) -> _Hop:
+    """The hop urllib3's ``PoolManager.urlopen`` would send next: the target resolved against
+    this hop's URL, a 303 as a GET without body, and on another origin without the caller's
+    ``remove_headers_on_redirect`` headers."""
+    url = urljoin(hop.url, location)
+    method, body, headers = hop.method, hop.body, hop.headers
+    if response.status == 303:  # RFC 9110 15.4.4: a GET, and the body stays behind
+        method, body, headers = "GET", None, _without_body_headers(headers)
+    if origin_of(url) is None or origin_of(url) != origin_of(hop.url):
+        dropped = retries.remove_headers_on_redirect
+        headers = {name: value for name, value in headers.items() if name.lower() not in dropped}
+    return _Hop(method, url, body, headers)
+
+
+# What urllib3 drops when a 303 turns a request into a GET (HTTPHeaderDict's
+# _prepare_for_method_change, private to it).
+_BODY_HEADERS = frozenset(
+    {
+        "content-encoding",
+        "content-language",
+        "content-location",
+        "content-type",
+        "content-length",
+        "digest",
+        "last-modified",
+    }
+)
+
+
+def _without_body_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name: value for name, value in headers.items() if name.lower() not in _BODY_HEADERS}

@@ -33,9 +33,15 @@ Handler = Callable[[Received], Answer]
 
 
 class LoopbackServer:
-    """Serves ``handler`` on 127.0.0.1; over TLS when given a context (``https://`` URL)."""
+    """Serves ``handler`` on 127.0.0.1 (or ``address``); over TLS when given a context
+    (``https://`` URL). Raises OSError when the address cannot be bound."""
 
-    def __init__(self, handler: Handler, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        tls: ssl.SSLContext | None = None,
+        address: tuple[str, int] = ("127.0.0.1", 0),
+    ) -> None:
         self.handler = handler
         self.ca_bundle: str | None = None  # the CA file clients trust, set by TLS fixtures
         self.received: list[Received] = []
@@ -75,14 +81,15 @@ class LoopbackServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), RequestHandler)
+        self._httpd = ThreadingHTTPServer(address, RequestHandler)
         self._httpd.daemon_threads = True
         if tls is not None:  # the handshake happens on the handler's thread, not in accept()
             self._httpd.socket = tls.wrap_socket(
                 self._httpd.socket, server_side=True, do_handshake_on_connect=False
             )
         scheme = "http" if tls is None else "https"
-        self.url = f"{scheme}://127.0.0.1:{self._httpd.server_address[1]}"
+        host, port = self._httpd.server_address[:2]
+        self.url = f"{scheme}://{host}:{port}"
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
+import socket
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -382,6 +384,90 @@ def test_a_base_url_with_a_path_prefix_scopes_the_token_to_it(
     assert [bearer for path, bearer in sent[2:] if "/oauth2/" not in path] == [None] * 4
 
 
+@pytest.fixture
+def gateway(falcon: Falcon, front_end: FrontEnd) -> Iterator[FrontEnd]:
+    """A front end whose FalconAuth's base URL is a gateway path, ``<server>/falcon-us1``."""
+    app, server = falcon
+    app.prefix = "/falcon-us1"
+    with make_auth(server, clouds=None, base_url=f"{server.url}/falcon-us1") as auth:
+        sender = FrontEnd(front_end.kind, auth, server.ca_bundle)
+        yield sender
+        sender.close()
+
+
+def test_a_redirect_out_of_the_path_prefix_never_carries_the_token(
+    falcon: Falcon, gateway: FrontEnd
+) -> None:
+    """Same origin, other path: requests, httpx and urllib3 would all keep the header. Any
+    other application (or open redirect) behind the gateway host would get the Falcon token."""
+    app, server = falcon
+    app.redirect_to = "/other/landing"
+    assert gateway.send("GET", f"{server.url}/falcon-us1/redirect-out") == 404
+    app.redirect_to = "/falcon-us1/landing"
+    assert gateway.send("GET", f"{server.url}/falcon-us1/redirect-in") == 200
+    sent = {r.path: r.headers.get("Authorization") for r in server.received}
+    assert sent["/falcon-us1/redirect-out"] == "Bearer tok-1"
+    assert sent["/other/landing"] is None
+    assert sent["/falcon-us1/landing"] == "Bearer tok-1"  # a hop inside the scope keeps it
+
+
+@pytest.mark.parametrize("separator", ["%2F", "%2f", "%5c", "%5C"])
+def test_an_encoded_separator_never_takes_the_token_out_of_the_prefix(
+    falcon: Falcon, gateway: FrontEnd, separator: str
+) -> None:
+    """requests re-quotes ``%2e`` to ``.`` but keeps ``%2F``: this goes out as
+    ``/falcon-us1/..%2F../../other``, which a server that decodes before resolving dot
+    segments reads as ``/other``."""
+    _, server = falcon
+    gateway.send("GET", f"{server.url}/falcon-us1/..{separator}%2e%2e/%2e%2e/other")
+    api = [r for r in server.received if "/oauth2/" not in r.path]
+    assert [r.headers.get("Authorization") for r in api] == [None]
+
+
+@pytest.fixture(scope="module")
+def default_ports() -> Iterator[tuple[str, TlsMaterial]]:
+    """A loopback address whose ports 80 and 443 are free, and TLS material for it: an
+    http -> https upgrade that requests and httpx treat as the same site needs default ports.
+    Binding them takes root (as CI runs); elsewhere a skip, in CI a failure."""
+    for last in range(2, 40):
+        host = f"127.0.0.{last}"
+        try:
+            for port in (80, 443):
+                with socket.socket() as probe:
+                    probe.bind((host, port))
+        except PermissionError as exc:
+            if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+                pytest.fail(f"cannot bind port {exc.errno and 80}: CI runs as root")
+            pytest.skip("binding ports 80 and 443 takes root")
+        except OSError:
+            continue
+        material = TlsMaterial((host,))
+        yield host, material
+        material.close()
+        return
+    pytest.fail("no loopback address with ports 80 and 443 free")
+
+
+@pytest.mark.parametrize("kind", DRIVERS)
+def test_an_http_to_https_upgrade_is_another_origin_and_gets_no_token(
+    default_ports: tuple[str, TlsMaterial], kind: str
+) -> None:
+    """requests' ``should_strip_auth`` and httpx's ``_is_https_redirect`` keep the header from
+    ``http://host`` to ``https://host``: another origin (RFC 6454), another server."""
+    host, tls = default_ports
+    app = MiniFalcon()
+    app.redirect_to = f"https://{host}/landing"
+    landing = LoopbackServer(lambda _: Answer(200, b"{}"), tls.server_context, (host, 443))
+    with LoopbackServer(app, address=(host, 80)) as api, landing, make_auth(api) as auth:
+        sender = FrontEnd(kind, auth, tls.ca_bundle)
+        try:
+            assert sender.send("GET", f"http://{host}/redirect/me") == 200
+        finally:
+            sender.close()
+    assert api_calls(api, "/redirect")[0].headers["Authorization"] == "Bearer tok-1"
+    assert [r.headers.get("Authorization") for r in landing.received] == [None]
+
+
 def test_cookies_set_by_the_401_go_with_the_resend(
     falcon: Falcon, front_end_with_cookies: FrontEnd
 ) -> None:
@@ -427,6 +513,72 @@ def test_httpx_follows_redirects_only_when_asked_and_never_with_the_token(
         assert statuses == [302, 200]
         assert [r.headers.get("Authorization") for r in elsewhere.received] == [None]
     assert api_calls(server, "/redirect")[0].headers["Authorization"] == "Bearer tok-1"
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["httpx", "httpx-async"])
+def test_httpx_next_request_sent_by_hand_loses_the_header_httpx_copied(
+    falcon: Falcon, asynchronous: bool
+) -> None:
+    """httpx copies ``Authorization`` into ``next_request`` for a hop to the same origin; sent
+    outside the prefix, the auth flow attaches nothing and must not let the copy go either."""
+    app, server = falcon
+    app.prefix = "/falcon-us1"
+    app.redirect_to = "/other/landing"
+    verify = ssl.create_default_context(cafile=server.ca_bundle) if server.ca_bundle else True
+    url = f"{server.url}/falcon-us1/redirect-out"
+
+    async def in_loop(auth: FalconHttpxAuth) -> list[int]:
+        async with httpx.AsyncClient(auth=auth, verify=verify) as client:
+            first = await client.get(url)
+            assert first.next_request is not None
+            assert first.next_request.headers["Authorization"] == "Bearer tok-1"
+            return [first.status_code, (await client.send(first.next_request)).status_code]
+
+    with make_auth(server, clouds=None, base_url=f"{server.url}/falcon-us1") as falcon_auth:
+        auth = FalconHttpxAuth(falcon_auth)
+        if asynchronous:
+            statuses = asyncio.run(in_loop(auth))
+        else:
+            with httpx.Client(auth=auth, verify=verify) as client:
+                first = client.get(url)
+                assert first.next_request is not None
+                statuses = [first.status_code, client.send(first.next_request).status_code]
+    assert statuses == [302, 404]
+    assert [r.headers.get("Authorization") for r in api_calls(server, "/other")] == [None]
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["httpx", "httpx-async"])
+def test_httpx_callers_trace_callback_still_sees_every_event(
+    falcon: Falcon, auth: FalconAuth, asynchronous: bool
+) -> None:
+    """The hop guard rides in httpcore's ``trace`` extension; a caller's own callback there is
+    called after it, for every event, and sees the header the guard left."""
+    _, server = falcon
+    verify = ssl.create_default_context(cafile=server.ca_bundle) if server.ca_bundle else True
+    seen: list[tuple[str, bool]] = []
+
+    def note(event: str, info: dict[str, Any]) -> None:
+        if event.endswith("send_request_headers.started"):
+            headers = dict(info["request"].headers)
+            seen.append((event, headers.get(b"Authorization") == b"Bearer tok-1"))
+
+    async def note_async(event: str, info: dict[str, Any]) -> None:
+        note(event, info)
+
+    async def in_loop() -> int:
+        async with httpx.AsyncClient(auth=FalconHttpxAuth(auth), verify=verify) as client:
+            response = await client.get(
+                f"{server.url}/devices/v1", extensions={"trace": note_async}
+            )
+            return response.status_code
+
+    if asynchronous:
+        status = asyncio.run(in_loop())
+    else:
+        with httpx.Client(auth=FalconHttpxAuth(auth), verify=verify) as client:
+            status = client.get(f"{server.url}/devices/v1", extensions={"trace": note}).status_code
+    assert status == 200
+    assert seen == [("http11.send_request_headers.started", True)]
 
 
 def test_one_token_serves_every_front_end_built_on_one_falcon_auth(
