@@ -14,7 +14,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple, TypeVar, Union
 from urllib.parse import urljoin
 
@@ -311,13 +311,14 @@ class OAuth2:
             headers["Authorization"] = authorization
         connect, read = self._timeout
         operation = call.operation
+        shown = call.redact(url)  # after a redirect, the server's Location
         while True:
             started = time.monotonic()
             remaining = call.deadline - started
             if remaining <= 0:
                 raise call.fail(
                     TokenEndpointError,
-                    f"The Falcon {operation} to {url} did not finish within "
+                    f"The Falcon {operation} to {shown} did not finish within "
                     f"{call.budget:g} s (timeouts and retries included). Check the network "
                     "and proxy, or raise timeout=.",
                     region=self._region,
@@ -336,12 +337,12 @@ class OAuth2:
             except requests.exceptions.SSLError as exc:
                 raise call.fail(
                     TokenEndpointError,
-                    f"TLS verification failed for the Falcon {operation} to {url}: check the "
+                    f"TLS verification failed for the Falcon {operation} to {shown}: check the "
                     "CA bundle (session.verify, REQUESTS_CA_BUNDLE) and any intercepting proxy.",
                     region=self._region,
                 ) from exc
             except (requests.ConnectionError, requests.Timeout, DeadlineExceeded) as exc:
-                cause = _unreachable(exc, url, limits)
+                cause = _unreachable(exc, url, limits, call.redact)
                 if isinstance(exc, DeadlineExceeded):
                     exc = requests.Timeout(f"no complete answer within {connect + read:.0f} s")
                 try:
@@ -349,14 +350,14 @@ class OAuth2:
                 except MaxRetryError:
                     raise call.fail(
                         TokenEndpointError,
-                        f"Could not reach the Falcon {operation} endpoint at {url}: "
+                        f"Could not reach the Falcon {operation} endpoint at {shown}: "
                         f"{cause.what}. {cause.advice}",
                         region=self._region,
                     ) from exc
                 if not call.can_wait(call.retry.planned_wait()):
                     raise call.fail(
                         TokenEndpointError,
-                        f"Could not reach the Falcon {operation} endpoint at {url} within "
+                        f"Could not reach the Falcon {operation} endpoint at {shown} within "
                         f"{call.budget:g} s: {cause.what}. {cause.advice}",
                         region=self._region,
                     ) from exc
@@ -369,7 +370,7 @@ class OAuth2:
                 # ValueError: requests parses a redirect's Location even when not following it.
                 raise call.fail(
                     TokenEndpointError,
-                    f"The Falcon {operation} to {url} failed: {type(exc).__name__} (an "
+                    f"The Falcon {operation} to {shown} failed: {type(exc).__name__} (an "
                     "unusable answer, such as a malformed redirect or encoding); a proxy may "
                     "be intercepting the call.",
                     region=self._region,
@@ -395,14 +396,15 @@ class OAuth2:
         named = _region_header(answer)
         location = answer.headers.get("Location")
         if not self.autodiscover:
+            home = named or call.redact(_host_of(location))
             if named:
                 advice = f"Set cloud={named!r} (or FALCON_CLOUD={named})."
             else:
                 advice = "Name it with cloud= (or FALCON_CLOUD), or use cloud='auto'."
             raise call.fail(
                 RegionError,
-                f"These credentials belong to Falcon cloud {named or _host_of(location)}, "
-                f"not {self._base_url}. {advice}",
+                f"These credentials belong to Falcon cloud {home}, not "
+                f"{call.redact(self._base_url)}. {advice}",
                 answer,
                 region=self._region,
             )
@@ -414,9 +416,9 @@ class OAuth2:
         if target is None or region is None:
             raise call.fail(
                 RegionError,
-                f"Falcon's token endpoint redirected to {_host_of(target)}, which is not a "
-                "Falcon host in the cloud table; not sending credentials there. Name the "
-                "cloud, or add the host to clouds= if it is your gateway.",
+                f"Falcon's token endpoint redirected to {call.redact(_host_of(target))}, which "
+                "is not a Falcon host in the cloud table; not sending credentials there. Name "
+                "the cloud, or add the host to clouds= if it is your gateway.",
                 answer,
                 region=self._region,
             )
@@ -688,7 +690,8 @@ class _Call:
         answer: Answer | None = None,
         **context: Any,
     ) -> _E:
-        """A ``kind`` error with the answer's context; every server-sent text redacted."""
+        """A ``kind`` error with the answer's context, redacted (``message`` quotes only
+        redacted text: the library's own words are never rewritten)."""
         if answer is not None:
             envelope = parse_envelope(answer.body, answer.headers)
             trace = envelope.trace_id
@@ -697,7 +700,7 @@ class _Call:
                 trace_id=self.redact(trace, limit=_MAX_TRACE_ID) if trace else None,
                 errors=self.messages(answer),
             )
-        return kind(self.redact(message, limit=_MAX_MESSAGE), **context)
+        return kind(message, **context)
 
 
 _MAX_CAUSES: Final = 20
@@ -705,7 +708,6 @@ _MAX_CAUSES: Final = 20
 _ANSWER_TIMEOUTS: Final = (DeadlineExceeded, ReadTimeoutError, requests.ReadTimeout)
 _MAX_MESSAGES: Final = 5
 _MAX_TRACE_ID: Final = 100
-_MAX_MESSAGE: Final = 4000
 
 
 def _fresh_pools(session: requests.Session) -> None:
@@ -788,7 +790,9 @@ class _TryLimits(NamedTuple):
         return f"{advice}." if self.left < timeout else f"{advice}, or raise timeout=."
 
 
-def _unreachable(error: BaseException, url: str, limits: _TryLimits) -> _Unreachable:
+def _unreachable(
+    error: BaseException, url: str, limits: _TryLimits, redact: Callable[[str], str]
+) -> _Unreachable:
     """Names the cause of a transport failure: DNS, a refused connection, a proxy, or a timeout.
 
     "ConnectionError" alone sends a new user down every path at once; the cause is in the
@@ -797,8 +801,8 @@ def _unreachable(error: BaseException, url: str, limits: _TryLimits) -> _Unreach
     never an exception's message, which may carry a proxy URL with its password.
     """
     origin = origin_of(url)
-    where = f"{origin.host}:{origin.port}" if origin is not None else "the endpoint"
-    host = origin.host if origin is not None else "the endpoint's host"
+    where = redact(f"{origin.host}:{origin.port}") if origin is not None else "the endpoint"
+    host = redact(origin.host) if origin is not None else "the endpoint's host"
     chain = _causes(error)
     if any(isinstance(e, requests.exceptions.ProxyError) for e in chain):
         return _Unreachable(
