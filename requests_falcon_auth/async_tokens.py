@@ -14,18 +14,23 @@ its event loop, so:
   many loops and threads are cold at once, one token request goes out.
 
 Cancellation: a task cancelled while it waits stops waiting at once. If it was the one that
-started the worker thread, the thread is abandoned, not interrupted: the fetch completes and
-stores its token, and the loop's remaining waiters pick it up (one of them asks the engine again,
-which by then answers from the cache). Only worker threads ever hold the engine's lock, and they
-always finish, so a cancellation leaves nothing locked.
+started the worker thread, the thread is abandoned, not interrupted: the fetch completes, stores
+its token and hands it to the loop itself, so the flight outlives the task that started it. A
+task that arrives while the thread runs joins that flight; however many tasks are cancelled one
+after another, one thread works on the errand (not one more parked thread each). Only worker
+threads ever hold the engine's lock, and they always finish, so a cancellation leaves nothing
+locked.
 
 Works wherever anyio does: asyncio, and trio.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import functools
+import threading
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
@@ -46,11 +51,23 @@ __all__ = ["close", "fresh_token", "token"]
 
 @dataclass
 class _Flight:
-    """One worker thread's errand, awaited by the tasks of one event loop."""
+    """One worker thread's errand, awaited by the tasks of one event loop.
+
+    Landed (``done`` set) on the loop's thread only: by the task that started it, or by the
+    worker thread through the loop when that task was cancelled. Landed with neither a token
+    nor an error, it was given up (its thread never began, or failed unexpectedly): a waiter
+    starts another.
+    """
 
     done: anyio.Event = field(default_factory=anyio.Event)
     token: Token | None = None
     error: FalconAuthError | None = None
+    # Taken once: by the worker thread as it begins, or by its starter giving up before that.
+    _claim: threading.Lock = field(default_factory=threading.Lock)
+
+    def claim(self) -> bool:
+        """True for the first caller only: the thread that will run it, or the one giving up."""
+        return self._claim.acquire(blocking=False)
 
 
 # Per event loop (an anyio.Event belongs to the loop it was made on), per engine, per errand.
@@ -98,17 +115,76 @@ async def _in_flight(auth: FalconAuth, errand: str, work: Callable[[], Token]) -
             return flight.token
         if flight.error is not None:
             raise copy.copy(flight.error)
-        # The task that ran it was cancelled; its thread goes on, and the engine knows.
     flight = flights[errand] = _Flight()
+    land = functools.partial(_land, flights, errand, flight)
+    on_loop = _from_thread_soon()
+
+    def run() -> Token | None:
+        if not flight.claim():
+            return None  # its starter gave up before the thread began
+        try:
+            token = work()
+        except FalconAuthError as exc:
+            on_loop(land, None, exc)
+            raise
+        except BaseException:
+            on_loop(land, None, None)
+            raise
+        on_loop(land, token, None)
+        return token
+
     try:
-        flight.token = await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+        token = await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
     except FalconAuthError as exc:
-        flight.error = exc
+        land(None, exc)
         raise
-    finally:
+    except BaseException:
+        if flight.claim():  # the thread never began, and never will: nobody else lands it
+            land(None, None)
+        raise
+    assert token is not None  # run() returns None only after this task claimed the flight
+    land(token, None)
+    return token
+
+
+def _land(
+    flights: dict[str, _Flight],
+    errand: str,
+    flight: _Flight,
+    token: Token | None,
+    error: FalconAuthError | None,
+) -> None:
+    """Ends ``flight`` with its outcome, once (on the loop's thread): its waiters wake."""
+    if flight.done.is_set():
+        return
+    if flights.get(errand) is flight:
         del flights[errand]
-        flight.done.set()
-    return flight.token
+    flight.token, flight.error = token, error
+    flight.done.set()
+
+
+def _from_thread_soon() -> Callable[..., None]:
+    """A function any thread may call to run a callback on the current event loop, without
+    waiting for it (a worker thread that blocked on a loop that stopped would never end).
+    Once the loop is closed, it does nothing."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # anyio runs on asyncio or trio: this is trio
+        import trio
+
+        token = trio.lowlevel.current_trio_token()
+
+        def on_trio(callback: Callable[..., object], *args: object) -> None:
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(callback, *args)
+
+        return on_trio
+
+    def on_asyncio(callback: Callable[..., object], *args: object) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed
+            loop.call_soon_threadsafe(callback, *args)
+
+    return on_asyncio
 
 
 def _flights_of(provider: TokenProvider) -> dict[str, _Flight]:

@@ -22,7 +22,7 @@ import anyio.to_thread
 import httpx
 import pytest
 
-from requests_falcon_auth import FalconAuth
+from requests_falcon_auth import CredentialsError, FalconAuth, async_tokens
 from requests_falcon_auth.httpx import FalconHttpxAuth
 from requests_falcon_auth.testing import FalconEmulator, ManualClock, TokenGate
 from requests_falcon_auth.testing.pytest_plugin import EmulatedFalcon, running_emulator
@@ -149,6 +149,83 @@ async def test_when_every_waiter_is_cancelled_the_fetch_still_lands(
             gate.release()
             # The abandoned worker thread stores the token; the next call is served from it.
             assert (await client.get(url_of(falcon))).status_code == 200
+    assert falcon.counters.token_requests == 1
+
+
+async def get_within(scope: anyio.CancelScope, client: httpx.AsyncClient, url: str) -> None:
+    """GETs ``url`` until ``scope`` is cancelled."""
+    with scope:
+        await client.get(url)
+
+
+@pytest.mark.anyio
+async def test_tasks_cancelled_one_after_another_leave_one_thread_on_the_fetch(
+    falcon: EmulatedFalcon, auth: FalconAuth
+) -> None:
+    """300 tasks, each cancelled while the token answer is held: each later one joins the
+    first one's worker thread instead of parking a thread of its own (301 threads before)."""
+    with held_tokens(falcon) as gate:
+        async with httpx.AsyncClient(auth=FalconHttpxAuth(auth)) as client:
+            async with anyio.create_task_group() as tasks:
+                first = anyio.CancelScope()
+                tasks.start_soon(get_within, first, client, url_of(falcon))
+                await wait_in_thread(gate.wait_for_held, 1)  # its fetch is out, on its thread
+                threads = threading.active_count()
+                first.cancel()
+                for _ in range(299):
+                    scope = anyio.CancelScope()
+                    tasks.start_soon(get_within, scope, client, url_of(falcon))
+                    await anyio.wait_all_tasks_blocked()
+                    scope.cancel()
+                await anyio.wait_all_tasks_blocked()
+            assert threading.active_count() - threads <= 2
+            assert (gate.held, falcon.counters.token_requests) == (1, 1)
+            gate.release()
+            assert (await client.get(url_of(falcon))).status_code == 200
+    assert falcon.counters.token_requests == 1
+
+
+@pytest.mark.anyio
+async def test_a_failure_reaches_the_tasks_that_joined_a_cancelled_tasks_fetch(
+    falcon: EmulatedFalcon, auth: FalconAuth
+) -> None:
+    """The worker thread hands its error to the loop itself: the task awaiting it is gone."""
+    failures: list[str] = []
+    falcon.fail_token_requests(1, status=403)
+    with held_tokens(falcon) as gate:
+        async with httpx.AsyncClient(auth=FalconHttpxAuth(auth)) as client:
+
+            async def joined() -> None:
+                with pytest.raises(CredentialsError) as caught:
+                    await client.get(url_of(falcon))
+                failures.append(caught.value.message)
+
+            async with anyio.create_task_group() as tasks:
+                first = anyio.CancelScope()
+                tasks.start_soon(get_within, first, client, url_of(falcon))
+                await wait_in_thread(gate.wait_for_held, 1)
+                tasks.start_soon(joined)
+                await anyio.wait_all_tasks_blocked()
+                first.cancel()
+                await anyio.wait_all_tasks_blocked()
+                gate.release()
+    assert len(failures) == 1
+    assert failures[0].startswith("Falcon refused the token request (403: ")
+    assert falcon.counters.token_requests == 1
+
+
+@pytest.mark.anyio
+async def test_a_task_cancelled_before_its_thread_began_leaves_no_flight_behind(
+    falcon: EmulatedFalcon, auth: FalconAuth
+) -> None:
+    """Cancelled at its first checkpoint, the worker thread never runs: the task that started
+    the flight ends it, or the next task would wait for a thread that will never land."""
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await async_tokens.token(auth)
+    assert scope.cancelled_caught
+    with anyio.fail_after(GATE_TIMEOUT):  # a safety net for a broken build
+        assert (await async_tokens.token(auth)).access_token
     assert falcon.counters.token_requests == 1
 
 
