@@ -79,8 +79,13 @@ class Sealed:
 
     def token(self, now: float, wall_now: float) -> Token | None:
         """The token on a monotonic clock reading ``now`` while the wall clock reads
-        ``wall_now``; None once the stored expiry has passed."""
-        remaining = self.expiry - wall_now
+        ``wall_now``; None once the stored expiry has passed.
+
+        The life left is at most ``expires_in``: a reader whose wall clock is behind the
+        writer's would otherwise see more life than Falcon granted (an hour behind: a 1,799 s
+        token with 5,399 s left), keep the token past its real expiry and renew it late.
+        """
+        remaining = min(self.expiry - wall_now, self.expires_in)
         if remaining <= 0:
             return None
         issued_at = now + remaining - self.expires_in

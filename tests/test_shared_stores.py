@@ -374,6 +374,24 @@ def test_a_token_round_trips_with_an_equivalent_expiry(store: SharedStore) -> No
     assert late.get(KEY) is None  # past the stored expiry (whatever the backend does about it)
 
 
+def test_a_reader_whose_wall_clock_is_behind_gets_no_more_life_than_was_granted(
+    store: SharedStore, emulator: FalconEmulator
+) -> None:
+    """An hour behind the writer's clock, a reader would see a 1,799 s token with 5,399 s left,
+    keep it past its real expiry and renew it late."""
+    url = emulator.clouds["us-1"] + DEVICES
+    with make_auth(emulator, store.new()) as writer, requests.Session() as session:
+        writer.attach(session)
+        assert session.get(url).status_code == 200
+    clock = ManualClock(1000.0)
+    behind = store.new(wall_clock=lambda: time.time() - 3600)
+    with make_auth(emulator, behind, clock=clock) as reader:
+        read = reader.get_token()
+    assert read.access_token == emulator.issued_tokens()[0]  # read from the store, not fetched
+    assert emulator.counters.token_requests == 1
+    assert 1700 < read.expires_at - clock() <= read.expires_in
+
+
 def test_an_expired_token_is_never_stored(store: SharedStore) -> None:
     cache = bound(store.new(), ManualClock(1000.0))
     cache.set(KEY, token(issued_at=1000.0 - 1799))
