@@ -1,8 +1,8 @@
 """The programs some tests run besides Python, and CrowdStrike's JavaScript SDK.
 
 A missing program is a skip on a developer's machine and a failure in CI (``.ci/run`` installs
-each from Debian when missing): redis-server for the shared token stores, Node.js and npm for
-falconjs. ``tests/falconjs/`` pins falconjs (``package-lock.json``) beside ``drive.js``, the
+each from Debian when missing): redis-server for the shared token stores (and redis-cli, from
+the same package, to join servers into a cluster), Node.js and npm for falconjs. ``tests/falconjs/`` pins falconjs (``package-lock.json``) beside ``drive.js``, the
 scenarios ``test_falconjs.py`` runs; :func:`install_falconjs` copies them to a directory and
 runs ``npm ci`` there, so nothing is ever installed into the repository.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from redis_launcher import INSTALL_HINT as REDIS_HINT
 
-__all__ = ["install_falconjs", "node_tool", "redis_server_executable"]
+__all__ = ["install_falconjs", "node_tool", "redis_cli_executable", "redis_server_executable"]
 
 NODE_HINT = "falconjs needs Node.js 18 or later and npm (Debian: apt-get install nodejs npm)"
 _FALCONJS = Path(__file__).with_name("falconjs")
@@ -36,6 +36,10 @@ def _required(name: str, hint: str) -> str:
 
 def redis_server_executable() -> str:
     return _required("redis-server", REDIS_HINT)
+
+
+def redis_cli_executable() -> str:
+    return _required("redis-cli", REDIS_HINT)
 
 
 def node_tool(name: str) -> str:
