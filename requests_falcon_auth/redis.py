@@ -28,10 +28,15 @@ learns nothing usable; a value that fails to decrypt or verify is a miss. ``expi
 time (``Token.issued_at`` is monotonic and process-local); a reader rebuilds an equivalent
 monotonic ``issued_at`` from it, so hosts' clocks must agree to within a few seconds (NTP). The
 fingerprint lets a Lua script delete exactly the token that failed, although ciphertexts differ
-on every write. The single-flight lock lives under ``<prefix>lock:<CacheKey.name>``.
+on every write. The single-flight lock lives under ``<prefix>lock:<CacheKey.name>``. Every
+command names one key, so a Redis Cluster serves the cache as a single server does.
 
-If Redis fails (any ``redis.RedisError``: refused, timed out, read-only...), requests still go
-through: the cache falls back to a process-local
+The value is read by a Lua script that sends it only if it is a string of at most
+``sealed.MAX_SIZE`` (64 KiB) bytes, and its size otherwise: a value planted to exhaust readers'
+memory is a miss, with a warning, and the next token stored replaces it.
+
+If Redis fails (refused, timed out, read-only, an answer that makes no sense, no answer within
+``operation_timeout``...), requests still go through: the cache falls back to a process-local
 :class:`~requests_falcon_auth.cache.MemoryTokenCache` for a while, with a rate-limited warning,
 then tries Redis again.
 """
@@ -43,6 +48,7 @@ import math
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from typing import Final, NoReturn
 
 try:
@@ -57,7 +63,7 @@ from . import _checks, _fork
 from ._throttle import WarningThrottle
 from .cache import CacheKey, LocalCopy, TokenLock
 from .errors import ConfigurationError
-from .sealed import Sealers, Unreadable
+from .sealed import MAX_SIZE, Sealers, Unreadable
 from .token import Clock, Token
 
 __all__ = ["RedisTokenCache"]
@@ -67,32 +73,85 @@ log = logging.getLogger(__name__)
 # How often a process waiting for another's token request looks at the lock again.
 _LOCK_POLL: Final = 0.05
 
+# KEYS[1]'s value if it is a string of at most ARGV[1] bytes; otherwise its size, or -1 when
+# it is no string: more than a sealed token can be never crosses the network.
+_READ: Final = """
+local size = redis.pcall('STRLEN', KEYS[1])
+if type(size) == 'table' then
+    return -1
+end
+if size > tonumber(ARGV[1]) then
+    return size
+end
+return redis.call('GET', KEYS[1])
+"""
+_NOT_A_STRING: Final = -1
+
 # Deletes KEYS[1] only if its value starts with ARGV[1] ("v1:<fingerprint>:"): the check and
 # the delete must be one step, or a token another worker stored meanwhile would be dropped.
+# GETRANGE reads only the prefix of whatever is stored; pcall: a key of another type is not it.
 _COMPARE_AND_DELETE: Final = """
-local value = redis.call('GET', KEYS[1])
-if value and string.sub(value, 1, string.len(ARGV[1])) == ARGV[1] then
+local head = redis.pcall('GETRANGE', KEYS[1], 0, string.len(ARGV[1]) - 1)
+if head == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# Frees the lock KEYS[1] only if it still holds this holder's random value ARGV[1]: a holder
+# whose lock expired and was taken by another must not free the other's.
+_UNLOCK: Final = """
+if redis.pcall('GET', KEYS[1]) == ARGV[1] then
     return redis.call('DEL', KEYS[1])
 end
 return 0
 """
 
 
+class _Outage(Exception):
+    """A Redis operation failed, answered nonsense or overran; already reported."""
+
+
+class _Call:
+    """One Redis operation on its own thread; the caller reads the outcome after ``done``."""
+
+    def __init__(self, command: Callable[[], object]) -> None:
+        self.command = command
+        self.done = threading.Event()
+        self.answer: object = None
+        self.error: BaseException | None = None
+        # Both guarded by the cache's state lock: whichever of the caller (giving up) and the
+        # worker (finishing) comes second settles the count of overdue operations.
+        self.finished = False
+        self.abandoned = False
+
+
 class RedisTokenCache(LocalCopy):
     """A token store in Redis, shared by every process and host that uses the same credentials.
 
-    Use it as ``FalconAuth(cache=RedisTokenCache(redis.Redis(...)))``. ``shared`` is True, so
-    FalconAuth does not revoke the fleet's token when one process closes. Thread-safe; after a
-    fork the child gets fresh locks (redis-py's pool opens new connections in the child).
-    Construction does no I/O.
+    Use it as ``FalconAuth(cache=RedisTokenCache(redis.Redis(...)))``, or with a
+    ``redis.cluster.RedisCluster``. ``shared`` is True, so FalconAuth does not revoke the
+    fleet's token when one process closes. Thread-safe; after a fork the child gets fresh locks
+    (redis-py's pool opens new connections in the child). Construction does no I/O.
 
-    When Redis fails, the request that finds out waits for the client to give up (redis-py's
-    defaults: a 5 s timeout and 10 retries, about 4 s against a refused port), then every
-    request uses the local fallback for ``backoff`` seconds. A client made for this cache can
-    give up sooner: ``redis.Redis(..., socket_timeout=1, retry=Retry(NoBackoff(), 1))``.
+    Every Redis operation (a read, a write, a compare-and-delete, one attempt at the lock, its
+    release) has ``operation_timeout`` seconds in all, whatever the client's own timeouts and
+    retries: a socket timeout bounds each read, not the operation, so a server that trickles a
+    byte a second holds a request forever, and redis-py's defaults let a hung server hold one
+    for a minute (redis-py 8: ten retries of a 5 s timeout) or forever (redis-py 4: none).
+    So the operation runs on a short-lived thread that the caller waits for until then; past
+    it, Redis counts as down. The late operation keeps its connection until it ends (redis-py
+    drops the connection if it fails), so no other command ever reads its answer. It is not
+    closed from outside: it belongs to the client's pool, maybe shared with the application,
+    whose own commands in flight (and retried) would be broken too. While an operation that
+    overran is still running Redis counts as down, so a server that never answers ties up one
+    thread per caller that was waiting on it, never more.
+
+    When Redis fails, every request uses the local fallback for ``backoff`` seconds.
 
     Args:
-        client: a synchronous ``redis.Redis`` (or compatible) client; this cache never closes it.
+        client: a synchronous ``redis.Redis`` or ``redis.cluster.RedisCluster`` (or
+            compatible) client; this cache never closes it.
         prefix: prepended to every key name this cache writes.
         lock_ttl: seconds the fleet-wide single-flight lock lives: longer than a token request
             takes, short enough that a holder that died does not stall the fleet for long.
@@ -101,6 +160,8 @@ class RedisTokenCache(LocalCopy):
             trying Redis again.
         warn_interval: at most one warning about a Redis failure per this many seconds.
         wall_clock: the wall clock expiries are stored in, shared by every host.
+        operation_timeout: seconds one Redis operation may take in all (connecting, the
+            client's retries and every byte of the answer); past it Redis counts as down.
 
     The monotonic clock and the renew window are FalconAuth's: it hands them over
     (:meth:`bind`) when it starts using the cache.
@@ -117,20 +178,20 @@ class RedisTokenCache(LocalCopy):
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: redis.Redis | redis.RedisCluster,
         *,
         prefix: str = "falcon-auth:",
         lock_ttl: float = 30.0,
         backoff: float = 30.0,
         warn_interval: float = 60.0,
         wall_clock: Clock = time.time,
+        operation_timeout: float = 3.0,
     ) -> None:
         if type(client).__module__.startswith("redis.asyncio") or not all(
-            callable(getattr(client, method, None))
-            for method in ("get", "set", "lock", "register_script")
+            callable(getattr(client, method, None)) for method in ("set", "register_script")
         ):
             raise TypeError(
-                f"RedisTokenCache needs a synchronous redis.Redis client, got "
+                f"RedisTokenCache needs a synchronous redis.Redis or RedisCluster client, got "
                 f"{type(client).__name__}."
             )
         if not isinstance(prefix, str):
@@ -140,20 +201,25 @@ class RedisTokenCache(LocalCopy):
         self.lock_ttl = _checks.seconds(lock_ttl, "lock_ttl")
         self.backoff = _checks.seconds(backoff, "backoff", allow_zero=True)
         self.warn_interval = _checks.seconds(warn_interval, "warn_interval", allow_zero=True)
+        self.operation_timeout = _checks.seconds(operation_timeout, "operation_timeout")
         self._start_local_copy()
         self._wall_clock = wall_clock
         self._sealers = Sealers("redis")
+        self._read = client.register_script(_READ)
         self._compare_and_delete = client.register_script(_COMPARE_AND_DELETE)
+        self._unlock = client.register_script(_UNLOCK)
         self._after_fork_in_child()
         _fork.register(self)
 
     def _after_fork_in_child(self) -> None:
         self._state_lock = threading.Lock()
         self._down_until: float | None = None
+        # Operations that overran and are still running: their threads stayed in the parent.
+        self._overdue = 0
         self._warnings = WarningThrottle(log, self.warn_interval, self._clock)
 
     @property
-    def client(self) -> redis.Redis:
+    def client(self) -> redis.Redis | redis.RedisCluster:
         """The Redis client."""
         return self._client
 
@@ -198,18 +264,20 @@ class RedisTokenCache(LocalCopy):
         if not self._redis_usable():
             return local
         name = self.token_name(key)
-        token: Token | None = None
         try:
-            raw = self._client.get(name)
-        except redis.RedisError as exc:
-            self._outage(exc, "GET")
+            answer = self._ask(
+                "GET",
+                lambda: self._read(keys=[name], args=[MAX_SIZE]),
+                passing=(UnicodeDecodeError,),
+            )
+            raw = self._stored_value(name, answer)
+        except _Outage:
             return local
         except UnicodeDecodeError:  # decode_responses=True, and what is stored is no text
             raw = None
             self._unreadable(name, "not text")
         self._recovered()
-        if raw is not None:
-            token = self._open(key, name, raw)
+        token = None if raw is None else self._open(key, name, raw)
         # The local copy mirrors Redis, so an outage starts from the fleet's current token.
         return self._mirror(key, local, token)
 
@@ -226,9 +294,10 @@ class RedisTokenCache(LocalCopy):
         name = self.token_name(key)
         value = self._seal(key, name, token, self._wall_clock() + remaining)
         try:
-            self._client.set(name, value, px=ttl_ms)
-        except redis.RedisError as exc:
-            self._outage(exc, "SET")
+            answer = self._ask("SET", lambda: self._client.set(name, value, px=ttl_ms))
+            if answer is not True:
+                raise self._nonsense(answer, "SET")
+        except _Outage:
             return
         self._recovered()
 
@@ -237,14 +306,19 @@ class RedisTokenCache(LocalCopy):
         dropped_locally = self._local.compare_and_delete(key, token)
         if not self._redis_usable():
             return dropped_locally
+        name = self.token_name(key)
         expected = self._sealers.of(key).prefix(token.access_token)
         try:
-            deleted = self._compare_and_delete(keys=[self.token_name(key)], args=[expected])
-        except redis.RedisError as exc:
-            self._outage(exc, "EVALSHA")
+            answer = self._ask(
+                "EVALSHA", lambda: self._compare_and_delete(keys=[name], args=[expected])
+            )
+            deleted = _integer(answer)
+            if deleted not in (0, 1):
+                raise self._nonsense(answer, "EVALSHA")
+        except _Outage:
             return dropped_locally
         self._recovered()
-        return bool(deleted)
+        return deleted == 1
 
     def lock(self, key: CacheKey) -> TokenLock:
         """The fleet-wide single-flight lock for ``key`` (see :class:`_FleetLock`)."""
@@ -254,6 +328,24 @@ class RedisTokenCache(LocalCopy):
 
     def _seal(self, key: CacheKey, name: str, token: Token, expiry: float) -> str:
         return self._sealers.of(key).seal(token, location=name, expiry=expiry)
+
+    def _stored_value(self, name: str, answer: object) -> bytes | str | None:
+        """The value the read script answered with; None for a miss, or for a value that is no
+        sealed token (too large, not a string: warned).
+
+        Raises:
+            _Outage: the answer is none the script gives (a broken or hostile server).
+        """
+        if answer is None or isinstance(answer, (bytes, str)):
+            return answer
+        size = _integer(answer)
+        if size == _NOT_A_STRING:
+            self._unreadable(name, "not a string")
+            return None
+        if size is not None and size > MAX_SIZE:
+            self._unreadable(name, "too large")
+            return None
+        raise self._nonsense(answer, "GET")
 
     def _open(self, key: CacheKey, name: str, raw: bytes | str) -> Token | None:
         """The token in a stored value; None (a miss) when expired, unreadable or tampered."""
@@ -273,24 +365,86 @@ class RedisTokenCache(LocalCopy):
             reason,
         )
 
-    # -- outages -------------------------------------------------------------------------------
+    # -- operations and outages -------------------------------------------------------------------
+
+    def _ask(
+        self,
+        operation: str,
+        command: Callable[[], object],
+        *,
+        passing: tuple[type[Exception], ...] = (),
+    ) -> object:
+        """What ``command`` answers, run on its own thread and waited for at most
+        ``operation_timeout`` seconds.
+
+        Raises:
+            _Outage: it raised anything at all (redis-py raises more than ``RedisError`` at a
+                broken server, such as ``AttributeError`` at a HELLO answer that is no map), or
+                did not finish in time. Reported; Redis rests for ``backoff``.
+            Exception: one of ``passing``, as ``command`` raised it.
+        """
+        call = _Call(command)
+        worker = threading.Thread(
+            target=self._run, args=(call,), name="falcon-auth-redis", daemon=True
+        )
+        try:
+            worker.start()
+        except RuntimeError as exc:  # no more threads
+            raise self._outage(type(exc).__name__, operation) from None
+        call.done.wait(self.operation_timeout)
+        with self._state_lock:
+            overran = not call.finished
+            if overran:
+                call.abandoned = True
+                self._overdue += 1
+        if overran:
+            raise self._outage(f"no answer within {self.operation_timeout:g} s", operation)
+        error = call.error
+        if error is None:
+            return call.answer
+        if isinstance(error, passing):
+            raise error
+        raise self._outage(type(error).__name__, operation) from None
+
+    def _run(self, call: _Call) -> None:
+        """A worker thread: one operation, its outcome handed to the caller (or dropped, when
+        the caller gave up on it)."""
+        try:
+            call.answer = call.command()
+        except BaseException as exc:  # noqa: BLE001 -- handed to the waiting caller as it is
+            call.error = exc
+        finally:
+            with self._state_lock:
+                call.finished = True
+                if call.abandoned:
+                    self._overdue -= 1
+            call.done.set()
 
     def _redis_usable(self) -> bool:
         with self._state_lock:
+            if self._overdue:
+                return False
             return self._down_until is None or self._clock() >= self._down_until
 
-    def _outage(self, exc: redis.RedisError, operation: str) -> None:
+    def _nonsense(self, answer: object, operation: str) -> _Outage:
+        """Reports an answer the command never gives: the server is broken, or not Redis."""
+        return self._outage(f"an answer of type {type(answer).__name__}", operation)
+
+    def _outage(self, reason: str, operation: str) -> _Outage:
+        """Reports a failure (``reason`` names it, never says what was read) and rests Redis
+        for ``backoff`` seconds; returns the exception for the caller to raise."""
         with self._state_lock:
             self._down_until = self._clock() + self.backoff
         self._warn(
             "outage",
             "The Redis token cache failed (%s during %s at %s); using a process-local Falcon "
             "token for now and trying Redis again in %.0f s",
-            type(exc).__name__,
+            reason,
             operation,
             self._target(),
             self.backoff,
         )
+        return _Outage(operation)
 
     def _recovered(self) -> None:
         with self._state_lock:
@@ -307,60 +461,91 @@ class _FleetLock:
     """Single flight for one key: a process-local lock, then a Redis lock with an expiry.
 
     Threads of one process queue on the local lock (woken at once, no polling), so one thread
-    per process polls Redis. The Redis lock expires after ``lock_ttl``: a holder that died
-    stalls the others that long at most. While Redis fails, the local lock alone is held.
-    ``release`` never raises; it logs.
+    per process polls Redis. The Redis lock is a key set only if absent (``SET NX PX``) to a
+    random value of its holder's, and freed by a script only if it still holds that value. It
+    expires after ``lock_ttl``: a holder that died stalls the others that long at most. While
+    Redis fails, the local lock alone is held. ``release`` never raises; it logs.
     """
 
     def __init__(self, cache: RedisTokenCache, key: CacheKey) -> None:
         self._cache = cache
         self._local = cache._local.lock(key)
-        # thread_local: a thread whose lock expired and was taken by another can never
-        # release the other's lock with its own release().
-        self._redis = cache.client.lock(
-            cache.lock_name(key), timeout=cache.lock_ttl, sleep=_LOCK_POLL, thread_local=True
-        )
-        self._holds_redis = threading.local()
+        self._name = cache.lock_name(key)
+        self._ttl_ms = max(1, math.ceil(cache.lock_ttl * 1000))
+        # Per thread: a thread whose lock expired and was taken by another can never free the
+        # other's lock with its own release().
+        self._held = threading.local()
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
         if not self._local.acquire(blocking, timeout):
             return False
-        self._holds_redis.value = False
-        if not self._cache._redis_usable():
-            return True
-        wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+        self._held.value = None
         try:
-            # A random value: redis-py's default (uuid1) would name this host's MAC address.
-            acquired = self._redis.acquire(
-                blocking=blocking, blocking_timeout=wait, token=secrets.token_hex(16)
-            )
-        except redis.RedisError as exc:
-            self._cache._outage(exc, "lock")
-            return True
+            acquired = self._acquire_in_redis(blocking, deadline)
         except BaseException:
             self._local.release()
             raise
-        self._cache._recovered()
         if not acquired:
             self._local.release()
-            return False
-        self._holds_redis.value = True
+        return acquired
+
+    def _acquire_in_redis(self, blocking: bool, deadline: float | None) -> bool:
+        """Takes the Redis lock, trying until ``deadline``; True also when Redis fails (the
+        local lock alone is then held)."""
+        cache = self._cache
+        # A random value: redis-py's own Lock would use uuid1, which names this host's MAC.
+        value = secrets.token_hex(16)
+        while cache._redis_usable():
+            try:
+                answer = cache._ask(
+                    "lock",
+                    lambda: cache.client.set(self._name, value, nx=True, px=self._ttl_ms),
+                )
+                if answer is not True and answer is not None:  # None: another holds it
+                    raise cache._nonsense(answer, "lock")
+            except _Outage:
+                return True
+            cache._recovered()
+            if answer is True:
+                self._held.value = value
+                return True
+            wait = _LOCK_POLL if deadline is None else min(_LOCK_POLL, deadline - time.monotonic())
+            if not blocking or wait <= 0:
+                return False
+            time.sleep(wait)
         return True
 
     def release(self) -> None:
+        value = getattr(self._held, "value", None)
+        self._held.value = None
         try:
-            if getattr(self._holds_redis, "value", False):
-                self._holds_redis.value = False
-                self._redis.release()
-        except redis.exceptions.LockNotOwnedError:
+            if value is not None:
+                self._release_in_redis(value)
+        finally:
+            self._local.release()
+
+    def _release_in_redis(self, value: str) -> None:
+        cache = self._cache
+        try:
+            answer = cache._ask("unlock", lambda: cache._unlock(keys=[self._name], args=[value]))
+            freed = _integer(answer)
+            if freed not in (0, 1):
+                raise cache._nonsense(answer, "unlock")
+        except _Outage:
+            return
+        cache._recovered()
+        if freed == 0:
             log.warning(
                 "The Redis token lock expired before this process released it: the token "
                 "request took longer than lock_ttl=%.1f s, so another worker may have fetched "
                 "one too",
-                self._cache.lock_ttl,
+                cache.lock_ttl,
             )
-        except redis.RedisError as exc:
-            self._cache._outage(exc, "unlock")
-        finally:
-            self._local.release()
+
+
+def _integer(answer: object) -> int | None:
+    """An integer answer as an int; None for any other (a RESP3 boolean is no integer)."""
+    if isinstance(answer, int) and not isinstance(answer, bool):
+        return answer
+    return None

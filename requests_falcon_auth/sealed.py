@@ -51,9 +51,13 @@ except ImportError as exc:  # a dependency of the package: only a broken install
 from .cache import CacheKey
 from .token import Token
 
-__all__ = ["VERSION", "Sealed", "Sealer", "Sealers", "Unreadable"]
+__all__ = ["MAX_SIZE", "VERSION", "Sealed", "Sealer", "Sealers", "Unreadable"]
 
 VERSION: Final = "v1"
+# The most a stored value may be: a sealed token is about 600 bytes, and a store reads no more
+# than this (the file store reads this much at most, the Redis store asks the size first), so
+# a value planted to exhaust a reader's memory costs it nothing.
+MAX_SIZE: Final = 64 * 1024
 _NONCE_SIZE: Final = 12
 _STORE_NAME: Final = re.compile(r"[a-z][a-z0-9-]*")
 
@@ -148,9 +152,12 @@ class Sealer:
         """What the value kept at ``location`` holds.
 
         Raises:
-            Unreadable: not this format, another secret's or another location's value,
-                tampered with, or fields missing (the value's expiry is not checked here).
+            Unreadable: not this format, larger than ``MAX_SIZE``, another secret's or another
+                location's value, tampered with, or fields missing (the value's expiry is not
+                checked here).
         """
+        if len(raw) > MAX_SIZE:
+            raise Unreadable("too large")
         fields, fingerprint = self._decrypt(raw, location)
         access_token = _field(fields, "access_token", str)
         # The fingerprint is authenticated (associated data); it must also be this token's.

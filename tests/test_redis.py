@@ -1,5 +1,7 @@
 """What only RedisTokenCache does, against a real redis-server: entry TTLs, clients that decode
-responses, the Lua compare-and-delete, lock_ttl, outages, and the object itself.
+responses, the Lua compare-and-delete, lock_ttl, outages, and the object itself; what must hold
+on a Redis Cluster too (a three-node one started here); and what a broken or hostile Redis does
+to it (a fake server speaking RESP on loopback, :mod:`resp_server`).
 
 What every shared store does (at rest, the lock, FalconAuth, fleets of real processes) is in
 ``test_shared_stores.py``, run against this store and the file store alike. "Two processes" in
@@ -11,16 +13,20 @@ from __future__ import annotations
 import logging
 import pickle
 import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Union
 
 import pytest
 import redis
 import requests
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
 from redis.retry import Retry
-from redis_launcher import RedisServer
-from required_tools import redis_server_executable
+from redis_launcher import RedisServer, ThreeNodeCluster
+from required_tools import redis_cli_executable, redis_server_executable
+from resp_server import RespServer, Script, answer_with, hang, trickle
 from support import present
 
 from requests_falcon_auth import FalconAuth
@@ -38,6 +44,7 @@ ENTRY = "https://api.crowdstrike.com"
 KEY = CacheKey.for_credentials(ENTRY, CLIENT_ID, SECRET, None)
 TOKEN = "eyJhbGciOi.tok-" + "5f3a9c" * 12
 LOGGER = "requests_falcon_auth.redis"
+Client = Union[redis.Redis, RedisCluster]
 
 
 def token(value: str = TOKEN, issued_at: float = 1000.0, expires_in: int = 1799) -> Token:
@@ -86,6 +93,52 @@ def clients(redis_server: RedisServer) -> Iterator[Callable[..., redis.Redis]]:
 @pytest.fixture
 def client(clients: Callable[..., redis.Redis]) -> redis.Redis:
     return clients()
+
+
+@pytest.fixture(scope="module")
+def redis_cluster() -> Iterator[ThreeNodeCluster]:
+    with ThreeNodeCluster(redis_server_executable(), redis_cli_executable()) as cluster:
+        yield cluster
+
+
+class Deployment:
+    """New clients (each its own pools: a "process") of one redis-server or of a Redis Cluster
+    of three, emptied first, and how many bytes the servers have sent to anyone."""
+
+    def __init__(self, kind: str, ports: list[int]) -> None:
+        self.kind = kind
+        self._ports = ports
+        self._made: list[Client] = []
+        self._nodes = [redis.Redis(port=port, socket_timeout=5) for port in ports]
+        for node in self._nodes:
+            node.flushall()
+
+    def client(self) -> Client:
+        made: Client
+        if self.kind == "cluster":
+            made = RedisCluster(host="127.0.0.1", port=self._ports[0], socket_timeout=5)
+        else:
+            made = redis.Redis(port=self._ports[0], socket_timeout=5)
+        self._made.append(made)
+        return made
+
+    def bytes_sent(self) -> int:
+        return sum(node.info("stats")["total_net_output_bytes"] for node in self._nodes)
+
+    def close(self) -> None:
+        for client in [*self._made, *self._nodes]:
+            client.close()
+
+
+@pytest.fixture(params=["server", "cluster"])
+def deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
+    if request.param == "cluster":
+        ports = request.getfixturevalue("redis_cluster").ports
+    else:
+        ports = [request.getfixturevalue("redis_server").port]
+    made = Deployment(request.param, ports)
+    yield made
+    made.close()
 
 
 def make_auth(emu: EmulatedFalcon, cache: RedisTokenCache) -> FalconAuth:
@@ -139,11 +192,11 @@ def test_a_client_that_decodes_responses_works_too(
 
 
 def test_compare_and_delete_compares_and_deletes_in_one_lua_step(
-    clients: Callable[..., redis.Redis], monkeypatch: pytest.MonkeyPatch
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Never a GET, then a DEL, from the client: a token another worker stored in between
     would be deleted. (What compare-and-delete removes is in the shared suite.)"""
-    mine, theirs = clients(), clients()
+    mine, theirs = deployment.client(), deployment.client()
     cache, other = RedisTokenCache(mine), RedisTokenCache(theirs)
     failed = token("tok-1", issued_at=cache._clock())
     cache.set(KEY, failed)
@@ -153,12 +206,105 @@ def test_compare_and_delete_compares_and_deletes_in_one_lua_step(
         raise AssertionError("compare_and_delete must run in one Lua script")
 
     for method in ("get", "delete", "pipeline", "transaction", "watch"):
-        monkeypatch.setattr(mine, method, client_side)
+        # raising=False: RedisCluster lacks some before redis-py 5 (and cannot call them then).
+        monkeypatch.setattr(mine, method, client_side, raising=False)
     assert cache.compare_and_delete(KEY, failed) is False
     assert present(other.get(KEY)).access_token == "tok-2"
     assert cache.compare_and_delete(KEY, token("tok-2")) is True
     assert theirs.exists(cache.token_name(KEY)) == 0
     assert cache.compare_and_delete(KEY, token("tok-2")) is False
+
+
+# -- on one server or a cluster -----------------------------------------------------------------------
+
+
+def test_a_process_reads_the_token_another_stored(
+    deployment: Deployment, falcon_emulator: EmulatedFalcon
+) -> None:
+    url = falcon_emulator.clouds["us-1"] + DEVICES
+    for _ in range(3):  # three processes, one after the other
+        cache = RedisTokenCache(deployment.client())
+        with make_auth(falcon_emulator, cache) as auth, requests.Session() as session:
+            auth.attach(session)
+            assert session.get(url).status_code == 200
+    (issued,) = falcon_emulator.issued_tokens()
+    read = present(RedisTokenCache(deployment.client()).get(auth._provider.key))
+    assert read.access_token == issued
+    assert 1700 < read.expires_at - time.monotonic() <= 1799
+
+
+def test_threads_of_two_processes_make_one_token_request(
+    deployment: Deployment, falcon_emulator: EmulatedFalcon
+) -> None:
+    """16 threads over two instances start together: the fleet lock lets one fetch."""
+    auths = [make_auth(falcon_emulator, RedisTokenCache(deployment.client())) for _ in range(2)]
+    start = threading.Barrier(16)
+    statuses: list[int] = []
+
+    def work(auth: FalconAuth) -> None:
+        with requests.Session() as session:
+            session.auth = auth
+            start.wait()
+            statuses.append(session.get(falcon_emulator.clouds["us-1"] + DEVICES).status_code)
+
+    threads = [threading.Thread(target=work, args=(auths[i % 2],)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for auth in auths:
+        auth.close()
+    assert statuses == [200] * 16
+    assert falcon_emulator.counters.token_requests == 1
+
+
+def test_a_value_larger_than_a_sealed_token_never_crosses_the_network(
+    deployment: Deployment, falcon_emulator: EmulatedFalcon, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A value planted to exhaust readers' memory is a miss (one warning), and the next fetch
+    repairs it; its bytes never leave Redis."""
+    url = falcon_emulator.clouds["us-1"] + DEVICES
+
+    def one_process() -> FalconAuth:
+        with (
+            make_auth(falcon_emulator, RedisTokenCache(deployment.client())) as auth,
+            requests.Session() as session,
+        ):
+            auth.attach(session)
+            assert session.get(url).status_code == 200
+        return auth
+
+    with make_auth(falcon_emulator, RedisTokenCache(deployment.client())) as auth:
+        key = auth._provider.key
+    planter = deployment.client()
+    planted = b"v1:" + b"A" * (8 << 20)
+    planter.set(RedisTokenCache(planter).token_name(key), planted, px=60_000)
+    before = deployment.bytes_sent()
+    one_process()
+    assert deployment.bytes_sent() - before < len(planted) // 8
+    (warning,) = warnings_logged(caplog)
+    assert "does not decrypt or verify (too large)" in warning.getMessage()
+    one_process()  # reads the token the first one stored over the planted value
+    assert falcon_emulator.counters.token_requests == 1
+    assert len(warnings_logged(caplog)) == 1
+
+
+def test_a_key_of_another_type_is_a_miss_and_the_next_token_replaces_it(
+    deployment: Deployment, falcon_emulator: EmulatedFalcon, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = falcon_emulator.clouds["us-1"] + DEVICES
+    with make_auth(falcon_emulator, RedisTokenCache(deployment.client())) as auth:
+        key = auth._provider.key
+    other = deployment.client()
+    other.hset(RedisTokenCache(other).token_name(key), "field", "value")
+    for _ in range(2):  # two processes: the first fetches, the second reads its token
+        cache = RedisTokenCache(deployment.client())
+        with make_auth(falcon_emulator, cache) as auth, requests.Session() as session:
+            auth.attach(session)
+            assert session.get(url).status_code == 200
+    assert falcon_emulator.counters.token_requests == 1
+    (warning,) = warnings_logged(caplog)
+    assert "(not a string)" in warning.getMessage()
 
 
 # -- the fleet lock ----------------------------------------------------------------------------------
@@ -247,6 +393,135 @@ def test_an_outage_keeps_the_fleet_token_and_redis_is_used_again_after(
             assert "ConnectionError during unlock" in caplog.text
 
 
+# -- a broken or hostile Redis ------------------------------------------------------------------------
+
+# redis-py speaks RESP3 from 5.0 on (8.x by default); to an older one RESP3 answers are a
+# protocol error instead, an outage all the same.
+_CHOOSES_PROTOCOL = int(redis.__version__.split(".")[0]) >= 5
+RESP2: dict[str, Any] = {"protocol": 2} if _CHOOSES_PROTOCOL else {}
+RESP3: dict[str, Any] = {"protocol": 3} if _CHOOSES_PROTOCOL else {}
+
+NONSENSE: dict[str, tuple[Script, dict[str, Any]]] = {
+    "an integer": (answer_with(b":1\r\n"), {}),
+    "an array": (answer_with(b"*0\r\n"), {}),
+    "a boolean": (answer_with(b"#t\r\n"), RESP3),
+    "a double": (answer_with(b",1.5\r\n"), RESP3),
+    "a map": (answer_with(b"%0\r\n"), RESP3),
+    # redis-py itself raises AttributeError at a HELLO answer that is no map.
+    "a HELLO answer that is no map": (answer_with(b"*0\r\n", hello=b"*1\r\n:3\r\n"), RESP3),
+}
+
+
+@pytest.mark.parametrize(("script", "client_options"), NONSENSE.values(), ids=NONSENSE.keys())
+def test_an_answer_redis_never_gives_is_an_outage_never_an_exception(
+    falcon_emulator: EmulatedFalcon,
+    caplog: pytest.LogCaptureFixture,
+    script: Script,
+    client_options: dict[str, Any],
+) -> None:
+    url = falcon_emulator.clouds["us-1"] + DEVICES
+    with (
+        RespServer(script) as server,
+        redis.Redis(port=server.port, **client_options) as client,
+        make_auth(falcon_emulator, RedisTokenCache(client)) as auth,
+        requests.Session() as session,
+    ):
+        auth.attach(session)
+        statuses = [session.get(url).status_code for _ in range(3)]
+    assert statuses == [200] * 3
+    assert falcon_emulator.counters.token_requests == 1
+    (warning,) = warnings_logged(caplog)
+    assert warning.getMessage().startswith("The Redis token cache failed (")
+    for issued in falcon_emulator.issued_tokens():
+        assert issued not in caplog.text
+
+
+def returns_within(seconds: float, call: Callable[[], int]) -> int:
+    """What ``call()`` returns, asserting it returned within ``seconds`` (if not, it goes on,
+    on a daemon thread, until the server stops at teardown)."""
+    outcome: list[int] = []
+    thread = threading.Thread(target=lambda: outcome.append(call()), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"still waiting after {seconds} s"
+    return outcome[0]
+
+
+def late_operations(before: set[threading.Thread]) -> list[threading.Thread]:
+    """The cache's operation threads started since ``before`` that are still running."""
+    now = threading.enumerate()
+    return [thread for thread in now if thread.name == "falcon-auth-redis" and thread not in before]
+
+
+@pytest.mark.parametrize(
+    ("answer", "client_options"),
+    [
+        # A byte a second: a socket timeout of 2 s never fires.
+        (trickle, {"socket_timeout": 2, "retry": Retry(NoBackoff(), 0)}),
+        # redis-py's defaults: retries of a socket timeout, or no timeout at all before 5.0.
+        (hang, {}),
+    ],
+    ids=["trickle", "hang"],
+)
+def test_a_redis_that_never_finishes_answering_costs_one_operation_timeout(
+    falcon_emulator: EmulatedFalcon,
+    caplog: pytest.LogCaptureFixture,
+    answer: Script,
+    client_options: dict[str, Any],
+) -> None:
+    """The first request waits ``operation_timeout`` (1 s here) for Redis, then goes on without
+    it. The late operation keeps running on its thread; while it does Redis is left alone
+    (backoff=0 notwithstanding), so it ties up that one thread and no more."""
+    url = falcon_emulator.clouds["us-1"] + DEVICES
+    threads_before = set(threading.enumerate())
+    with (
+        RespServer(answer_with(answer)) as server,
+        redis.Redis(port=server.port, **client_options) as client,
+    ):
+        cache = RedisTokenCache(client, operation_timeout=1.0, backoff=0.0)
+        with make_auth(falcon_emulator, cache) as auth, requests.Session() as session:
+            auth.attach(session)
+            assert returns_within(3.0, lambda: session.get(url).status_code) == 200
+            falcon_emulator.invalidate_all_tokens()  # the 401 would need Redis again
+            assert returns_within(3.0, lambda: session.get(url).status_code) == 200
+            late = late_operations(threads_before)
+            asked = server.commands().count(b"EVALSHA")
+    assert (len(late), asked) == (1, 1)
+    assert falcon_emulator.counters.token_requests == 2
+    (warning,) = warnings_logged(caplog)
+    assert "(no answer within 1 s during GET at " in warning.getMessage()
+
+
+def test_redis_is_used_again_once_the_late_operation_has_ended(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    release = threading.Event()
+
+    def first_read_late(conn: socket.socket, command: list[bytes], stop: threading.Event) -> None:
+        if not release.is_set():
+            release.wait()
+        conn.sendall(b"$-1\r\n")  # a miss, in RESP2
+
+    threads_before = set(threading.enumerate())
+    with (
+        RespServer(answer_with(first_read_late)) as server,
+        redis.Redis(port=server.port, retry=Retry(NoBackoff(), 0), **RESP2) as client,
+    ):
+        cache = RedisTokenCache(client, operation_timeout=0.5, backoff=0.0)
+        try:
+            assert cache.get(KEY) is None  # gave up after 0.5 s
+            (late,) = late_operations(threads_before)
+            assert cache.get(KEY) is None  # Redis is left alone while it runs
+            assert server.commands().count(b"EVALSHA") == 1
+        finally:
+            release.set()
+        late.join(30)
+        assert cache.get(KEY) is None  # asked again, and answered
+        assert server.commands().count(b"EVALSHA") == 2
+    assert "answers again" in caplog.text
+
+
 # -- the object itself ----------------------------------------------------------------------------
 
 
@@ -267,6 +542,8 @@ def test_repr_shows_prefix_and_target_never_credentials() -> None:
         {"backoff": float("nan")},
         {"warn_interval": "60"},
         {"lock_ttl": True},
+        {"operation_timeout": 0},
+        {"operation_timeout": "3"},
         {"prefix": b"bytes:"},
     ],
 )
