@@ -63,7 +63,7 @@ from . import _checks, _fork
 from ._throttle import WarningThrottle
 from .cache import CacheKey, LocalCopy, TokenLock
 from .errors import ConfigurationError
-from .sealed import Sealers, Unreadable
+from .sealed import MAX_SIZE, Sealers, Unreadable
 from .token import Clock, Token
 
 __all__ = ["APP_NAME", "FileTokenCache"]
@@ -76,8 +76,6 @@ _LOCK_POLL: Final = 0.05
 # How long a store or a compare-and-delete made outside the single-flight lock waits for it
 # (another process's token request): after that it writes anyway (os.replace is atomic).
 _WRITE_LOCK_WAIT: Final = 30.0
-# A sealed token is about 600 bytes; anything much larger is not one of ours.
-_MAX_ENTRY_SIZE: Final = 64 * 1024
 _SAFE_NAME: Final = re.compile(r"[0-9A-Za-z_-]{1,128}")
 _O_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
 _O_NONBLOCK: Final = getattr(os, "O_NONBLOCK", 0)
@@ -481,8 +479,8 @@ def _read_entry(entry: str) -> bytes | None:
     with open(fd, "rb") as file:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise Unreadable("not a regular file")
-        content = file.read(_MAX_ENTRY_SIZE + 1)
-    if len(content) > _MAX_ENTRY_SIZE:
+        content = file.read(MAX_SIZE + 1)
+    if len(content) > MAX_SIZE:
         raise Unreadable("too large")
     return content
 

@@ -88,7 +88,7 @@ class LoopbackServer:
                 self._httpd.socket, server_side=True, do_handshake_on_connect=False
             )
         scheme = "http" if tls is None else "https"
-        host, port = self._httpd.server_address[:2]
+        host, port = address[0], self._httpd.server_address[1]
         self.url = f"{scheme}://{host}:{port}"
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

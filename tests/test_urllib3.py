@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import urllib3
@@ -118,7 +119,7 @@ def test_redirects_go_as_urllib3_sends_them_with_the_token_on_each_hop(
     falcon: tuple[MiniFalcon, LoopbackServer],
     method: str,
     path: str,
-    options: dict[str, object],
+    options: dict[str, Any],
     outcome: int | type[Exception],
 ) -> None:
     app, server = falcon
@@ -139,9 +140,11 @@ def test_redirects_go_as_urllib3_sends_them_with_the_token_on_each_hop(
         assert send(plain) == outcome
     expected = _sent(server)
     server.received.clear()
-    with FalconAuth("client-a", "secret-a", clouds={"us-1": server.url}) as auth:
-        with AuthorizedPoolManager(auth) as http:
-            assert send(http) == outcome
+    with (
+        FalconAuth("client-a", "secret-a", clouds={"us-1": server.url}) as auth,
+        AuthorizedPoolManager(auth) as http,
+    ):
+        assert send(http) == outcome
     assert _sent(server) == expected
     api = [r for r in server.received if "/oauth2/" not in r.path]
     assert {r.headers.get("Authorization") for r in api} == {"Bearer tok-1"}
@@ -166,6 +169,7 @@ def test_a_hop_to_another_origin_loses_the_token_and_the_callers_cookie(
     assert [(r.headers["Authorization"], r.headers["Cookie"]) for r in first] == [
         ("Bearer tok-1", "c=1")
     ]
+    assert response.retries is not None
     assert [entry.redirect_location for entry in response.retries.history] == [
         f"{other.url}/landing"
     ]

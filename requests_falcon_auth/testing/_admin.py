@@ -8,7 +8,9 @@ stops it. It is off unless started.
 
 It listens on 127.0.0.1 only, on its own port (never one of the API ports), and answers only
 requests whose ``Host`` is ``127.0.0.1`` or ``localhost`` (403 otherwise: a web page cannot
-reach it through DNS rebinding). ``GET /`` lists every client's secret: that is its purpose,
+reach it through DNS rebinding; 400 for a request that names no single plain host: no ``Host``
+on HTTP/1.1, two of them, a port that is not digits, or an absolute-form target naming a host
+other than its ``Host``). ``GET /`` lists every client's secret: that is its purpose,
 for a test script that needs credentials. Nothing it receives is logged.
 
 Conventions
@@ -21,7 +23,7 @@ Conventions
 - Errors are ``{"error": "one sentence"}``: 400 for a body that is not JSON, a missing,
   unknown or mistyped field or query parameter, or a value the emulator refuses; 404 for an
   unknown path or collection; 405 for a method the path does not take (with ``Allow``); 403
-  for a foreign ``Host``; 413 for a body too large.
+  for a foreign ``Host``, 400 for an ambiguous one; 413 for a body too large.
 - A route takes no query parameters unless it says so. A trailing ``/`` is ignored.
 - Collection names in paths are percent-decoded (``a%2Fb`` is ``a/b``).
 
