@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Final, NamedTuple, Union
 from urllib.parse import parse_qsl
 
+from ._checks import whole
 from ._wire import Headers
 
 __all__ = [
@@ -99,9 +100,7 @@ class ApiAnswer:
     headers: Sequence[tuple[str, str]] = ()
 
     def __post_init__(self) -> None:
-        status = self.status
-        if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 599:
-            raise ValueError(f"ApiAnswer.status must be an int from 200 to 599, got {status!r}.")
+        status = whole(self.status, "ApiAnswer.status", 200, 599, meaning="an int from 200 to 599")
         if status in (204, 304):
             raise ValueError(f"ApiAnswer.status {status} has no body, and Falcon's answers do.")
 

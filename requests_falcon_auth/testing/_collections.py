@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import Final, Literal
 
 from ._api_call import ApiAnswer, ApiCall, error_entry, refuse
+from ._checks import is_whole, non_empty, request_path
 from ._fql import FIELD, BadRequest, Fql, matches
 
 __all__ = [
@@ -88,14 +89,6 @@ class Collection:
         return served
 
 
-def _path(value: str | None, what: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.startswith("/") or "?" in value:
-        raise ValueError(f"{what} must be a path starting with '/' (no query), got {value!r}.")
-    return value
-
-
 def _copy_records(
     records: Iterable[Mapping[str, object]], id_field: str, name: str
 ) -> tuple[tuple[Mapping[str, object], ...], Mapping[str, int]]:
@@ -140,22 +133,22 @@ def make_collection(
     Raises:
         TypeError, ValueError: a bad argument or record.
     """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"A collection needs a non-empty name, got {name!r}.")
-    if not isinstance(id_field, str) or not id_field:
-        raise ValueError(f"id_field must be a non-empty string, got {id_field!r}.")
+    non_empty(name, "A collection's name")
+    non_empty(id_field, "id_field")
     if pagination not in ("offset", "after"):
         raise ValueError(f"pagination must be 'offset' or 'after', got {pagination!r}.")
-    if cid_field is not None and (not isinstance(cid_field, str) or not cid_field):
-        raise ValueError(f"cid_field must be None or a non-empty string, got {cid_field!r}.")
+    if cid_field is not None:
+        non_empty(cid_field, "cid_field")
     if cid_field == id_field:
         raise ValueError("cid_field and id_field must differ.")
-    if not isinstance(powered_by, str) or not powered_by:
-        raise ValueError(f"powered_by must be a non-empty string, got {powered_by!r}.")
+    non_empty(powered_by, "powered_by")
     paths = [
-        _path(query_path, "query_path"),
-        _path(scroll_path, "scroll_path"),
-        _path(entity_path, "entity_path"),
+        None if found is None else request_path(found, what)
+        for found, what in (
+            (query_path, "query_path"),
+            (scroll_path, "scroll_path"),
+            (entity_path, "entity_path"),
+        )
     ]
     given = [p for p in paths if p is not None]
     if not given:
@@ -261,7 +254,7 @@ def _position(token: str | None, fingerprint: str, name: str) -> int:
         query = decoded["query"]
     except (binascii.Error, ValueError, TypeError, KeyError):
         raise BadRequest(f"invalid {name} token {token!r}") from None
-    if not isinstance(position, int) or isinstance(position, bool) or position < 0:
+    if not is_whole(position, 0):
         raise BadRequest(f"invalid {name} token {token!r}")
     if query != fingerprint:
         raise BadRequest(f"the {name} token belongs to another query (filter or sort changed)")

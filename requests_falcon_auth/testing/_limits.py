@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from ._checks import duration, whole
+
 __all__ = ["Decision", "RateLimits", "SlidingWindow", "epoch_seconds_after"]
 
 
@@ -30,11 +32,8 @@ class RateLimits:
 
     def __post_init__(self) -> None:
         for name in ("token_per_ip", "api_per_cid", "bad_token_per_ip"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"RateLimits.{name} must be a positive int, got {value!r}.")
-        if not self.window > 0:
-            raise ValueError(f"RateLimits.window must be positive seconds, got {self.window!r}.")
+            whole(getattr(self, name), f"RateLimits.{name}", 1, meaning="a positive int")
+        duration(self.window, "RateLimits.window", positive=True)
 
 
 class Decision(NamedTuple):

@@ -12,13 +12,23 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from http import HTTPStatus
 from types import TracebackType
 from typing import Final
 
-from ..clouds import AUTODISCOVER, normalize
 from ._admin import AdminServer
 from ._api_call import Handler
+from ._checks import (
+    count,
+    credentials,
+    distinct_regions,
+    duration,
+    error_status,
+    flag,
+    request_path,
+    served_region,
+    tcp_port,
+    whole,
+)
 from ._collections import Pagination, make_collection
 from ._data import EMULATOR, HANDLER_METHODS
 from ._faults import InjectedFailure, TokenGate
@@ -34,18 +44,6 @@ __all__ = ["DEFAULT_REGIONS", "FalconEmulator"]
 DEFAULT_REGIONS: Final = ("us-1", "us-2", "eu-1", "us-gov-1")
 
 _NEW, _RUNNING, _STOPPED = "new", "running", "stopped"
-
-
-def _count(n: int, what: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"{what} must be a non-negative int, got {n!r}.")
-    return n
-
-
-def _seconds(value: float, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(f"{what} must be a non-negative number of seconds, got {value!r}.")
-    return float(value)
 
 
 class FalconEmulator:
@@ -110,15 +108,10 @@ class FalconEmulator:
         port: int = 0,
         region_header: bool = True,
     ) -> None:
-        canonical = tuple(normalize(region) for region in regions)
-        if not canonical or AUTODISCOVER in canonical or len(set(canonical)) != len(canonical):
-            raise ValueError(f"regions must name distinct Falcon regions, got {canonical!r}.")
-        if isinstance(token_ttl, bool) or not isinstance(token_ttl, int) or token_ttl < 1:
-            raise ValueError(f"token_ttl must be a positive int of seconds, got {token_ttl!r}.")
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-            raise ValueError(f"port must be 0 or a TCP port, got {port!r}.")
-        if not isinstance(region_header, bool):
-            raise TypeError(f"region_header must be a bool, got {region_header!r}.")
+        canonical = distinct_regions(regions)
+        whole(token_ttl, "token_ttl", 1, meaning="a positive int of seconds")
+        tcp_port(port)
+        flag(region_header, "region_header")
         if isinstance(rate_limits, bool):
             limits = RateLimits() if rate_limits else None
         elif isinstance(rate_limits, RateLimits):
@@ -226,8 +219,7 @@ class FalconEmulator:
             ValueError: ``port`` is neither 0 nor a TCP port.
             OSError: the port cannot be bound (in use, say).
         """
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-            raise ValueError(f"port must be 0 or a TCP port, got {port!r}.")
+        tcp_port(port)
         with self._lock:
             if self._state != _RUNNING:
                 raise RuntimeError(f"{self!r} is not running: start() it first.")
@@ -295,10 +287,7 @@ class FalconEmulator:
             RuntimeError: the emulator has not been started.
         """
         clouds = self.clouds
-        canonical = normalize(region)
-        if canonical not in clouds:
-            raise ValueError(f"This emulator serves {', '.join(clouds)}, not {canonical!r}.")
-        return clouds[canonical]
+        return clouds[served_region(region, self.regions)]
 
     @property
     def ca_bundle(self) -> str | None:
@@ -330,13 +319,11 @@ class FalconEmulator:
             The registered client.
 
         Raises:
-            ValueError: empty credentials, or a region the emulator does not serve.
+            ValueError: credentials that are not non-empty strings, or a region the emulator
+                does not serve.
         """
-        if not client_id or not client_secret:
-            raise ValueError("client_id and client_secret must be non-empty strings.")
-        home = normalize(region)
-        if home not in self.regions:
-            raise ValueError(f"This emulator serves {', '.join(self.regions)}, not {home!r}.")
+        credentials(client_id, client_secret)
+        home = served_region(region, self.regions)
         own_cid = cid if cid is not None else hashlib.sha256(client_id.encode()).hexdigest()[:32]
         client = ApiClient(
             client_id=client_id,
@@ -505,8 +492,7 @@ class FalconEmulator:
         verb = method.upper() if isinstance(method, str) else method
         if verb not in HANDLER_METHODS:
             raise ValueError(f"method must be one of {sorted(HANDLER_METHODS)}, got {method!r}.")
-        if not isinstance(path, str) or not path.startswith("/") or "?" in path:
-            raise ValueError(f"path must start with '/' and have no query, got {path!r}.")
+        request_path(path, "path")
         if not callable(handler):
             raise TypeError(f"handler must be callable, got {handler!r}.")
         self._service.add_handler(verb, path, handler)
@@ -535,19 +521,14 @@ class FalconEmulator:
         Raises:
             ValueError: a bad count, status or delay.
         """
-        _count(n, "n")
-        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
-            raise ValueError(f"status must be an error status (400-599), got {status!r}.")
-        try:
-            HTTPStatus(status)
-        except ValueError:
-            raise ValueError(f"status {status} is no HTTP status.") from None
-        delay = None if retry_after is None else _seconds(retry_after, "retry_after")
+        count(n, "n")
+        error_status(status)
+        delay = None if retry_after is None else duration(retry_after, "retry_after")
         self._service.faults.fail_tokens(n, InjectedFailure(status, delay))
 
     def delay_token_requests(self, seconds: float) -> None:
         """Delays every token answer by ``seconds`` (0 to stop)."""
-        self._service.faults.delay_tokens(_seconds(seconds, "seconds"))
+        self._service.faults.delay_tokens(duration(seconds, "seconds"))
 
     def hold_token_requests(self) -> TokenGate:
         """Holds every token answer until the returned gate is released.
@@ -558,7 +539,7 @@ class FalconEmulator:
 
     def reject_api_calls(self, n: int) -> None:
         """Answers the next ``n`` API calls 401 "access denied, invalid bearer token"."""
-        self._service.faults.reject_api(_count(n, "n"))
+        self._service.faults.reject_api(count(n, "n"))
 
     def invalidate_all_tokens(self) -> None:
         """Rejects every token issued so far (401), as after a secret reset."""
@@ -566,4 +547,4 @@ class FalconEmulator:
 
     def drop_connections(self, n: int) -> None:
         """Closes the connection of the next ``n`` requests (any path) without answering."""
-        self._service.faults.drop(_count(n, "n"))
+        self._service.faults.drop(count(n, "n"))
