@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ._faults import TokenGate
     from ._limits import RateLimits
     from ._records import TOKEN_OUTCOMES, Counters, RequestLogEntry
-    from ._service import ApiClient
+    from ._state import ApiClient
     from .emulator import DEFAULT_REGIONS, FalconEmulator
 
 __all__ = [
@@ -46,7 +46,7 @@ _HOMES = {
     "TOKEN_OUTCOMES": "_records",
     "ApiAnswer": "_api_call",
     "ApiCall": "_api_call",
-    "ApiClient": "_service",
+    "ApiClient": "_state",
     "Counters": "_records",
     "FalconEmulator": "emulator",
     "ManualClock": "_clock",

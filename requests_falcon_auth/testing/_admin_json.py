@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ._records import Counters, RequestLogEntry
-    from ._service import ApiClient
+    from ._state import ApiClient
 
 __all__ = [
     "OK",

@@ -2,10 +2,10 @@
 
 The :class:`DataRegistry` holds the user's handlers and the collections (:mod:`._collections`)
 by path and resolves each call to a :class:`Route`: a handler first, then a collection, then
-the generic answer to a write, then an echo of the request. It is not thread-safe: the service
-uses it under its lock. Answering a call is a pure function of the call and an immutable
-collection snapshot (or a user's handler), run outside that lock, so a handler may call back
-into the emulator.
+the generic answer to a write, then an echo of the request. It is not thread-safe: it is part
+of the emulator's state (:mod:`._state`), used under its lock. Answering a call is a pure
+function of the call and an immutable collection snapshot (or a user's handler), run outside
+that lock, so a handler may call back into the emulator.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def _handled(handler: Handler) -> Callable[[ApiCall], ApiAnswer]:
 
 
 class DataRegistry:
-    """Collections and handlers by path. Not thread-safe: the service uses it under its lock."""
+    """Collections and handlers by path. Not thread-safe: used under the state's lock."""
 
     def __init__(self) -> None:
         self._collections: dict[str, Collection] = {}

@@ -46,7 +46,7 @@ class Decision(NamedTuple):
 
 
 class SlidingWindow:
-    """A sliding-window log per key. Not thread-safe: the service calls it under its lock."""
+    """A sliding-window log per key. Not thread-safe: the service uses it under the state's lock."""
 
     def __init__(
         self, limit: int, window: float, clock: Callable[[], float], *, enforce: bool = True

@@ -2,9 +2,10 @@
 
 One :class:`Service` serves all regions (each request names its region), as Falcon's regions
 share nothing but the directory that redirects commercial credentials to their home.
-Thread-safe: the registry, tokens, budgets, records and API data sit behind one lock; a token
-request waits at a gate or a delay before taking it, and an API call is answered (by a
-collection snapshot or a user's handler) outside it, so a handler may call the emulator.
+Thread-safe: it reads and changes the emulator's state (:mod:`._state`) and its own rate
+budgets only under the state's one lock; a token request waits at a gate or a delay before
+taking it, and an API call is answered (by a collection snapshot or a user's handler) outside
+it, so a handler may call the emulator.
 """
 
 from __future__ import annotations
@@ -15,17 +16,16 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Final, NamedTuple
 
 from ..clouds import AUTODISCOVERABLE
-from ._api_call import ApiAnswer, ApiCall, BodyFacts, Handler, inspect_body, parse_query
-from ._collections import Collection
-from ._data import EMULATOR, DataRegistry, Route
+from ._api_call import ApiAnswer, ApiCall, BodyFacts, inspect_body, parse_query
+from ._data import EMULATOR, Route
 from ._faults import Faults
 from ._limits import Decision, RateLimits, SlidingWindow, epoch_seconds_after
-from ._records import Counters, Recorder, RequestLogEntry
+from ._records import RequestLogEntry
+from ._state import ApiClient, IssuedToken, SharedState, State
 from ._wire import (
     DROP,
     GATEWAY,
@@ -44,7 +44,7 @@ from ._wire import (
     redact,
 )
 
-__all__ = ["TOKEN_PATH", "REVOKE_PATH", "ApiClient", "Service"]
+__all__ = ["TOKEN_PATH", "REVOKE_PATH", "Service"]
 
 TOKEN_PATH: Final = "/oauth2/token"
 REVOKE_PATH: Final = "/oauth2/revoke"
@@ -58,28 +58,6 @@ _RATE_LIMITED: Final = "API rate limit exceeded."
 _NOT_AUTHORIZED: Final = "access denied, authorization failed"
 _WRONG_SECRET: Final = "Failed to issue access token - Not Authorized"
 _INJECTED_MESSAGES: Final = {429: _RATE_LIMITED, 500: "Failed to issue token"}
-
-
-@dataclass(frozen=True)
-class ApiClient:
-    """A registered API client: its home region, the child CIDs it may act for, its own CID."""
-
-    client_id: str
-    client_secret: str = field(repr=False)
-    region: str
-    member_cids: frozenset[str]
-    cid: str
-
-
-@dataclass
-class _IssuedToken:
-    token_id: str
-    client_id: str
-    cid: str  # whose API budget its calls spend: the member CID, else the client's own
-    member_cid: str | None
-    region: str
-    expires_at: float  # on the emulator's clock
-    revoked: bool = False
 
 
 class _NoToken(NamedTuple):
@@ -141,10 +119,17 @@ def _error(
 
 
 class Service:
-    """Falcon's OAuth2 service and API gateway, as one object answering :class:`Request`."""
+    """Falcon's OAuth2 service and API gateway, as one object answering :class:`Request`.
+
+    Args:
+        shared: the emulator's state, which the emulator administers.
+        faults: the faults the emulator injects.
+    """
 
     def __init__(
         self,
+        shared: SharedState,
+        faults: Faults,
         *,
         regions: Iterable[str],
         token_ttl: int,
@@ -153,20 +138,13 @@ class Service:
         wall_clock: Callable[[], float],
         region_header: bool = True,
     ) -> None:
-        self.regions = tuple(regions)
         self.region_header = region_header
-        self.faults = Faults()
+        self._shared = shared
+        self._faults = faults
         self._token_ttl = token_ttl
         self._clock = clock
         self._wall_clock = wall_clock
-        self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._clients: dict[str, ApiClient] = {}
-        self._tokens: dict[str, _IssuedToken] = {}
-        self._issued: list[str] = []
-        self._base_urls: dict[str, str] = {}
-        self._recorder = Recorder()
-        self._data = DataRegistry()
         limits = rate_limits if rate_limits is not None else RateLimits()
         enforce = rate_limits is not None
         self._budgets = {
@@ -175,94 +153,13 @@ class Service:
                 SlidingWindow(limits.api_per_cid, limits.window, clock, enforce=enforce),
                 SlidingWindow(limits.bad_token_per_ip, limits.window, clock, enforce=enforce),
             )
-            for region in self.regions
+            for region in regions
         }
-
-    # -- administration (FalconEmulator's API) --------------------------------------------
-
-    def set_base_urls(self, urls: Mapping[str, str]) -> None:
-        """Tells the service where each region answers (for the 308 redirect)."""
-        with self._lock:
-            self._base_urls = dict(urls)
-
-    def add_client(self, client: ApiClient) -> None:
-        """Registers (or replaces) an API client."""
-        with self._lock:
-            self._clients[client.client_id] = client
-
-    def counters(self) -> Counters:
-        """A consistent snapshot of the counters."""
-        with self._lock:
-            return self._recorder.snapshot()
-
-    def reset_counters(self) -> None:
-        """Zeroes the counters."""
-        with self._lock:
-            self._recorder.reset()
-
-    def request_log(self) -> list[RequestLogEntry]:
-        """A copy of the request log."""
-        with self._lock:
-            return self._recorder.log.snapshot()
-
-    def clear_request_log(self) -> None:
-        """Empties the request log."""
-        with self._lock:
-            self._recorder.log.clear()
-
-    def issued_tokens(self) -> list[str]:
-        """Every access token issued, oldest first."""
-        with self._lock:
-            return list(self._issued)
-
-    def token_id(self, access_token: str) -> str | None:
-        """The short id (the ``jti``) of a token the service issued."""
-        with self._lock:
-            record = self._tokens.get(access_token)
-            return record.token_id if record is not None else None
-
-    def invalidate_all_tokens(self) -> None:
-        """Makes every token issued so far invalid."""
-        with self._lock:
-            for record in self._tokens.values():
-                record.revoked = True
-
-    # -- API data (FalconEmulator documents these) -------------------------------------------
-
-    def add_collection(self, collection: Collection) -> None:
-        """Adds (or replaces by name) a collection."""
-        with self._lock:
-            self._data.add_collection(collection)
-
-    def load(self, name: str, records: Iterable[Mapping[str, object]]) -> None:
-        """Replaces the records of a collection."""
-        with self._lock:
-            self._data.load(name, records)
-
-    def remove_collection(self, name: str) -> None:
-        """Removes a collection."""
-        with self._lock:
-            self._data.remove_collection(name)
-
-    def records(self, name: str) -> list[dict[str, object]]:
-        """Copies of a collection's records."""
-        with self._lock:
-            return self._data.records(name)
-
-    def add_handler(self, method: str, path: str, handler: Handler) -> None:
-        """Answers ``method`` on ``path`` with ``handler``."""
-        with self._lock:
-            self._data.add_handler(method, path, handler)
-
-    def remove_handler(self, method: str, path: str) -> None:
-        """Removes a handler."""
-        with self._lock:
-            self._data.remove_handler(method, path)
 
     def shutdown(self) -> None:
         """Lets held and delayed token requests finish (the servers are stopping)."""
         self._stopping.set()
-        self.faults.release_all()
+        self._faults.release_all()
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -271,10 +168,10 @@ class Service:
         # OAuth2 bodies hold credentials: nothing of them is read here, nor kept.
         oauth2 = request.path in (TOKEN_PATH, REVOKE_PATH)
         body = None if oauth2 else inspect_body(request.body)
-        if self.faults.take_drop():
-            with self._lock:
-                self._recorder.dropped_connections += 1
-                self._log(request, None, body)
+        if self._faults.take_drop():
+            with self._shared.locked() as state:
+                state.recorder.dropped_connections += 1
+                self._log(state, request, None, body)
             return DROP
         if body is not None:
             response = self._gateway(request, body)
@@ -282,16 +179,17 @@ class Service:
             response = self._token(request)
         else:
             response = self._revoke(request)
-        with self._lock:
-            self._log(request, response.status, body)
+        with self._shared.locked() as state:
+            self._log(state, request, response.status, body)
         return response
 
-    def _log(self, request: Request, status: int | None, body: BodyFacts | None) -> None:
+    @staticmethod
+    def _log(state: State, request: Request, status: int | None, body: BodyFacts | None) -> None:
         record = None
         if body is not None:
             token = bearer_token(request.headers)
-            record = self._tokens.get(token) if token is not None else None
-        self._recorder.log.append(
+            record = state.tokens.get(token) if token is not None else None
+        state.recorder.log.append(
             RequestLogEntry(
                 region=request.region,
                 method=request.method,
@@ -310,35 +208,35 @@ class Service:
 
     def _token(self, request: Request) -> Response:
         started = time.perf_counter()
-        with self._lock:
-            self._recorder.token_requests += 1
-        gate, delay = self.faults.token_hold()
+        with self._shared.locked() as state:
+            state.recorder.token_requests += 1
+        gate, delay = self._faults.token_hold()
         if gate is not None:
             gate.pass_through()
         if delay > 0:
             self._stopping.wait(delay)
         trace_id = new_trace_id()
-        with self._lock:
-            outcome, response = self._answer_token(request, started, trace_id)
-            self._recorder.token_outcomes[outcome] += 1
+        with self._shared.locked() as state:
+            outcome, response = self._answer_token(state, request, started, trace_id)
+            state.recorder.token_outcomes[outcome] += 1
         return response
 
     def _answer_token(
-        self, request: Request, started: float, trace_id: str
+        self, state: State, request: Request, started: float, trace_id: str
     ) -> tuple[str, Response]:
         # Every request spends the per-IP budget, failed ones too (falcon-oauth2.md).
         decision = self._budgets[request.region].token.acquire(request.client_ip)
         result: _Grant | _NoToken | None = self._screen(request, decision)
         if result is None:
             try:
-                result = self._authenticate(request.region, parse_form(request))
+                result = self._authenticate(state, request.region, parse_form(request))
             except WireError as exc:
                 result = _NoToken("bad_request", exc.status, exc.message)
         elif isinstance(result, _NoToken) and result.outcome == "injected" and result.status == 429:
             decision = decision._replace(remaining=0)  # a 429 says the budget is spent
         headers = (("X-Cs-Traceid", trace_id), *_rate_headers(decision))
         if isinstance(result, _Grant):
-            token = self._issue(result.client, result.member_cid)
+            token = self._issue(state, result.client, result.member_cid)
             body = {"access_token": token, "token_type": "bearer", "expires_in": self._token_ttl}
             region = (("X-Cs-Region", result.client.region),) if self.region_header else ()
             return "issued", json_response(201, body, (*region, *headers))
@@ -357,7 +255,7 @@ class Service:
 
     def _screen(self, request: Request, decision: Decision) -> _NoToken | None:
         """What stops a token request before its form is read: a fault, the budget, a GET."""
-        failure = self.faults.take_token_failure()
+        failure = self._faults.take_token_failure()
         if failure is not None:
             extra: tuple[tuple[str, str], ...] = ()
             if failure.retry_after is not None:
@@ -371,16 +269,18 @@ class Service:
             return _NoToken("bad_request", 405, "Method Not Allowed", (("Allow", "POST"),))
         return None
 
-    def _authenticate(self, region: str, form: Mapping[str, str]) -> _Grant | _NoToken:
+    def _authenticate(
+        self, state: State, region: str, form: Mapping[str, str]
+    ) -> _Grant | _NoToken:
         """Checks a token request's credentials against the clients registered in ``region``."""
         client_id = form.get("client_id", "")
         secret = form.get("client_secret", "")
         member_cid = form.get("member_cid") or None
         if not client_id or not secret:
             return _NoToken("bad_request", 400, "client_id and client_secret are required")
-        client = self._clients.get(client_id)
+        client = state.clients.get(client_id)
         if client is None or client.region != region:
-            return self._misdirected(client, client_id, region)
+            return self._misdirected(state, client, client_id, region)
         if not hmac.compare_digest(secret.encode(), client.client_secret.encode()):
             return _NoToken("wrong_secret", 403, _WRONG_SECRET)
         if member_cid is not None and member_cid.lower() not in client.member_cids:
@@ -388,17 +288,20 @@ class Service:
             return _NoToken("wrong_member_cid", 403, message)
         return _Grant(client, member_cid)
 
-    def _misdirected(self, client: ApiClient | None, client_id: str, region: str) -> _NoToken:
+    @staticmethod
+    def _misdirected(
+        state: State, client: ApiClient | None, client_id: str, region: str
+    ) -> _NoToken:
         """Credentials unknown in ``region``: a 308 to their home region, or a 400."""
         if client is not None and client.region in _DISCOVERABLE and region in _DISCOVERABLE:
-            home = self._base_urls[client.region]
+            home = state.base_urls[client.region]
             redirect = (("Location", f"{home}{TOKEN_PATH}"), ("X-Cs-Region", client.region))
             return _NoToken("redirected", 308, None, redirect)
         # GovCloud credentials are never discoverable: the cloud must be named.
         message = f"Failed to generate access token for clientID={client_id}"
         return _NoToken("unknown_client", 400, message)
 
-    def _issue(self, client: ApiClient, member_cid: str | None) -> str:
+    def _issue(self, state: State, client: ApiClient, member_cid: str | None) -> str:
         token_id = secrets.token_hex(8)
         token = mint_access_token(
             jti=token_id,
@@ -408,7 +311,7 @@ class Service:
             region=client.region,
             ttl=self._token_ttl,
         )
-        self._tokens[token] = _IssuedToken(
+        state.tokens[token] = IssuedToken(
             token_id=token_id,
             client_id=client.client_id,
             cid=member_cid.lower() if member_cid else client.cid,
@@ -416,13 +319,13 @@ class Service:
             region=client.region,
             expires_at=self._clock() + self._token_ttl,
         )
-        self._issued.append(token)
+        state.issued.append(token)
         return token
 
     def _revoke(self, request: Request) -> Response:
         started = time.perf_counter()
         trace_id = new_trace_id()
-        with self._lock:
+        with self._shared.locked() as state:
             decision = self._budgets[request.region].token.peek(request.client_ip)
             fail = functools.partial(
                 _error, decision=decision, trace_id=trace_id, started=started, powered_by=OAUTH2
@@ -430,7 +333,7 @@ class Service:
             if request.method != "POST":
                 return fail(405, "Method Not Allowed", ("Allow", "POST"))
             credentials = basic_credentials(request.headers)
-            client = self._clients.get(credentials[0]) if credentials is not None else None
+            client = state.clients.get(credentials[0]) if credentials is not None else None
             if (
                 credentials is None
                 or client is None
@@ -444,7 +347,7 @@ class Service:
                 return fail(exc.status, exc.message)
             if not token:
                 return fail(400, "token is required")
-            record = self._tokens.get(token)
+            record = state.tokens.get(token)
             # Only the owner's own token is revoked; anything else is a no-op 200, as revoking
             # an unknown token is on the real service.
             if (
@@ -453,7 +356,7 @@ class Service:
                 and record.region == request.region
             ):
                 record.revoked = True
-            self._recorder.revokes += 1
+            state.recorder.revokes += 1
             payload = {"meta": meta(trace_id, started, OAUTH2), "errors": [], "resources": []}
             return json_response(
                 200, payload, (("X-Cs-Traceid", trace_id), *_rate_headers(decision))
@@ -463,13 +366,13 @@ class Service:
         started = time.perf_counter()
         trace_id = new_trace_id()
         token = bearer_token(request.headers)
-        with self._lock:
-            admitted = self._admit(request, token, started, trace_id)
+        with self._shared.locked() as state:
+            admitted = self._admit(state, request, token, started, trace_id)
             if isinstance(admitted, Response):
-                self._recorder.api[admitted.status] += 1
+                state.recorder.api[admitted.status] += 1
                 return admitted
             record, decision = admitted
-            route = self._data.resolve(request.method, request.path)
+            route = state.data.resolve(request.method, request.path)
         call = ApiCall(
             method=request.method,
             path=request.path,
@@ -484,20 +387,20 @@ class Service:
             headers=redact(request.headers),
         )
         response = self._answer_data(route, call, decision, started, trace_id)
-        with self._lock:
-            self._recorder.api[response.status] += 1
+        with self._shared.locked() as state:
+            state.recorder.api[response.status] += 1
         return response
 
     def _admit(
-        self, request: Request, token: str | None, started: float, trace_id: str
-    ) -> Response | tuple[_IssuedToken, Decision]:
+        self, state: State, request: Request, token: str | None, started: float, trace_id: str
+    ) -> Response | tuple[IssuedToken, Decision]:
         """The gateway's checks: a refusal (401, 429), or the live token and its budget's say."""
         budgets = self._budgets[request.region]
-        record = self._tokens.get(token) if token is not None else None
+        record = state.tokens.get(token) if token is not None else None
         if record is not None:
-            self._recorder.calls_per_token[record.token_id] += 1
+            state.recorder.calls_per_token[record.token_id] += 1
         fail = functools.partial(_error, trace_id=trace_id, started=started, powered_by=GATEWAY)
-        if self.faults.take_api_rejection():
+        if self._faults.take_api_rejection():
             return fail(401, _INVALID_TOKEN, decision=budgets.bad_token.peek(request.client_ip))
         if record is None or not self._is_live(record, request.region):
             decision = budgets.bad_token.acquire(request.client_ip)
@@ -542,5 +445,5 @@ class Service:
         """The ``X-Ratelimit-Retryafter`` header of a retry ``delay`` seconds from now."""
         return ("X-Ratelimit-Retryafter", str(epoch_seconds_after(delay, self._wall_clock)))
 
-    def _is_live(self, record: _IssuedToken, region: str) -> bool:
+    def _is_live(self, record: IssuedToken, region: str) -> bool:
         return record.region == region and not record.revoked and self._clock() < record.expires_at

@@ -31,12 +31,13 @@ from ._checks import (
 )
 from ._collections import Pagination, make_collection
 from ._data import EMULATOR, HANDLER_METHODS
-from ._faults import InjectedFailure, TokenGate
+from ._faults import Faults, InjectedFailure, TokenGate
 from ._limits import RateLimits
 from ._records import Counters, RequestLogEntry
 from ._sample_hosts import sample_hosts_collection
 from ._server import RegionServer
-from ._service import ApiClient, Service
+from ._service import Service
+from ._state import ApiClient, SharedState
 from ._tls import TlsMaterial
 
 __all__ = ["DEFAULT_REGIONS", "FalconEmulator"]
@@ -122,7 +123,13 @@ class FalconEmulator:
         self.tls = tls
         self.host = host
         self.port = port
+        # What the emulator knows, and the faults it injects, shared with the service that
+        # answers requests: each method below reads or changes them directly, under their lock.
+        self._shared = SharedState()
+        self._faults = Faults()
         self._service = Service(
+            self._shared,
+            self._faults,
             regions=canonical,
             token_ttl=token_ttl,
             rate_limits=limits,
@@ -130,15 +137,14 @@ class FalconEmulator:
             wall_clock=time.time,
             region_header=region_header,
         )
-        self._service.add_collection(sample_hosts_collection())
+        with self._shared.locked() as state:
+            state.data.add_collection(sample_hosts_collection())
         self._lock = threading.Lock()
         self._state = _NEW
         self._stopped = threading.Event()
         self._servers: dict[str, RegionServer] = {}
         self._tls: TlsMaterial | None = None
         self._admin: AdminServer | None = None
-        self._clients_lock = threading.Lock()
-        self._clients: dict[str, ApiClient] = {}
 
     def __repr__(self) -> str:
         return (
@@ -170,7 +176,8 @@ class FalconEmulator:
                     port = self.port + offset if self.port else 0
                     server = RegionServer(self.host, port, region, self._service.handle, context)
                     self._servers[region] = server
-                self._service.set_base_urls({r: s.url for r, s in self._servers.items()})
+                with self._shared.locked() as state:
+                    state.base_urls = {r: s.url for r, s in self._servers.items()}
                 for server in self._servers.values():
                     server.start()
             except BaseException:
@@ -332,35 +339,39 @@ class FalconEmulator:
             member_cids=frozenset(member.lower() for member in member_cids),
             cid=own_cid.lower(),
         )
-        with self._clients_lock:
-            self._service.add_client(client)
-            self._clients[client.client_id] = client
+        with self._shared.locked() as state:
+            state.clients[client.client_id] = client
         return client
 
     @property
     def clients(self) -> list[ApiClient]:
         """The registered API clients, in the order their ids were first registered."""
-        with self._clients_lock:
-            return list(self._clients.values())
+        with self._shared.locked() as state:
+            return list(state.clients.values())
 
     def issued_tokens(self) -> list[str]:
         """Every access token issued so far, oldest first (for leak scans)."""
-        return self._service.issued_tokens()
+        with self._shared.locked() as state:
+            return list(state.issued)
 
     def token_id(self, access_token: str) -> str | None:
         """The short id that keys :attr:`Counters.calls_per_token`, or None if not issued here."""
-        return self._service.token_id(access_token)
+        with self._shared.locked() as state:
+            record = state.tokens.get(access_token)
+        return record.token_id if record is not None else None
 
     # -- what it saw -----------------------------------------------------------------------------
 
     @property
     def counters(self) -> Counters:
         """A consistent snapshot of the counters."""
-        return self._service.counters()
+        with self._shared.locked() as state:
+            return state.recorder.snapshot()
 
     def reset_counters(self) -> None:
         """Zeroes every counter (the request log, tokens and rate budgets are kept)."""
-        self._service.reset_counters()
+        with self._shared.locked() as state:
+            state.recorder.reset()
 
     @property
     def request_log(self) -> list[RequestLogEntry]:
@@ -372,11 +383,13 @@ class FalconEmulator:
         bodies are kept). Credentials in headers are redacted, and nothing of an OAuth2
         request's body (its form holds the secret) is kept.
         """
-        return self._service.request_log()
+        with self._shared.locked() as state:
+            return state.recorder.log.snapshot()
 
     def clear_request_log(self) -> None:
         """Empties the request log."""
-        self._service.clear_request_log()
+        with self._shared.locked() as state:
+            state.recorder.log.clear()
 
     # -- API data --------------------------------------------------------------------------------
 
@@ -441,7 +454,8 @@ class FalconEmulator:
             cid_field=cid_field,
             powered_by=powered_by,
         )
-        self._service.add_collection(collection)
+        with self._shared.locked() as state:
+            state.data.add_collection(collection)
 
     def load(self, name: str, records: Iterable[Mapping[str, object]]) -> None:
         """Replaces the records of collection ``name`` (``load("hosts", [])`` empties the
@@ -451,7 +465,8 @@ class FalconEmulator:
             KeyError: no such collection.
             ValueError, TypeError: as :meth:`add_collection`, for the records.
         """
-        self._service.load(name, records)
+        with self._shared.locked() as state:
+            state.data.load(name, records)
 
     def records(self, name: str) -> list[dict[str, object]]:
         """Copies of the records of collection ``name``, as loaded (without the CID that
@@ -460,7 +475,8 @@ class FalconEmulator:
         Raises:
             KeyError: no such collection.
         """
-        return self._service.records(name)
+        with self._shared.locked() as state:
+            return state.data.records(name)
 
     def remove_collection(self, name: str) -> None:
         """Stops serving collection ``name``: its paths answer as paths with no data.
@@ -468,7 +484,8 @@ class FalconEmulator:
         Raises:
             KeyError: no such collection.
         """
-        self._service.remove_collection(name)
+        with self._shared.locked() as state:
+            state.data.remove_collection(name)
 
     def add_handler(self, method: str, path: str, handler: Handler) -> None:
         """Answers ``method`` on ``path`` with ``handler(call)`` (before any collection there).
@@ -495,7 +512,8 @@ class FalconEmulator:
         request_path(path, "path")
         if not callable(handler):
             raise TypeError(f"handler must be callable, got {handler!r}.")
-        self._service.add_handler(verb, path, handler)
+        with self._shared.locked() as state:
+            state.data.add_handler(verb, path, handler)
 
     def remove_handler(self, method: str, path: str) -> None:
         """Removes the handler of ``method`` on ``path``.
@@ -503,7 +521,8 @@ class FalconEmulator:
         Raises:
             KeyError: no handler there.
         """
-        self._service.remove_handler(method.upper(), path)
+        with self._shared.locked() as state:
+            state.data.remove_handler(method.upper(), path)
 
     # -- fault injection -------------------------------------------------------------------------
 
@@ -524,27 +543,29 @@ class FalconEmulator:
         count(n, "n")
         error_status(status)
         delay = None if retry_after is None else duration(retry_after, "retry_after")
-        self._service.faults.fail_tokens(n, InjectedFailure(status, delay))
+        self._faults.fail_tokens(n, InjectedFailure(status, delay))
 
     def delay_token_requests(self, seconds: float) -> None:
         """Delays every token answer by ``seconds`` (0 to stop)."""
-        self._service.faults.delay_tokens(duration(seconds, "seconds"))
+        self._faults.delay_tokens(duration(seconds, "seconds"))
 
     def hold_token_requests(self) -> TokenGate:
         """Holds every token answer until the returned gate is released.
 
         A new gate releases the previous one; :meth:`stop` releases any.
         """
-        return self._service.faults.hold_tokens()
+        return self._faults.hold_tokens()
 
     def reject_api_calls(self, n: int) -> None:
         """Answers the next ``n`` API calls 401 "access denied, invalid bearer token"."""
-        self._service.faults.reject_api(count(n, "n"))
+        self._faults.reject_api(count(n, "n"))
 
     def invalidate_all_tokens(self) -> None:
         """Rejects every token issued so far (401), as after a secret reset."""
-        self._service.invalidate_all_tokens()
+        with self._shared.locked() as state:
+            for record in state.tokens.values():
+                record.revoked = True
 
     def drop_connections(self, n: int) -> None:
         """Closes the connection of the next ``n`` requests (any path) without answering."""
-        self._service.faults.drop(count(n, "n"))
+        self._faults.drop(count(n, "n"))
