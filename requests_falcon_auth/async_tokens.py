@@ -1,4 +1,7 @@
-"""Tokens for async front ends: the event loop never waits on the network or on a lock.
+"""The port for async front ends: the event loop never waits on the network or on a lock.
+
+:func:`begin` and :func:`settle` are the async twins of ``Port.begin`` and ``Port.settle``:
+the same flow, with every token the flow asks for awaited instead of fetched in place.
 
 The token engine (``provider.py``) is built on threads: a fetch blocks its caller, and callers
 that find no token wait on a lock for the one that fetches. An async caller must do neither on
@@ -39,14 +42,15 @@ import anyio
 import anyio.to_thread
 from anyio.lowlevel import RunVar
 
+from ._port import Begun, Port
 from .errors import FalconAuthError
+from .flow import NEED_TOKEN, REWIND, Attach, Flow, NeedFreshToken, Reply, Step, advance
 from .token import Token
 
 if TYPE_CHECKING:
-    from .auth import FalconAuth
-    from .provider import TokenProvider
+    from ._sources import TokenSource
 
-__all__ = ["close", "fresh_token", "token"]
+__all__ = ["begin", "close", "fresh_token", "settle", "token"]
 
 
 @dataclass
@@ -71,44 +75,64 @@ class _Flight:
 
 
 # Per event loop (an anyio.Event belongs to the loop it was made on), per engine, per errand.
-_FLIGHTS: RunVar[weakref.WeakKeyDictionary[TokenProvider, dict[str, _Flight]]] = RunVar(
+_FLIGHTS: RunVar[weakref.WeakKeyDictionary[TokenSource, dict[str, _Flight]]] = RunVar(
     "requests_falcon_auth_flights"
 )
 
 
-async def token(auth: FalconAuth) -> Token:
-    """The token to attach, as ``FalconAuth``'s blocking answer gives it, without blocking.
+async def begin(port: Port, method: str, url: str) -> Begun:
+    """A request's flow, with the token it needs awaited (``Port.begin`` for an event loop)."""
+    flow, step = port.start(method, url)
+    if step is NEED_TOKEN:
+        step = advance(flow, await token(port))
+    return Begun(flow, step if isinstance(step, Attach) else None)
+
+
+async def settle(port: Port, flow: Flow, reply: Reply, rewind: Callable[[], bool]) -> Step | None:
+    """The flow's verdict on ``reply``, a fresh token awaited (``Port.settle`` for a loop)."""
+    step = advance(flow, reply)
+    while step is REWIND or isinstance(step, NeedFreshToken):
+        if isinstance(step, NeedFreshToken):
+            step = advance(flow, await fresh_token(port, step.rejected))
+        else:
+            step = advance(flow, rewind())
+    return step
+
+
+async def token(port: Port) -> Token:
+    """The token to attach, as ``Port.token`` gives it, without blocking.
 
     Raises:
         FalconAuthError: no token could be had.
     """
-    ready = auth._provider.peek()
+    ready = port.peek()
     if ready is not None:
         return ready
-    return await _in_flight(auth, "", auth._token)
+    return await _in_flight(port, "", port.token)
 
 
-async def fresh_token(auth: FalconAuth, rejected: Token) -> Token:
-    """A usable token after the API rejected ``rejected`` (which is dropped if still cached).
+async def fresh_token(port: Port, rejected: Token) -> Token:
+    """A usable token after the API rejected ``rejected``: ``Port.replace`` (dropping it from
+    the store is I/O for a shared one) on a worker thread, unless another task or thread has
+    replaced it already (and dropped it).
 
     Raises:
         FalconAuthError: no fresh token could be had.
     """
-    auth._disown(rejected)
-    ready = auth._provider.peek()
+    ready = port.peek()
     if ready is not None and ready.access_token != rejected.access_token:
-        return ready  # another task or thread replaced it already
-    return await _in_flight(auth, rejected.access_token, functools.partial(auth._replace, rejected))
+        return ready
+    return await _in_flight(port, rejected.access_token, functools.partial(port.replace, rejected))
 
 
-async def close(auth: FalconAuth) -> None:
-    """``auth.close()`` (revoke, bounded to seconds, never raises) on a worker thread."""
-    await anyio.to_thread.run_sync(auth.close)
+async def close(close_auth: Callable[[], None]) -> None:
+    """Closes (revoke, bounded to seconds, never raises) on a worker thread."""
+    await anyio.to_thread.run_sync(close_auth)
 
 
-async def _in_flight(auth: FalconAuth, errand: str, work: Callable[[], Token]) -> Token:
+async def _in_flight(port: Port, errand: str, work: Callable[[], Token]) -> Token:
     """Runs ``work`` on a worker thread once per event loop and errand; every task waits for it."""
-    flights = _flights_of(auth._provider)
+    flights = _flights_of(port.tokens)
     while (flight := flights.get(errand)) is not None:
         await flight.done.wait()
         if flight.token is not None:
@@ -187,10 +211,10 @@ def _from_thread_soon() -> Callable[..., None]:
     return on_asyncio
 
 
-def _flights_of(provider: TokenProvider) -> dict[str, _Flight]:
+def _flights_of(tokens: TokenSource) -> dict[str, _Flight]:
     try:
         loop_flights = _FLIGHTS.get()
     except LookupError:
         loop_flights = weakref.WeakKeyDictionary()
         _FLIGHTS.set(loop_flights)
-    return loop_flights.setdefault(provider, {})
+    return loop_flights.setdefault(tokens, {})

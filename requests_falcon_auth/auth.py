@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import threading
 import time
 from collections.abc import Mapping
 from types import TracebackType
@@ -25,32 +24,15 @@ from requests.cookies import extract_cookies_to_jar
 from requests.exceptions import UnrewindableBodyError
 from requests.utils import requote_uri, rewind_body
 
-from . import _checks, _fork
+from . import _checks
+from ._home import ApiHome
+from ._port import Port
+from ._sources import CANNOT_REVOKE, FetchedTokens, IssuedToken, TokenSource
 from .cache import DEFAULT_RENEW_WINDOW, CacheKey, MemoryTokenCache, TokenCache
 from .clouds import AUTODISCOVER, CloudTable
-from .errors import ConfigurationError, CredentialsError, FalconAuthError
-from .flow import (
-    NEED_TOKEN,
-    Attach,
-    Flow,
-    Reply,
-    Resend,
-    Routing,
-    advance,
-    carries,
-    rejects_token,
-    request_flow,
-    settle,
-)
-from .oauth2 import (
-    CANNOT_REVOKE,
-    CLOSE_REVOKE_BUDGET,
-    DEFAULT_TIMEOUT,
-    IssuedElsewhere,
-    OAuth2,
-    Timeout,
-)
-from .provider import TokenProvider
+from .errors import ConfigurationError, FalconAuthError
+from .flow import Flow, Reply, Resend, Routing, advance, carries, rejects_token
+from .oauth2 import DEFAULT_TIMEOUT, OAuth2, Timeout
 from .retry import FalconRetry
 from .token import Clock, Token
 
@@ -177,18 +159,14 @@ class FalconAuth(AuthBase):
             cloud = _from_env(cloud, "cloud") or AUTODISCOVER
         elif cloud is not None:
             raise ConfigurationError("Pass cloud= or base_url=, not both.")
-        self._clock = clock
-        self._token_only = access_token is not None
+        self._oauth: OAuth2 | None = None
+        self._pickle_args: dict[str, Any] | None = None
+        tokens: TokenSource
         if access_token is not None:
             _check_token_only(client_id, client_secret, member_cid, cache, revoke_on_close)
-            self._init_token_only(
-                access_token,
-                expires_in=expires_in,
-                cloud=cloud,
-                base_url=base_url,
-                clouds=clouds,
-                clock=clock,
-            )
+            home = ApiHome(cloud=cloud or AUTODISCOVER, base_url=base_url, clouds=clouds)
+            tokens = IssuedToken(home, access_token, expires_in, clock)
+            self.revoke_on_close = False
         else:
             if expires_in is not None:
                 raise ConfigurationError(
@@ -211,23 +189,16 @@ class FalconAuth(AuthBase):
                 retry=retry,
                 clock=clock,
             )
-            self.cache: TokenCache = cache if cache is not None else MemoryTokenCache()
+            store = cache if cache is not None else MemoryTokenCache()
+            key = CacheKey.for_credentials(
+                self._oauth.entry_url, client_id, client_secret, member_cid
+            )
+            tokens = FetchedTokens(self._oauth, store, key, renew_window=window, clock=clock)
             self.revoke_on_close = (
-                revoke_on_close if revoke_on_close is not None else not self.cache.shared
+                revoke_on_close if revoke_on_close is not None else not store.shared
             )
-            self._provider = TokenProvider(
-                self.cache,
-                CacheKey.for_credentials(
-                    self._oauth.entry_url, client_id, client_secret, member_cid
-                ),
-                self._fetch,
-                renew_window=window,
-                clock=clock,
-            )
-            self._pickle_args = (
-                None
-                if not secret_from_env
-                else {
+            if secret_from_env:
+                self._pickle_args = {
                     "client_id": client_id,
                     "member_cid": member_cid,
                     "cloud": self._oauth.cloud,
@@ -238,75 +209,52 @@ class FalconAuth(AuthBase):
                     "user_agent": user_agent,
                     "revoke_on_close": revoke_on_close,
                     # A shared store must travel (or refuse to); a private one starts empty.
-                    "cache": None if isinstance(self.cache, MemoryTokenCache) else self.cache,
+                    "cache": None if isinstance(store, MemoryTokenCache) else store,
                 }
-            )
-        self._routing = Routing(self._oauth)
-        self._after_fork_in_child()
-        _fork.register(self)
-
-    def _init_token_only(
-        self,
-        access_token: str,
-        *,
-        expires_in: float | None,
-        cloud: str | None,
-        base_url: str | None,
-        clouds: Mapping[str, str] | None,
-        clock: Clock,
-    ) -> None:
-        """``__init__``'s part for a pre-issued token: a private store holding just it, and a
-        fetch that explains why there is no other."""
-        self._oauth = IssuedElsewhere(cloud=cloud or AUTODISCOVER, base_url=base_url, clouds=clouds)
-        token = self._oauth.adopt(access_token, expires_in, clock())
-        self.cache = MemoryTokenCache()
-        self.revoke_on_close = False
-        # Keyed by the token itself, so key material derives from a secret as for credentials.
-        key = CacheKey.for_credentials(self._oauth.entry_url, "", access_token, None)
-        refuse = functools.partial(_refuse_renewal, token.expires_at, token.expires_in, clock)
-        # No renew window: a renewal could only fail, and would warn each time it did.
-        self._provider = TokenProvider(self.cache, key, refuse, renew_window=0.0, clock=clock)
-        self.cache.set(key, token)
-        self._pickle_args = None
-
-    def _after_fork_in_child(self) -> None:
-        # A child inherits the parent's token (and may use it) but never revokes it.
-        self._lock = threading.Lock()
-        self._owned: list[Token] = []
+        self._tokens = tokens
+        self._home = tokens.home
+        self.cache: TokenCache = tokens.cache
+        self._port = Port(tokens, Routing(tokens.home))
 
     @property
     def client_id(self) -> str | None:
         """The API client id; None for a pre-issued token (it does not say whose it is)."""
-        return self._oauth.client_id or None
+        return self._oauth.client_id if self._oauth is not None else None
 
     @property
     def member_cid(self) -> str | None:
         """The child CID acted for, if any."""
-        return self._oauth.member_cid
+        return self._oauth.member_cid if self._oauth is not None else None
 
     @property
     def base_url(self) -> str:
         """The API base URL (the home region's, once autodiscovery has found it)."""
-        return self._oauth.base_url
+        return self._home.base_url
 
     @property
     def region(self) -> str | None:
         """The canonical region name, when known (after the first token with autodiscovery)."""
-        return self._oauth.region
+        return self._home.region
 
     @property
     def clouds(self) -> CloudTable:
         """The region table in use."""
-        return self._oauth.clouds
+        return self._home.clouds
 
     @property
-    def oauth2(self) -> OAuth2:
-        """The raw token/revoke operations for these credentials (for a pre-issued token, an
-        :class:`~requests_falcon_auth.oauth2.IssuedElsewhere` whose operations raise)."""
+    def oauth2(self) -> OAuth2 | None:
+        """The raw token/revoke operations for these credentials; None for a pre-issued token
+        (nothing to call the service with)."""
         return self._oauth
 
+    @property
+    def port(self) -> Port:
+        """What the front ends (``requests_falcon_auth.urllib3``, ``.httpx``) drive: the token
+        and the flow of each request. Not for application code, which has :meth:`get_token`."""
+        return self._port
+
     def __repr__(self) -> str:
-        if self._token_only:
+        if self._oauth is None:
             return (
                 f"FalconAuth(base_url={self.base_url!r}, region={self.region!r}, "
                 "access_token=<hidden>)"
@@ -317,7 +265,7 @@ class FalconAuth(AuthBase):
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
-        if self._token_only:
+        if self._oauth is None:
             raise TypeError(
                 "A FalconAuth given access_token= cannot be pickled: the token would be written "
                 "into the pickle. Hand the token to the other process by a channel meant for "
@@ -337,43 +285,17 @@ class FalconAuth(AuthBase):
         Raises:
             FalconAuthError: no token could be had.
         """
-        return self._provider.get()
-
-    def _token(self) -> Token:
-        """The token to attach: the drivers' answer to ``NEED_TOKEN``."""
-        return self._provider.get()
-
-    def _replace(self, rejected: Token) -> Token:
-        """Drops a token the API rejected (only if still cached: compare-and-swap; and from the
-        tokens to revoke at close) and returns a usable one: the answer to ``NeedFreshToken``."""
-        self._provider.invalidate(rejected)
-        self._disown(rejected)
-        return self._provider.get()
-
-    def _flow(self, method: str, url: str) -> Flow:
-        """The authentication of one request, for a front end to drive (see ``flow.py``)."""
-        return request_flow(self._routing, method, url)
-
-    def _fetch(self) -> Token:
-        token = self._oauth.token()
-        with self._lock:
-            now = self._clock()
-            self._owned = [t for t in self._owned if not t.expired(now)]
-            self._owned.append(token)
-        return token
+        return self._port.token()
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        flow = self._flow(r.method or "GET", r.url or "")
-        step = advance(flow, None)
-        if step is NEED_TOKEN:
-            step = advance(flow, self._token())
-        if not isinstance(step, Attach):
+        flow, attach = self._port.begin(r.method or "GET", r.url or "")
+        if attach is None:
             return r
-        r.url = step.url
-        r.headers["Authorization"] = step.token.authorization
+        r.url = attach.url
+        r.headers["Authorization"] = attach.token.authorization
         # The flow rides with the hook: requests copies the request at every redirect hop,
         # keeping hooks but not attributes, and shows the hook every hop's answer.
-        r.register_hook("response", functools.partial(self._on_response, flow, step.token))
+        r.register_hook("response", functools.partial(self._on_response, flow, attach.token))
         return r
 
     def _on_response(
@@ -387,7 +309,7 @@ class FalconAuth(AuthBase):
         prep = request.copy()
         reply = Reply(r.status_code, r.headers, r.url or "")
         try:
-            step = settle(flow, reply, functools.partial(_rewind, prep), self._replace)
+            step = self._port.settle(flow, reply, functools.partial(_rewind, prep))
         except FalconAuthError:
             r.close()  # the caller gets the error; the 401's connection goes back to the pool
             raise
@@ -435,15 +357,7 @@ class FalconAuth(AuthBase):
             ConfigurationError: a pre-issued token, which cannot be revoked without the
                 client's credentials (nothing is evicted or sent).
         """
-        if self._token_only:
-            raise ConfigurationError(CANNOT_REVOKE)
-        current = self.cache.get(self._provider.key)
-        tokens = self._take_owned()
-        if current is not None and all(t.access_token != current.access_token for t in tokens):
-            tokens.append(current)
-        errors = self._revoke_each(tokens)
-        if errors:
-            raise errors[0]
+        self._tokens.revoke()
 
     def close(self) -> None:
         """Evicts and revokes the tokens this process fetched; never raises, logs failures.
@@ -452,42 +366,7 @@ class FalconAuth(AuthBase):
         unreachable endpoint cannot hold up a process's exit. Idempotent. With
         ``revoke_on_close=False`` the token is left cached and live.
         """
-        if not self.revoke_on_close:
-            self._oauth.close()
-            return
-        try:
-            # A renewal in flight would fetch a token nobody revokes; it gets the same budget.
-            self._provider.wait_for_renewal(CLOSE_REVOKE_BUDGET)
-            for error in self._revoke_each(self._take_owned(), budget=CLOSE_REVOKE_BUDGET):
-                log.warning("Could not revoke the Falcon token at close: %s", error)
-        except Exception as exc:  # noqa: BLE001 -- teardown must never raise
-            log.warning("Could not revoke the Falcon token at close: %s", type(exc).__name__)
-        self._oauth.close()
-
-    def _revoke_each(
-        self, tokens: list[Token], budget: float | None = None
-    ) -> list[FalconAuthError]:
-        """Evicts and revokes each token; returns the failures instead of stopping at one."""
-        errors = []
-        for token in tokens:
-            self._provider.invalidate(token)
-            try:
-                self._oauth.revoke(token, budget=budget)
-            except FalconAuthError as exc:
-                errors.append(exc)
-        return errors
-
-    def _disown(self, token: Token) -> None:
-        """Forgets a token the server rejected: revoking it at close would be a wasted call."""
-        with self._lock:
-            self._owned = [t for t in self._owned if t.access_token != token.access_token]
-
-    def _take_owned(self) -> list[Token]:
-        """Hands over the live tokens this process fetched (expired ones need no revoke)."""
-        with self._lock:
-            owned, self._owned = self._owned, []
-        now = self._clock()
-        return [t for t in owned if not t.expired(now)]
+        self._tokens.close(revoke=self.revoke_on_close)
 
     def __enter__(self) -> FalconAuth:
         return self
@@ -530,21 +409,6 @@ def _check_token_only(
         )
     if revoke_on_close:
         raise ConfigurationError(f"revoke_on_close=True cannot be honoured. {CANNOT_REVOKE}")
-
-
-def _refuse_renewal(expires_at: float, expires_in: int, clock: Clock) -> Token:
-    """The fetch of a FalconAuth given ``access_token=``: with no secret there is no other
-    token, so it says why the one it had is gone. Runs on whatever thread asks (the drivers'
-    fresh-token step, or an async front end's worker thread)."""
-    if clock() >= expires_at:
-        why = f"expired (expires_in={expires_in} s ran out)"
-    else:
-        why = "was refused by the API (401, or 429 under Falcon's bad-token budget)"
-    raise CredentialsError(
-        f"The pre-issued Falcon access token {why}, and without a client secret it cannot be "
-        "renewed. Get a new token where it was issued and build FalconAuth(access_token=...) "
-        "again, or pass client_id and client_secret so tokens are fetched and renewed."
-    )
 
 
 def _guard_next_hop(

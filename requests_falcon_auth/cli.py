@@ -22,10 +22,10 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 from .__version__ import __version__
+from ._sources import fetched
 from .auth import resolve_credentials
 from .clouds import AUTODISCOVER, normalize
 from .errors import ConfigurationError, FalconAuthError
-from .token import Token
 
 if TYPE_CHECKING:
     from .auth import FalconAuth
@@ -181,9 +181,7 @@ def _read_secret(stdin: TextIO) -> str:
 def _token(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
     auth = _falcon_auth(args, stdin)
     with auth:
-        token = auth._provider.get_fresh()
-        cached = all(t.access_token != token.access_token for t in auth._owned)
-        remaining = max(0.0, token.expires_at - auth._clock())
+        token, cached, remaining = fetched(auth.port.tokens).fresh()
     if not args.json:
         stdout.write(token.access_token + "\n")
         return 0
@@ -209,10 +207,9 @@ def _revoke(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
     if not value:
         raise ConfigurationError("No token to revoke: give it as an argument or on stdin.")
     with auth:
-        auth.oauth2.revoke(value)
-        # Evicted only if the cache holds this very token (compare-and-delete).
-        revoked = Token(value, "bearer", 1, auth.region, auth.base_url, auth._clock())
-        auth.cache.compare_and_delete(auth._provider.key, revoked)
+        tokens = fetched(auth.port.tokens)
+        tokens.oauth.revoke(value)
+        tokens.evict(value)  # only if the cache holds this very token (compare-and-delete)
     stdout.write("revoked\n")
     return 0
 

@@ -12,6 +12,7 @@ from typing import TextIO
 
 import requests
 
+from ._sources import fetched
 from .auth import FalconAuth
 from .testing import FalconEmulator, ManualClock
 
@@ -58,7 +59,7 @@ def run_demo(out: TextIO) -> int:
 
         clock.advance(1700)
         response = session.get(us1_url)
-        auth._provider.wait_for_renewal(30)
+        fetched(auth.port.tokens).wait_for_renewal(30)
         count = emulator.counters
         say(
             "renew",

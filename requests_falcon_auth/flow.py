@@ -26,16 +26,17 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Generator, Mapping
-from typing import TYPE_CHECKING, Final, NamedTuple, Union, cast
+from typing import TYPE_CHECKING, Final, NamedTuple, TypeVar, Union
 
 from .scope import Origin, origin_of, scope_of
 from .token import Token
 
 if TYPE_CHECKING:
-    from .oauth2 import OAuth2
+    from ._home import ApiHome
 
 __all__ = [
     "BAD_TOKEN_RATE_LIMIT",
+    "Answer",
     "KEEP",
     "NEED_TOKEN",
     "REWIND",
@@ -109,36 +110,40 @@ class Reply(NamedTuple):
 
 
 Step = Union[_Marker, Attach, NeedFreshToken, Resend]
-Flow = Generator[Step, object, None]
+# What a driver sends in: a Token (to NEED_TOKEN and NeedFreshToken), a Reply (to Attach, Resend
+# and KEEP), a bool (to REWIND), or None (to start the flow).
+Answer = Union[Token, Reply, bool, None]
+Flow = Generator[Step, Answer, None]
+_A = TypeVar("_A", Token, Reply, bool)
 
 
 class Routing:
     """Where a request's token may go: the API origin, and the table hosts re-targeted home.
 
     Args:
-        oauth: the credentials' OAuth2, whose base URL moves when autodiscovery finds home.
+        home: where the API lives, which autodiscovery moves when it finds the home region.
     """
 
-    def __init__(self, oauth: OAuth2) -> None:
-        self._oauth = oauth
+    def __init__(self, home: ApiHome) -> None:
+        self._home = home
         self._logged: set[str] = set()
 
     def home_covering(self, url: str, origin: Origin) -> str | None:
         """The API base URL now, if it covers ``url``; None otherwise."""
-        base_url = self._oauth.base_url
+        base_url = self._home.base_url
         home = scope_of(base_url)
         return base_url if home is not None and home.covers(url, origin) else None
 
     def retargets(self, url: str, origin: Origin) -> bool:
         """True when ``url`` is another table host's, to be moved to the token's home region."""
-        return self._oauth.autodiscover and self._oauth.clouds.region_of(url, origin) is not None
+        return self._home.autodiscover and self._home.clouds.region_of(url, origin) is not None
 
     def target(self, url: str, origin: Origin, token: Token) -> str | None:
         """Where the request goes with ``token``: ``url``, or its path under the token's home."""
         home = scope_of(token.base_url)
         if home is not None and home.covers(url, origin):
             return url
-        clouds = self._oauth.clouds
+        clouds = self._home.clouds
         source = clouds.region_of(url, origin)
         source_scope = scope_of(clouds[source]) if source is not None else None
         if source is None or source_scope is None:
@@ -161,16 +166,15 @@ def request_flow(routing: Routing, method: str, url: str) -> Flow:
     covering = routing.home_covering(url, origin)
     if covering is None and not routing.retargets(url, origin):
         return
-    token = cast(Token, (yield NEED_TOKEN))
+    token = _sent(Token, (yield NEED_TOKEN))
     # The common case costs one scope check: the URL is under the base URL the token is for.
     target = url if covering == token.base_url else routing.target(url, origin, token)
     if target is None:
         return
-    reply = yield Attach(target, token)
+    reply = _sent(Reply, (yield Attach(target, token)))
     while True:
-        reply = cast(Reply, reply)
         if _rejected_here(reply, token):
-            if (yield REWIND):
+            if _sent(bool, (yield REWIND)):
                 break
             log.warning(
                 "Falcon answered %s to %s %s and the request body cannot be sent again "
@@ -179,7 +183,7 @@ def request_flow(routing: Routing, method: str, url: str) -> Flow:
                 method,
                 _path_of(reply.url),
             )
-        reply = yield KEEP
+        reply = _sent(Reply, (yield KEEP))
     log.info(
         "Falcon answered %s to %s %s (trace_id=%s); retrying once with a fresh token",
         _describe(reply.status),
@@ -187,8 +191,8 @@ def request_flow(routing: Routing, method: str, url: str) -> Flow:
         _path_of(reply.url),
         _trace_id(reply.headers),
     )
-    fresh = cast(Token, (yield NeedFreshToken(token)))
-    retried = cast(Reply, (yield Resend(fresh)))
+    fresh = _sent(Token, (yield NeedFreshToken(token)))
+    retried = _sent(Reply, (yield Resend(fresh)))
     if rejects_token(retried.status, retried.headers):
         log.warning(
             "Falcon answered %s again to %s %s with a fresh token (trace_id=%s)",
@@ -201,7 +205,14 @@ def request_flow(routing: Routing, method: str, url: str) -> Flow:
         yield KEEP
 
 
-def advance(flow: Flow, answer: object) -> Step | None:
+def _sent(kind: type[_A], answer: Answer) -> _A:
+    """What a driver sent in, as the step asked for (a driver that answers wrong is a bug)."""
+    if not isinstance(answer, kind):
+        raise TypeError(f"the flow expected a {kind.__name__}, got {type(answer).__name__}")
+    return answer
+
+
+def advance(flow: Flow, answer: Answer) -> Step | None:
     """Sends ``answer`` into ``flow`` (None to start it); its next step, or None when it ended."""
     try:
         return flow.send(answer)

@@ -27,17 +27,7 @@ except ImportError as exc:
 
 from . import async_tokens
 from .auth import FalconAuth
-from .flow import (
-    NEED_TOKEN,
-    REWIND,
-    Attach,
-    NeedFreshToken,
-    Reply,
-    Resend,
-    advance,
-    rejects_token,
-    settle,
-)
+from .flow import Attach, Reply, Resend, advance, rejects_token
 from .scope import Origin, Scope, scope_of
 
 __all__ = ["FalconHttpxAuth"]
@@ -72,20 +62,17 @@ class FalconHttpxAuth(httpx.Auth):
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
-        falcon = self.falcon
+        port = self.falcon.port
         url = str(request.url)
-        flow = falcon._flow(request.method, url)
-        step = advance(flow, None)
-        if step is NEED_TOKEN:
-            step = advance(flow, falcon._token())
-        if not isinstance(step, Attach):
+        flow, attach = port.begin(request.method, url)
+        if attach is None:
             yield _without_authorization(request)
             return
-        _attach(request, url, step, _HopGuard)
+        _attach(request, url, attach, _HopGuard)
         response = yield request
         if not rejects_token(response.status_code, response.headers):
             return  # nothing to heal: the flow would only say KEEP
-        step = settle(flow, _reply(response), partial(_replayable, request), falcon._replace)
+        step = port.settle(flow, _reply(response), partial(_replayable, request))
         if isinstance(step, Resend):
             _ready_to_resend(request, response, step)
             advance(flow, _reply((yield request)))
@@ -93,25 +80,18 @@ class FalconHttpxAuth(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        falcon = self.falcon
+        port = self.falcon.port
         url = str(request.url)
-        flow = falcon._flow(request.method, url)
-        step = advance(flow, None)
-        if step is NEED_TOKEN:
-            step = advance(flow, await async_tokens.token(falcon))
-        if not isinstance(step, Attach):
+        flow, attach = await async_tokens.begin(port, request.method, url)
+        if attach is None:
             yield _without_authorization(request)
             return
-        _attach(request, url, step, _AsyncHopGuard)
+        _attach(request, url, attach, _AsyncHopGuard)
         response = yield request
         if not rejects_token(response.status_code, response.headers):
             return  # nothing to heal: the flow would only say KEEP
-        step = advance(flow, _reply(response))
-        while step is REWIND or isinstance(step, NeedFreshToken):
-            if isinstance(step, NeedFreshToken):
-                step = advance(flow, await async_tokens.fresh_token(falcon, step.rejected))
-            else:
-                step = advance(flow, _replayable(request))
+        rewind = partial(_replayable, request)
+        step = await async_tokens.settle(port, flow, _reply(response), rewind)
         if isinstance(step, Resend):
             _ready_to_resend(request, response, step)
             advance(flow, _reply((yield request)))
@@ -122,7 +102,7 @@ class FalconHttpxAuth(httpx.Auth):
 
     async def aclose(self) -> None:
         """Closes the FalconAuth on a worker thread, so the event loop goes on meanwhile."""
-        await async_tokens.close(self.falcon)
+        await async_tokens.close(self.falcon.close)
 
     def __enter__(self) -> FalconHttpxAuth:
         return self

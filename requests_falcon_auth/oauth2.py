@@ -12,7 +12,6 @@ import logging
 import math
 import re
 import socket
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple, TypeVar, Union
@@ -30,14 +29,8 @@ from urllib3.exceptions import (
 
 from . import _checks, _fork
 from .__version__ import __version__
-from .clouds import (
-    AUTODISCOVER,
-    ENTRY_REGION,
-    CloudTable,
-    check_base_url,
-    normalize,
-    origin_of,
-)
+from ._home import ApiHome
+from .clouds import AUTODISCOVER, normalize, origin_of
 from .errors import (
     ConfigurationError,
     CredentialsError,
@@ -51,9 +44,9 @@ from .exchange import MAX_ANSWER_BYTES, Answer, DeadlineExceeded, Request, Unusa
 from .redaction import Redactor
 from .retry import FalconRetry
 from .scope import direct_proxies
-from .token import DEFAULT_EXPIRES_IN, Clock, Token
+from .token import DEFAULT_EXPIRES_IN, MAX_TOKEN_LENGTH, Clock, Token, bearer_token
 
-__all__ = ["CLOSE_REVOKE_BUDGET", "DEFAULT_TIMEOUT", "IssuedElsewhere", "OAuth2", "Timeout"]
+__all__ = ["CLOSE_REVOKE_BUDGET", "DEFAULT_TIMEOUT", "OAuth2", "Timeout"]
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +62,9 @@ CLOSE_REVOKE_BUDGET: Final = 5.0
 
 _REDIRECTS: Final = frozenset({307, 308})
 _CREDENTIAL_STATUSES: Final = frozenset({400, 401, 403})
-# RFC 6750 section 2.1 b64token: what an Authorization header can carry unmangled.
-_BEARER_TOKEN: Final = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _NUMBER: Final = re.compile(r"[0-9]{1,10}(?:\.[0-9]{0,9})?")
-# Falcon's tokens are JWTs of about 1.2 KB; a header of this size is not one.
-MAX_TOKEN_LENGTH: Final = 16 * 1024
 # Falcon grants 30 minutes; anything past a day is junk, and would overflow clock arithmetic.
 MAX_EXPIRES_IN: Final = 86400
-# The lifetime given a pre-issued token whose expiry nobody said (a century): it is used
-# until the API rejects it.
-UNKNOWN_LIFETIME: Final = 100 * 365 * 86400
 # Sent when the retry policy does not say how many tries it allows.
 _DEFAULT_TRIES: Final = 4
 # The two operations, as error messages and logs name them.
@@ -113,6 +99,10 @@ class OAuth2:
             are retried as POSTs whatever its ``allowed_methods``.
         clock: the monotonic clock that stamps tokens.
 
+    Attributes:
+        home: where the API lives (base URL, region, cloud table); autodiscovery moves it, and
+            whatever routes requests for these credentials reads the same one.
+
     Raises:
         ConfigurationError: missing credentials, an unknown cloud, an unusable URL or timeout.
     """
@@ -140,7 +130,11 @@ class OAuth2:
         self._secret = client_secret
         self._redact = Redactor.for_credentials(client_id, client_secret)
         self.member_cid = member_cid or None
-        self._locate(cloud, base_url, clouds)
+        self.home = ApiHome(cloud=cloud, base_url=base_url, clouds=clouds)
+        self.clouds = self.home.clouds
+        self.cloud = self.home.cloud
+        self.autodiscover = self.home.autodiscover
+        self.entry_url = self.home.entry_url
         self.timeout = timeout
         self._timeout = _checks.timeout_pair(timeout)
         # The token and revoke calls are POSTs that are safe to repeat, whatever methods the
@@ -154,48 +148,25 @@ class OAuth2:
         self.user_agent = f"{user_agent} {product}" if user_agent else product
         _fork.register(self)
 
-    def _locate(self, cloud: str, base_url: str | None, clouds: Mapping[str, str] | None) -> None:
-        """Sets where the calls go: the cloud table, the base URL and region, autodiscovery."""
-        self.clouds = clouds if isinstance(clouds, CloudTable) else CloudTable(clouds)
-        self._lock = threading.Lock()
-        if base_url is not None:
-            self.cloud: str | None = None
-            self.autodiscover = False
-            self._base_url = check_base_url(base_url)
-            self._region: str | None = self.clouds.region_of(self._base_url)
-        else:
-            self.cloud = normalize(cloud)
-            self.autodiscover = self.cloud == AUTODISCOVER
-            start = ENTRY_REGION if self.autodiscover else self.cloud
-            if self.autodiscover and ENTRY_REGION not in self.clouds:
-                raise ConfigurationError(
-                    "Autodiscovery starts at us-1, which the cloud table lacks: "
-                    "add 'us-1' to clouds= or name the cloud."
-                )
-            self._base_url = self.clouds.base_url(start)
-            self._region = start
-        self.entry_url = self._base_url
-
     def _after_fork_in_child(self) -> None:
         # Parent and child would otherwise write into one keep-alive socket to the token
         # endpoint at once: interleaved requests, forms the server never sees whole.
-        self._lock = threading.Lock()
         _fresh_pools(self._session)
 
     @property
     def base_url(self) -> str:
         """The API base URL (the home region's, once autodiscovery has found it)."""
-        return self._base_url
+        return self.home.base_url
 
     @property
     def region(self) -> str | None:
         """The canonical region name, when known."""
-        return self._region
+        return self.home.region
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}(client_id={self.client_id!r}, base_url={self._base_url!r}, "
-            f"region={self._region!r}, client_secret=<hidden>)"
+            f"{type(self).__name__}(client_id={self.client_id!r}, base_url={self.home.base_url!r}, "
+            f"region={self.home.region!r}, client_secret=<hidden>)"
         )
 
     def __getstate__(self) -> None:
@@ -223,7 +194,7 @@ class OAuth2:
         form = {"client_id": self.client_id, "client_secret": self._secret}
         if self.member_cid:
             form["member_cid"] = self.member_cid
-        url = f"{self._base_url}/oauth2/token"
+        url = f"{self.home.base_url}/oauth2/token"
         issued_at = self._clock()
         call = _Call(_TOKEN_REQUEST, self._retry, self.call_budget, self._redact)
         answer = self._post(url, form, call)
@@ -236,7 +207,7 @@ class OAuth2:
                     "Falcon redirected the token request twice; not following. Name the "
                     "cloud explicitly (cloud= or FALCON_CLOUD).",
                     answer,
-                    region=self._region,
+                    region=self.home.region,
                 )
         if not 200 <= answer.status < 300:
             raise self._error(answer, call)
@@ -268,7 +239,7 @@ class OAuth2:
         if isinstance(token, Token):
             value, base_url = token.access_token, token.base_url
         else:
-            value, base_url = token, self._base_url
+            value, base_url = token, self.home.base_url
         if budget is None:
             call = _Call(_REVOCATION, self._retry, self.call_budget, self._redact)
         else:
@@ -286,7 +257,7 @@ class OAuth2:
             raise self._error(answer, call)
         log.info(
             "Revoked a Falcon token: region=%s trace_id=%s",
-            self.clouds.region_of(base_url) or self._region,
+            self.clouds.region_of(base_url) or self.home.region,
             call.trace_id(answer),
         )
 
@@ -321,7 +292,7 @@ class OAuth2:
                     f"The Falcon {operation} to {shown} did not finish within "
                     f"{call.budget:g} s (timeouts and retries included). Check the network "
                     "and proxy, or raise timeout=.",
-                    region=self._region,
+                    region=self.home.region,
                 )
             limits = _TryLimits(connect, read, remaining, call.budget)
             request = Request(
@@ -339,7 +310,7 @@ class OAuth2:
                     TokenEndpointError,
                     f"TLS verification failed for the Falcon {operation} to {shown}: check the "
                     "CA bundle (session.verify, REQUESTS_CA_BUNDLE) and any intercepting proxy.",
-                    region=self._region,
+                    region=self.home.region,
                 ) from exc
             except (requests.ConnectionError, requests.Timeout, DeadlineExceeded) as exc:
                 cause = _unreachable(exc, url, limits, call.redact)
@@ -352,14 +323,14 @@ class OAuth2:
                         TokenEndpointError,
                         f"Could not reach the Falcon {operation} endpoint at {shown}: "
                         f"{cause.what}. {cause.advice}",
-                        region=self._region,
+                        region=self.home.region,
                     ) from exc
                 if not call.can_wait(call.retry.planned_wait()):
                     raise call.fail(
                         TokenEndpointError,
                         f"Could not reach the Falcon {operation} endpoint at {shown} within "
                         f"{call.budget:g} s: {cause.what}. {cause.advice}",
-                        region=self._region,
+                        region=self.home.region,
                     ) from exc
                 # INFO: the caller hears of the outcome; a command line shows one error line,
                 # not one warning per try before it.
@@ -373,7 +344,7 @@ class OAuth2:
                     f"The Falcon {operation} to {shown} failed: {type(exc).__name__} (an "
                     "unusable answer, such as a malformed redirect or encoding); a proxy may "
                     "be intercepting the call.",
-                    region=self._region,
+                    region=self.home.region,
                 ) from exc
             if not call.retry.is_retry("POST", answer.status, _has_retry_after(answer)):
                 return answer
@@ -404,9 +375,9 @@ class OAuth2:
             raise call.fail(
                 RegionError,
                 f"These credentials belong to Falcon cloud {home}, not "
-                f"{call.redact(self._base_url)}. {advice}",
+                f"{call.redact(self.home.base_url)}. {advice}",
                 answer,
-                region=self._region,
+                region=self.home.region,
             )
         try:
             target = urljoin(url, location) if location else None
@@ -420,12 +391,10 @@ class OAuth2:
                 "is not a Falcon host in the cloud table; not sending credentials there. Name "
                 "the cloud, or add the host to clouds= if it is your gateway.",
                 answer,
-                region=self._region,
+                region=self.home.region,
             )
-        with self._lock:
-            self._base_url = self.clouds[region]
-            self._region = region
-        log.info("Autodiscovered Falcon cloud %s (%s)", region, self._base_url)
+        self.home.move_to(region)
+        log.info("Autodiscovered Falcon cloud %s (%s)", region, self.home.base_url)
         return target
 
     def _parse_token(self, answer: Answer, url: str, issued_at: float, call: _Call) -> Token:
@@ -437,7 +406,7 @@ class OAuth2:
                 f"Falcon answered the token request with {answer.status} but {what}; a proxy "
                 "may be intercepting the call (check base_url and proxies).",
                 answer,
-                region=self._region,
+                region=self.home.region,
             )
 
         if answer.oversized:
@@ -445,7 +414,7 @@ class OAuth2:
         document = _json_object(answer.body)
         if document is None:
             raise unusable("no JSON object")
-        access_token = _bearer_token(document.get("access_token"))
+        access_token = bearer_token(document.get("access_token"))
         if access_token is None:
             raise unusable(
                 "no usable access_token (RFC 6750 token characters, at most "
@@ -460,13 +429,13 @@ class OAuth2:
             )
             expires_in = MAX_EXPIRES_IN
         token_type = document.get("token_type")
-        region = self.clouds.region_of(url) or _region_header(answer) or self._region
+        region = self.clouds.region_of(url) or _region_header(answer) or self.home.region
         return Token(
             access_token=access_token,
             token_type=token_type[:20] if isinstance(token_type, str) else "bearer",
             expires_in=expires_in,
             region=region,
-            base_url=self._base_url,
+            base_url=self.home.base_url,
             issued_at=issued_at,
         )
 
@@ -484,7 +453,7 @@ class OAuth2:
                 f"{prefix} Too many calls from this address: {wait} before asking again, and "
                 "reuse tokens (one FalconAuth per process, or a shared token cache).",
                 answer,
-                region=self._region,
+                region=self.home.region,
                 retry_after=retry_after,
             )
         if status == 400 and "required" in said.lower():
@@ -495,14 +464,14 @@ class OAuth2:
                 f"{prefix} The request did not arrive whole (a connection shared across a "
                 "fork, or a proxy that rewrites bodies); asking again may succeed.",
                 answer,
-                region=self._region,
+                region=self.home.region,
             )
         if status in _CREDENTIAL_STATUSES:
             return call.fail(
                 CredentialsError,
                 f"{prefix} {self._credentials_advice(said, operation)}",
                 answer,
-                region=self._region,
+                region=self.home.region,
             )
         if status >= 500:
             return call.fail(
@@ -510,13 +479,13 @@ class OAuth2:
                 f"{prefix} This is a failure on CrowdStrike's side and it persisted through "
                 "retries; try again later and quote the trace id if you contact support.",
                 answer,
-                region=self._region,
+                region=self.home.region,
             )
         return call.fail(
             TokenEndpointError,
             f"{prefix} Unexpected answer from the token endpoint.",
             answer,
-            region=self._region,
+            region=self.home.region,
         )
 
     def _credentials_advice(self, said: str, operation: str) -> str:
@@ -544,121 +513,6 @@ class OAuth2:
         if "clientid" in lowered:
             return "Check the client id (FALCON_CLIENT_ID) and that it belongs to this cloud."
         return "Check the client id and secret (FALCON_CLIENT_ID, FALCON_CLIENT_SECRET)."
-
-
-class IssuedElsewhere(OAuth2):
-    """The OAuth2 side of a token issued elsewhere: where it is valid, and no credentials.
-
-    ``FalconAuth(access_token=...)`` routes and scopes through this as through any OAuth2 (base
-    URL, region, cloud table) but can never call the service: a token request needs the client
-    secret, and Falcon's revoke takes the client's Basic credentials. So ``token()`` and
-    ``revoke()`` raise without I/O, and no session is made. It names a cloud or a base URL:
-    autodiscovery finds the home region by asking for a token, which needs credentials.
-
-    Args:
-        cloud: the region that issued the token (any common spelling); not ``"auto"``.
-        base_url: a custom API base URL instead (a gateway or proxy).
-        clouds: a region table replacing CrowdStrike's.
-
-    Raises:
-        ConfigurationError: ``"auto"``, an unknown cloud or an unusable URL.
-    """
-
-    def __init__(
-        self,
-        *,
-        cloud: str = AUTODISCOVER,
-        base_url: str | None = None,
-        clouds: Mapping[str, str] | None = None,
-    ) -> None:
-        # Not OAuth2.__init__: it demands the credentials this object exists without, and
-        # would make a connection pool that nothing here uses.
-        self.client_id = ""
-        self.member_cid = None
-        self._locate(cloud, base_url, clouds)
-        if self.autodiscover:
-            raise ConfigurationError(
-                "A pre-issued access_token needs the cloud that issued it: pass cloud= (e.g. "
-                "cloud='us-2', or set FALCON_CLOUD) or base_url=. cloud='auto' finds the "
-                "home region by requesting a token, which takes client_id and client_secret."
-            )
-
-    def adopt(self, access_token: object, expires_in: object, issued_at: float) -> Token:
-        """The Token for a value issued elsewhere, checked as a token answer's is.
-
-        Args:
-            access_token: the bare token (no ``Bearer`` prefix).
-            expires_in: seconds from ``issued_at`` until it expires; None when unknown, and
-                then it is used until the API rejects it.
-            issued_at: a reading of the monotonic clock tokens are stamped with.
-
-        Raises:
-            ConfigurationError: not a token (the message never quotes it), or a bad lifetime.
-        """
-        token = _bearer_token(access_token)
-        if token is None:
-            raise ConfigurationError(
-                "access_token must be the bare token as Falcon issued it: RFC 6750 token "
-                f"characters, no 'Bearer ' prefix or whitespace, at most "
-                f"{MAX_TOKEN_LENGTH // 1024} KiB."
-            )
-        if expires_in is None:
-            lifetime = UNKNOWN_LIFETIME
-        else:
-            seconds = _checks.seconds(expires_in, "expires_in")
-            if seconds < 1:
-                raise ConfigurationError(f"expires_in must be 1 second or more, got {seconds!r}.")
-            lifetime = int(min(seconds, UNKNOWN_LIFETIME))
-        return Token(
-            access_token=token,
-            token_type="bearer",
-            expires_in=lifetime,
-            region=self._region,
-            base_url=self._base_url,
-            issued_at=issued_at,
-        )
-
-    def _after_fork_in_child(self) -> None:
-        """Nothing to renew: no connection pool to replace."""
-
-    def __repr__(self) -> str:
-        return f"IssuedElsewhere(base_url={self._base_url!r}, region={self._region!r})"
-
-    def close(self) -> None:
-        """Nothing to close: no connection was ever made."""
-
-    def token(self) -> Token:
-        """Always raises: there is no client secret to ask for a token with.
-
-        Raises:
-            CredentialsError: always.
-        """
-        raise CredentialsError(
-            "No client secret to request a Falcon token with: this FalconAuth was given a "
-            "pre-issued access_token. Build it with client_id and client_secret to have "
-            "tokens fetched and renewed."
-        )
-
-    oauth2AccessToken = token
-
-    def revoke(self, token: Token | str, *, budget: float | None = None) -> None:
-        """Always raises: Falcon's revoke takes the client id and secret, which are not here.
-
-        Raises:
-            ConfigurationError: always; nothing is sent.
-        """
-        raise ConfigurationError(CANNOT_REVOKE)
-
-    oauth2RevokeToken = revoke
-
-
-# Why a pre-issued token is never revoked here: Falcon's revoke authenticates the API client.
-CANNOT_REVOKE: Final = (
-    "A pre-issued access_token cannot be revoked here: Falcon's revoke call authenticates with "
-    "the API client's id and secret (Basic credentials), which this FalconAuth does not have. "
-    "Revoke it where it was issued, or with those credentials: "
-    "OAuth2(client_id, client_secret).revoke(token), or falcon-auth revoke."
-)
 
 
 class _Call:
@@ -740,13 +594,6 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     return document if isinstance(document, dict) else None
-
-
-def _bearer_token(value: object) -> str | None:
-    """``value`` when it can go in an Authorization header as Falcon issued it, else None."""
-    if isinstance(value, str) and len(value) <= MAX_TOKEN_LENGTH and _BEARER_TOKEN.fullmatch(value):
-        return value
-    return None
 
 
 def _seconds(value: object) -> int | None:

@@ -195,6 +195,11 @@ class TokenProvider:
         )
         return dropped
 
+    @property
+    def renewing(self) -> bool:
+        """True while a background renewal of this process is in flight."""
+        return self._renewal is not None
+
     def wait_for_renewal(self, timeout: float | None = None) -> bool:
         """Waits for the background renewal in flight, if any; True when none is left."""
         with self._state_lock:

@@ -2,16 +2,39 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Callable, Final, NoReturn
 
-__all__ = ["DEFAULT_EXPIRES_IN", "Clock", "Token"]
+__all__ = [
+    "DEFAULT_EXPIRES_IN",
+    "MAX_TOKEN_LENGTH",
+    "UNKNOWN_LIFETIME",
+    "Clock",
+    "Token",
+    "bearer_token",
+]
 
 Clock = Callable[[], float]
 
 # What Falcon grants (30 minutes less a second); used when an answer omits expires_in.
 DEFAULT_EXPIRES_IN: Final = 1799
+# Falcon's tokens are JWTs of about 1.2 KB; a header of this size is not one.
+MAX_TOKEN_LENGTH: Final = 16 * 1024
+# The lifetime given a pre-issued token whose expiry nobody said (a century): it is used
+# until the API rejects it.
+UNKNOWN_LIFETIME: Final = 100 * 365 * 86400
+# RFC 6750 section 2.1 b64token: what an Authorization header can carry unmangled.
+_BEARER_TOKEN: Final = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+def bearer_token(value: object) -> str | None:
+    """``value`` when it can go in an Authorization header as Falcon issued it, else None: the
+    one check of a token, from a token answer or handed over pre-issued."""
+    if isinstance(value, str) and len(value) <= MAX_TOKEN_LENGTH and _BEARER_TOKEN.fullmatch(value):
+        return value
+    return None
 
 
 @dataclass(frozen=True, repr=False)

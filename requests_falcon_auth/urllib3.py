@@ -22,17 +22,7 @@ from urllib3.util.retry import Retry
 from . import _fork
 from .auth import FalconAuth
 from .errors import FalconAuthError
-from .flow import (
-    NEED_TOKEN,
-    Attach,
-    Flow,
-    Reply,
-    Resend,
-    advance,
-    carries,
-    rejects_token,
-    settle,
-)
+from .flow import Flow, Reply, Resend, advance, carries, rejects_token
 from .scope import origin_of
 from .token import Token
 
@@ -99,15 +89,12 @@ class AuthorizedPoolManager(RequestMethods):
         """
         # The pool's own default headers apply as they would to its urlopen().
         caller_headers = {**self.http.headers, **(headers or {})}
-        flow = self.auth._flow(method, url)
-        step = advance(flow, None)
-        if step is NEED_TOKEN:
-            step = advance(flow, self.auth._token())
-        if not isinstance(step, Attach):
+        flow, attach = self.auth.port.begin(method, url)
+        if attach is None:
             return self.http.urlopen(method, url, body=body, headers=caller_headers, **kwargs)
         redirect = kwargs.pop("redirect", True)
         retries = kwargs.pop("retries", None)
-        hop, token = _Hop(method, step.url, body, caller_headers), step.token
+        hop, token = _Hop(method, attach.url, body, caller_headers), attach.token
         start = _body_position(body)
         while True:
             response, token = self._send(flow, hop, token, start, {**kwargs, "retries": retries})
@@ -147,11 +134,10 @@ class AuthorizedPoolManager(RequestMethods):
         if not rejects_token(response.status, response.headers):
             return response, token  # nothing to heal: the flow would only say KEEP
         try:
-            step = settle(
+            step = self.auth.port.settle(
                 flow,
                 Reply(response.status, response.headers, hop.url),
                 functools.partial(_rewind, hop.body, start),
-                self.auth._replace,
             )
         except FalconAuthError:
             _release(response, kwargs)  # the caller gets the error, the pool its connection

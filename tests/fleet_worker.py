@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any
 
 import requests
+from support import tokens_of
 
 from requests_falcon_auth import FalconAuth
 from requests_falcon_auth.cache import TokenCache
@@ -129,7 +130,7 @@ def renewing_worker(
             results.put([first, *window])
             if not done.wait(60):
                 raise TimeoutError("never told the renewal was let through")
-            auth._provider.wait_for_renewal(60)
+            tokens_of(auth).wait_for_renewal(60)
             results.put([session.get(job.url, timeout=60).status_code])
     except Exception as exc:
         results.put([f"{type(exc).__name__}: {exc}"])

@@ -10,6 +10,8 @@ import warnings
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
+from requests_falcon_auth import FalconAuth
+from requests_falcon_auth._sources import FetchedTokens, fetched
 from requests_falcon_auth.cache import CacheKey, MemoryTokenCache, Timing, TokenLock
 from requests_falcon_auth.token import Token
 
@@ -18,6 +20,11 @@ def present(token: Token | None) -> Token:
     """``token``, asserted to be there (a cache lookup that must hit)."""
     assert token is not None, "no token"
     return token
+
+
+def tokens_of(auth: FalconAuth) -> FetchedTokens:
+    """The token source of a FalconAuth built from credentials: its store key, its renewal."""
+    return fetched(auth.port.tokens)
 
 
 def form_of(body: object) -> dict[str, list[str]]:

@@ -11,7 +11,7 @@ import pytest
 import requests
 import responses
 from fakes import CallbackResult, TokenIssuer
-from support import CountingCache, form_of, in_child
+from support import CountingCache, form_of, in_child, tokens_of
 
 from requests_falcon_auth import (
     ConfigurationError,
@@ -288,7 +288,7 @@ def test_401_invalidation_is_compare_and_swap(
     def api(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         if request.headers["Authorization"] == "Bearer tok-1":
             # Another thread saw a 401 and renewed first.
-            newer.append(auth._replace(auth.get_token()))
+            newer.append(auth.port.replace(auth.get_token()))
             return 401, {}, "{}"
         return 200, {}, "{}"
 
@@ -367,7 +367,7 @@ def test_close_revokes_and_is_idempotent(
     auth.close()
     auth.close()
     assert revoked(falcon) == ["tok-1"]
-    assert auth.cache.get(auth._provider.key) is None
+    assert auth.cache.get(tokens_of(auth).key) is None
     assert auth.get_token().access_token == "tok-2"  # usable again after close
 
 
@@ -415,7 +415,7 @@ def test_explicit_revoke_raises(falcon: responses.RequestsMock) -> None:
     auth.get_token()
     with pytest.raises(CredentialsError):
         auth.revoke()
-    assert auth.cache.get(auth._provider.key) is None
+    assert auth.cache.get(tokens_of(auth).key) is None
 
 
 def test_revoke_on_close_false_leaves_the_token(
@@ -468,7 +468,7 @@ def test_pickling_never_writes_the_secret(monkeypatch: pytest.MonkeyPatch) -> No
     assert SECRET.encode() not in data
     copy = pickle.loads(data)
     assert (copy.client_id, copy.base_url) == ("client-a", EU1)
-    assert copy._provider.key == auth._provider.key
+    assert tokens_of(copy).key == tokens_of(auth).key
 
 
 def test_session_is_used_for_token_calls(

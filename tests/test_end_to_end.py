@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 from requests.adapters import HTTPAdapter
-from support import CountingCache, in_child
+from support import CountingCache, in_child, tokens_of
 
 from requests_falcon_auth import (
     FalconAuth,
@@ -134,7 +134,7 @@ def test_nobody_waits_while_the_token_is_renewed(falcon: Falcon) -> None:
     assert run_threads(16, lambda: get_status(falcon, auth)) == [200] * 16
     assert falcon.emulator.counters.tokens_issued == 1
     gate.release()
-    assert auth._provider.wait_for_renewal(30)
+    assert tokens_of(auth).wait_for_renewal(30)
     assert get_status(falcon, auth) == 200
     counters = falcon.emulator.counters
     assert (counters.token_requests, counters.tokens_issued, counters.api_401) == (2, 2, 0)
@@ -152,12 +152,12 @@ def test_a_child_forked_during_a_renewal_starts_its_own(falcon: Falcon) -> None:
     started_read, started_write = os.pipe()
 
     def child() -> str:  # no renewal of its own yet, the old token without waiting
-        inherited = auth._provider._renewal
+        inherited = tokens_of(auth).renewing
         same = auth.get_token() is old
         os.write(started_write, b"s")
-        renewed = auth._provider.wait_for_renewal(30)
+        renewed = tokens_of(auth).wait_for_renewal(30)
         fresh = auth.get_token().access_token != old.access_token
-        return f"{inherited is None} {same} {renewed} {fresh}"
+        return f"{not inherited} {same} {renewed} {fresh}"
 
     report = in_child(child)
     os.close(started_write)
@@ -166,7 +166,7 @@ def test_a_child_forked_during_a_renewal_starts_its_own(falcon: Falcon) -> None:
     gate.release()
     os.close(started_read)
     assert report() == "True True True True"
-    assert auth._provider.wait_for_renewal(30)
+    assert tokens_of(auth).wait_for_renewal(30)
     assert falcon.emulator.counters.tokens_issued == 3
     auth.close()
 
@@ -184,7 +184,7 @@ print("fetched", flush=True)
 sys.stdin.readline()  # the test holds token requests at the server now
 offset[0] = 1799 - 60
 auth.get_token()
-print("renewing" if auth._provider._renewal is not None else "not renewing", flush=True)
+print("renewing" if auth.port.tokens.renewing else "not renewing", flush=True)
 sys.stdin.readline()  # the renewal has reached the server, and is held there
 """
 

@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from requests_falcon_auth import Token
+from requests_falcon_auth._home import ApiHome
 from requests_falcon_auth.flow import (
     KEEP,
     NEED_TOKEN,
@@ -20,7 +21,6 @@ from requests_falcon_auth.flow import (
     advance,
     request_flow,
 )
-from requests_falcon_auth.oauth2 import OAuth2
 
 API = "https://api.crowdstrike.com"
 DEVICES = f"{API}/devices/queries/devices/v1"
@@ -31,7 +31,7 @@ def token(value: str, base_url: str = API, region: str = "us-1") -> Token:
 
 
 def flow_for(url: str, method: str = "GET", cloud: str = "us-1") -> Flow:
-    return request_flow(Routing(OAuth2("id", "secret", cloud=cloud)), method, url)
+    return request_flow(Routing(ApiHome(cloud=cloud)), method, url)
 
 
 def attached(flow: Flow, with_token: Token) -> Attach:

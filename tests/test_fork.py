@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import requests
-from support import in_child
+from support import in_child, tokens_of
 
 from requests_falcon_auth import FalconAuth, FalconAuthError
 from requests_falcon_auth.testing import FalconEmulator
@@ -35,7 +35,7 @@ def renew(auth: FalconAuth) -> int:
     failures = 0
     for _ in range(RENEWALS):
         try:
-            auth.oauth2.token()
+            tokens_of(auth).oauth.token()
         except FalconAuthError:
             failures += 1
     return failures
@@ -85,7 +85,7 @@ def test_a_child_forked_while_a_parent_thread_holds_the_pool_lock_still_renews(
 ) -> None:
     auth = FalconAuth("forking-client", "forking-secret-0123", base_url=emu.base_url("us-1"))
     auth.get_token()
-    adapter = auth.oauth2._session.get_adapter(emu.base_url("us-1"))
+    adapter = tokens_of(auth).oauth._session.get_adapter(emu.base_url("us-1"))
     assert isinstance(adapter, requests.adapters.HTTPAdapter)
     pools = adapter.poolmanager.pools
     holding, release = threading.Event(), threading.Event()

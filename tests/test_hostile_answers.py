@@ -234,7 +234,7 @@ def test_loopback_calls_never_go_through_a_proxy(
 def test_close_spends_one_short_try_on_a_black_holed_revoke(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr("requests_falcon_auth.auth.CLOSE_REVOKE_BUDGET", 1.0)
+    monkeypatch.setattr("requests_falcon_auth._sources.CLOSE_REVOKE_BUDGET", 1.0)
 
     def never_answer(conn: socket.socket, request: Received, stop: threading.Event) -> None:
         stop.wait(120)

@@ -21,6 +21,7 @@ import anyio.abc
 import anyio.to_thread
 import httpx
 import pytest
+from support import tokens_of
 
 from requests_falcon_auth import CredentialsError, FalconAuth, async_tokens
 from requests_falcon_auth.httpx import FalconHttpxAuth
@@ -129,7 +130,7 @@ async def test_a_cancelled_task_leaves_the_fetch_to_the_others_and_nothing_locke
             assert statuses == [200] * 20
             assert (await client.get(url_of(falcon))).status_code == 200
     assert falcon.counters.token_requests == 1
-    lock = auth.cache.lock(auth._provider.key)
+    lock = auth.cache.lock(tokens_of(auth).key)
     assert lock.acquire(blocking=False)
     lock.release()
 
@@ -222,10 +223,10 @@ async def test_a_task_cancelled_before_its_thread_began_leaves_no_flight_behind(
     the flight ends it, or the next task would wait for a thread that will never land."""
     with anyio.CancelScope() as scope:
         scope.cancel()
-        await async_tokens.token(auth)
+        await async_tokens.token(auth.port)
     assert scope.cancelled_caught
     with anyio.fail_after(GATE_TIMEOUT):  # a safety net for a broken build
-        assert (await async_tokens.token(auth)).access_token
+        assert (await async_tokens.token(auth.port)).access_token
     assert falcon.counters.token_requests == 1
 
 
@@ -305,7 +306,7 @@ async def test_a_token_in_its_renew_window_is_renewed_off_the_callers_path(
             during = await client.get(url_of(falcon))  # answered while the renewal is held
             await wait_in_thread(gate.wait_for_held, 1)
             gate.release()
-        assert await anyio.to_thread.run_sync(auth._provider.wait_for_renewal, GATE_TIMEOUT)
+        assert await anyio.to_thread.run_sync(tokens_of(auth).wait_for_renewal, GATE_TIMEOUT)
         after = await client.get(url_of(falcon))
     bearer = [r.request.headers["Authorization"] for r in (first, during, after)]
     assert bearer[0] == bearer[1] != bearer[2]

@@ -382,7 +382,7 @@ def test_a_revoke_at_close_cut_short_by_its_budget_names_the_budget(
 ) -> None:
     """The warning names the bound that ran out (the close budget), not the 30 s read timeout
     that the budget cut short. The budget is shortened so the test does not wait 5 s."""
-    monkeypatch.setattr("requests_falcon_auth.auth.CLOSE_REVOKE_BUDGET", 0.5)
+    monkeypatch.setattr("requests_falcon_auth._sources.CLOSE_REVOKE_BUDGET", 0.5)
 
     def token_then_silence(conn: socket.socket, request: Received, stop: threading.Event) -> None:
         if request.path.endswith("/oauth2/token"):

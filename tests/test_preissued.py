@@ -125,13 +125,13 @@ def test_a_rejected_token_raises_the_documented_error(
 ) -> None:
     with preissued(emu, token) as auth:
         asked_on: list[threading.Thread] = []
-        replace = auth._replace
+        replace = auth.port.replace
 
         def recording(rejected: object) -> object:
             asked_on.append(threading.current_thread())
             return replace(rejected)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(auth, "_replace", recording)
+        monkeypatch.setattr(auth.port, "replace", recording)
         url = emu.base_url("us-1") + DEVICES
         assert send(front_end, auth, url) == 200
         emu.invalidate_all_tokens()

@@ -41,6 +41,7 @@ from reliability_support import (
     recorded_retry_waits,
 )
 from requests.adapters import HTTPAdapter
+from support import tokens_of
 
 from requests_falcon_auth import (
     FalconAuth,
@@ -241,7 +242,7 @@ class Soak:
         """Requests on one thread until one proves every fault queue empty: it made a token
         request (the clock moved past expiry) and an API call, and none met a fault."""
         outcomes = []
-        assert self.auth._provider.wait_for_renewal(60)  # a renewal in flight spends faults too
+        assert tokens_of(self.auth).wait_for_renewal(60)  # a renewal in flight spends faults too
         with self.user_session() as (session, adapter):
             for n in range(200):
                 before = self.emulator.counters

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import redis
 
+from requests_falcon_auth._sources import fetched
 from requests_falcon_auth.redis import RedisTokenCache
 
 from .. import loopback
@@ -87,7 +88,7 @@ def work(job: FleetJob, barrier: Any, results: Any) -> None:
                 if isinstance(peer, FalconAuthPeer):
                     # Real lifetimes last 28 minutes: a renewal in flight lands long before
                     # the next one. The shared clock jumps, so let it land first.
-                    peer.auth._provider.wait_for_renewal(_TIMEOUT)
+                    fetched(peer.auth.port.tokens).wait_for_renewal(_TIMEOUT)
                 barrier.wait()  # done with this lifetime: the row may step the clock
     except threading.BrokenBarrierError:
         error = "the row's barrier broke (another process failed)"
