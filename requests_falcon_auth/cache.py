@@ -2,7 +2,8 @@
 
 A store implements the protocol (the in-memory one here, the Redis one in
 ``requests_falcon_auth.redis``); :class:`~requests_falcon_auth.provider.TokenProvider` puts
-single flight and renewal on top of any store.
+single flight and renewal on top of any store. The stores shared between processes (Redis,
+files) each hold a :class:`LocalCopy`: their process's copy of each token, and its timing.
 """
 
 from __future__ import annotations
@@ -247,57 +248,82 @@ class MemoryTokenCache:
 
 
 class LocalCopy:
-    """What a store shared between processes keeps in this one: its copy of each token.
+    """This process's copy of the tokens a store shared between processes holds, and the timing
+    it serves them by.
 
-    The Redis and file stores serve this copy until the token's renew window opens (the warm
-    path does no I/O), answer ``peek`` and ``version`` from it, and mirror into it whatever they
-    read from the shared store. The window is the one the FalconAuth objects sharing the store
-    bind it to (``bind``): a subclass calls ``_start_local_copy`` when it is built, and sets
-    ``_state_lock``.
+    The Redis and file stores each hold one: they serve the copy until a token's renew window
+    opens (the warm path does no I/O), answer ``peek`` and ``version`` from it, and mirror into
+    it whatever they read from the shared store. The clock and the window are the ones the
+    FalconAuth objects sharing the store bind it to (``bind``). Thread-safe; a forked child
+    gets a fresh lock.
+
+    Args:
+        store: the name of the store that holds it, for the error a second clock gets.
     """
 
-    timing: Timing
-    _bound: bool
-    _local: MemoryTokenCache
-    _state_lock: threading.Lock
-
-    def _start_local_copy(self) -> None:
-        self.timing = Timing()
+    def __init__(self, store: str) -> None:
+        self._store = store
+        self._timing = Timing()
         self._bound = False
-        self._local = MemoryTokenCache()
+        self._tokens = MemoryTokenCache()
+        self._after_fork_in_child()
+        _fork.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+
+    @property
+    def timing(self) -> Timing:
+        """The clock and renew window the copy is served by."""
+        return self._timing
 
     def bind(self, timing: Timing) -> None:
         """Adopts FalconAuth's clock and renew window (see ``TokenCache.bind``)."""
-        with self._state_lock:
-            self.timing = _rebind(self.timing, timing, self._bound, type(self).__name__)
+        with self._lock:
+            self._timing = _rebind(self._timing, timing, self._bound, self._store)
             self._bound = True
-        self._local.bind(self.timing)
+            self._tokens.bind(self._timing)
 
-    def _clock(self) -> float:
-        return self.timing.clock()
+    def clock(self) -> float:
+        """Now, on the bound clock."""
+        return self._timing.clock()
 
-    def peek(self, key: CacheKey) -> Token | None:
-        """This process's copy of the token (no I/O, so an event loop may call it)."""
-        return self._local.get(key)
+    def fresh(self, token: Token) -> bool:
+        """True while ``token`` is before its renew window: the store serves it without I/O."""
+        return self._timing.fresh(token)
+
+    def get(self, key: CacheKey) -> Token | None:
+        """This process's copy of ``key``'s token (no I/O, so an event loop may call it)."""
+        return self._tokens.get(key)
 
     @property
     def version(self) -> int:
-        """Changes with this process's copy, which is what ``get`` answers until the window."""
-        return self._local.version
+        """Changes with the copy, which is what the store serves until the window opens."""
+        return self._tokens.version
 
-    def _mirror(self, key: CacheKey, local: Token | None, shared: Token | None) -> Token | None:
+    def set(self, key: CacheKey, token: Token) -> None:
+        """Keeps ``token`` as this process's copy until it expires."""
+        self._tokens.set(key, token)
+
+    def compare_and_delete(self, key: CacheKey, token: Token) -> bool:
+        """Drops the copy of ``key`` only if it is ``token``; True when it did."""
+        return self._tokens.compare_and_delete(key, token)
+
+    def lock(self, key: CacheKey) -> TokenLock:
+        """This process's single-flight lock for ``key``: its threads queue here (woken at
+        once, no polling), so one thread per process waits on the shared store's lock."""
+        return self._tokens.lock(key)
+
+    def mirror(self, key: CacheKey, local: Token | None, shared: Token | None) -> Token | None:
         """Makes the copy what the shared store holds (a token another process dropped is
-        dropped here too) and returns that."""
+        dropped here too) and returns that; ``local`` is the copy the store read before."""
         if shared is None:
-            self._drop_local(key)
+            stale = self._tokens.get(key)
+            if stale is not None:
+                self._tokens.compare_and_delete(key, stale)
         elif local is None or shared.access_token != local.access_token:
-            self._local.set(key, shared)
+            self._tokens.set(key, shared)
         return shared
-
-    def _drop_local(self, key: CacheKey) -> None:
-        stale = self._local.get(key)
-        if stale is not None:
-            self._local.compare_and_delete(key, stale)
 
 
 def _rebind(current: Timing, offered: Timing, bound: bool, store: str) -> Timing:

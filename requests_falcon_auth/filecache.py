@@ -61,7 +61,7 @@ except ImportError as exc:  # dependencies of the package: only a broken install
 
 from . import _checks, _fork
 from ._throttle import WarningThrottle
-from .cache import CacheKey, LocalCopy, TokenLock
+from .cache import CacheKey, LocalCopy, Timing, TokenLock
 from .errors import ConfigurationError
 from .sealed import MAX_SIZE, Sealers, Unreadable
 from .token import Clock, Token
@@ -83,7 +83,7 @@ _O_NONBLOCK: Final = getattr(os, "O_NONBLOCK", 0)
 _LINK_ERRNOS: Final = frozenset({errno.ELOOP, errno.EMLINK})
 
 
-class FileTokenCache(LocalCopy):
+class FileTokenCache:
     """A token store in a private directory, shared by the processes of one host and user.
 
     Use it as ``FalconAuth(cache=FileTokenCache())``. ``shared`` is True, so FalconAuth does not
@@ -131,7 +131,7 @@ class FileTokenCache(LocalCopy):
         self.path = _directory_path(path)
         _prepare_directory(self.path)
         self.warn_interval = interval
-        self._start_local_copy()
+        self._copy = LocalCopy(type(self).__name__)
         self._wall_clock = wall_clock
         self._sealers = Sealers("file")
         self._after_fork_in_child()
@@ -139,7 +139,7 @@ class FileTokenCache(LocalCopy):
 
     def _after_fork_in_child(self) -> None:
         self._state_lock = threading.Lock()
-        self._warnings = WarningThrottle(log, self.warn_interval, self._clock)
+        self._warnings = WarningThrottle(log, self.warn_interval, self._copy.clock)
         # Which thread of this process holds each key's single-flight lock: a store or a
         # compare-and-delete made by that thread must not wait for its own lock.
         self._holders: dict[str, int] = {}
@@ -162,11 +162,29 @@ class FileTokenCache(LocalCopy):
 
     # -- the TokenCache protocol ----------------------------------------------------------------
 
+    @property
+    def timing(self) -> Timing:
+        """The clock and renew window the FalconAuth objects using the cache bound it to."""
+        return self._copy.timing
+
+    def bind(self, timing: Timing) -> None:
+        """Adopts FalconAuth's clock and renew window (see ``TokenCache.bind``)."""
+        self._copy.bind(timing)
+
+    def peek(self, key: CacheKey) -> Token | None:
+        """This process's copy of the token (no I/O, so an event loop may call it)."""
+        return self._copy.get(key)
+
+    @property
+    def version(self) -> int:
+        """Changes with this process's copy, which is what ``get`` answers until the window."""
+        return self._copy.version
+
     def get(self, key: CacheKey) -> Token | None:
         """The host's token for ``key``: this process's copy until its renew window opens (no
         I/O), then what the file holds; the process's own copy while the file cannot be read."""
-        local = self._local.get(key)
-        if local is not None and self.timing.fresh(local):
+        local = self._copy.get(key)
+        if local is not None and self._copy.fresh(local):
             return local
         entry = self.entry_path(key)
         token: Token | None = None
@@ -179,12 +197,12 @@ class FileTokenCache(LocalCopy):
             return local
         else:
             token = None if raw is None else self._open(key, entry, raw)
-        return self._mirror(key, local, token)
+        return self._copy.mirror(key, local, token)
 
     def set(self, key: CacheKey, token: Token) -> None:
         """Stores ``token`` for the host's processes (and keeps it in this process)."""
-        self._local.set(key, token)
-        remaining = token.expires_at - self._clock()
+        self._copy.set(key, token)
+        remaining = token.expires_at - self._copy.clock()
         if remaining <= 0:
             log.debug("Not storing the Falcon token in the file cache: it has expired")
             return
@@ -199,7 +217,7 @@ class FileTokenCache(LocalCopy):
     def compare_and_delete(self, key: CacheKey, token: Token) -> bool:
         """Deletes ``key``'s file only if it still holds ``token``: the fingerprints are
         compared under the file lock, so a token another process stored meanwhile stays."""
-        dropped_locally = self._local.compare_and_delete(key, token)
+        dropped_locally = self._copy.compare_and_delete(key, token)
         expected = self._sealers.of(key).prefix(token.access_token).encode("ascii")
         entry = self.entry_path(key)
         with self._holding(key) as held:
@@ -232,7 +250,7 @@ class FileTokenCache(LocalCopy):
         except Unreadable as exc:
             self._unreadable(entry, str(exc))
             return None
-        return sealed.token(self._clock(), self._wall_clock())
+        return sealed.token(self._copy.clock(), self._wall_clock())
 
     def _write(self, key: CacheKey, value: bytes) -> None:
         """Replaces ``key``'s file with ``value``; a failure is logged, never raised."""
@@ -350,7 +368,7 @@ class _HostLock:
     def __init__(self, cache: FileTokenCache, key: CacheKey) -> None:
         self._cache = cache
         self._key = key
-        self._local = cache._local.lock(key)
+        self._local = cache._copy.lock(key)
         self._file: filelock.BaseFileLock | None = None
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:

@@ -61,7 +61,7 @@ except ImportError as exc:
 
 from . import _checks, _fork
 from ._throttle import WarningThrottle
-from .cache import CacheKey, LocalCopy, TokenLock
+from .cache import CacheKey, LocalCopy, Timing, TokenLock
 from .errors import ConfigurationError
 from .sealed import MAX_SIZE, Sealers, Unreadable
 from .token import Clock, Token
@@ -126,7 +126,7 @@ class _Call:
         self.abandoned = False
 
 
-class RedisTokenCache(LocalCopy):
+class RedisTokenCache:
     """A token store in Redis, shared by every process and host that uses the same credentials.
 
     Use it as ``FalconAuth(cache=RedisTokenCache(redis.Redis(...)))``, or with a
@@ -202,7 +202,7 @@ class RedisTokenCache(LocalCopy):
         self.backoff = _checks.seconds(backoff, "backoff", allow_zero=True)
         self.warn_interval = _checks.seconds(warn_interval, "warn_interval", allow_zero=True)
         self.operation_timeout = _checks.seconds(operation_timeout, "operation_timeout")
-        self._start_local_copy()
+        self._copy = LocalCopy(type(self).__name__)
         self._wall_clock = wall_clock
         self._sealers = Sealers("redis")
         self._read = client.register_script(_READ)
@@ -216,7 +216,7 @@ class RedisTokenCache(LocalCopy):
         self._down_until: float | None = None
         # Operations that overran and are still running: their threads stayed in the parent.
         self._overdue = 0
-        self._warnings = WarningThrottle(log, self.warn_interval, self._clock)
+        self._warnings = WarningThrottle(log, self.warn_interval, self._copy.clock)
 
     @property
     def client(self) -> redis.Redis | redis.RedisCluster:
@@ -255,11 +255,29 @@ class RedisTokenCache(LocalCopy):
 
     # -- the TokenCache protocol ----------------------------------------------------------------
 
+    @property
+    def timing(self) -> Timing:
+        """The clock and renew window the FalconAuth objects using the cache bound it to."""
+        return self._copy.timing
+
+    def bind(self, timing: Timing) -> None:
+        """Adopts FalconAuth's clock and renew window (see ``TokenCache.bind``)."""
+        self._copy.bind(timing)
+
+    def peek(self, key: CacheKey) -> Token | None:
+        """This process's copy of the token (no I/O, so an event loop may call it)."""
+        return self._copy.get(key)
+
+    @property
+    def version(self) -> int:
+        """Changes with this process's copy, which is what ``get`` answers until the window."""
+        return self._copy.version
+
     def get(self, key: CacheKey) -> Token | None:
         """The fleet's token for ``key``: this process's copy until its renew window opens
         (no round trip), then what Redis holds; the process-local one while Redis fails."""
-        local = self._local.get(key)
-        if local is not None and self.timing.fresh(local):
+        local = self._copy.get(key)
+        if local is not None and self._copy.fresh(local):
             return local
         if not self._redis_usable():
             return local
@@ -279,12 +297,12 @@ class RedisTokenCache(LocalCopy):
         self._recovered()
         token = None if raw is None else self._open(key, name, raw)
         # The local copy mirrors Redis, so an outage starts from the fleet's current token.
-        return self._mirror(key, local, token)
+        return self._copy.mirror(key, local, token)
 
     def set(self, key: CacheKey, token: Token) -> None:
         """Stores ``token`` for the fleet until it expires (Redis drops it then)."""
-        self._local.set(key, token)
-        remaining = token.expires_at - self._clock()
+        self._copy.set(key, token)
+        remaining = token.expires_at - self._copy.clock()
         ttl_ms = math.floor(remaining * 1000)
         if ttl_ms <= 0:
             log.debug("Not storing the Falcon token in Redis: it has expired")
@@ -303,7 +321,7 @@ class RedisTokenCache(LocalCopy):
 
     def compare_and_delete(self, key: CacheKey, token: Token) -> bool:
         """Deletes ``key`` only if it still holds ``token``, atomically in Redis (Lua)."""
-        dropped_locally = self._local.compare_and_delete(key, token)
+        dropped_locally = self._copy.compare_and_delete(key, token)
         if not self._redis_usable():
             return dropped_locally
         name = self.token_name(key)
@@ -354,7 +372,7 @@ class RedisTokenCache(LocalCopy):
         except Unreadable as exc:
             self._unreadable(name, str(exc))
             return None
-        return sealed.token(self._clock(), self._wall_clock())
+        return sealed.token(self._copy.clock(), self._wall_clock())
 
     def _unreadable(self, name: str, reason: str) -> None:
         self._warn(
@@ -424,7 +442,7 @@ class RedisTokenCache(LocalCopy):
         with self._state_lock:
             if self._overdue:
                 return False
-            return self._down_until is None or self._clock() >= self._down_until
+            return self._down_until is None or self._copy.clock() >= self._down_until
 
     def _nonsense(self, answer: object, operation: str) -> _Outage:
         """Reports an answer the command never gives: the server is broken, or not Redis."""
@@ -434,7 +452,7 @@ class RedisTokenCache(LocalCopy):
         """Reports a failure (``reason`` names it, never says what was read) and rests Redis
         for ``backoff`` seconds; returns the exception for the caller to raise."""
         with self._state_lock:
-            self._down_until = self._clock() + self.backoff
+            self._down_until = self._copy.clock() + self.backoff
         self._warn(
             "outage",
             "The Redis token cache failed (%s during %s at %s); using a process-local Falcon "
@@ -469,7 +487,7 @@ class _FleetLock:
 
     def __init__(self, cache: RedisTokenCache, key: CacheKey) -> None:
         self._cache = cache
-        self._local = cache._local.lock(key)
+        self._local = cache._copy.lock(key)
         self._name = cache.lock_name(key)
         self._ttl_ms = max(1, math.ceil(cache.lock_ttl * 1000))
         # Per thread: a thread whose lock expired and was taken by another can never free the

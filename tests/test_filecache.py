@@ -73,7 +73,7 @@ def directory(tmp_path: Path) -> str:
 
 def test_the_file_is_the_sealed_format_bound_to_the_key_name(directory: str) -> None:
     cache = FileTokenCache(directory)
-    cache.set(KEY, token(issued_at=cache._clock()))
+    cache.set(KEY, token(issued_at=cache.timing.clock()))
     raw = Path(cache.entry_path(KEY)).read_bytes()
     assert raw.startswith(b"v1:")
     assert raw.count(b":") == 2
@@ -89,7 +89,7 @@ def test_the_file_is_the_sealed_format_bound_to_the_key_name(directory: str) -> 
 def test_an_unsafe_key_name_stays_inside_the_directory(directory: str) -> None:
     cache = FileTokenCache(directory)
     odd = CacheKey("../../escape/" + "x" * 200, KEY.secret)
-    cache.set(odd, token(issued_at=cache._clock()))
+    cache.set(odd, token(issued_at=cache.timing.clock()))
     assert os.path.dirname(cache.entry_path(odd)) == cache.path
     stem = Path(cache.entry_path(odd)).stem
     assert stem.startswith("h-")
@@ -112,7 +112,7 @@ def test_the_directory_is_created_0700_and_every_file_0600(tmp_path: Path, umask
         cache = FileTokenCache(directory)
         lock = cache.lock(KEY)
         assert lock.acquire()
-        cache.set(KEY, token(issued_at=cache._clock()))
+        cache.set(KEY, token(issued_at=cache.timing.clock()))
         lock.release()
     finally:
         os.umask(previous)
@@ -130,7 +130,7 @@ def test_an_existing_private_directory_is_used_as_it_is(tmp_path: Path) -> None:
     directory.mkdir(mode=0o700)
     (directory / "unrelated").write_text("left alone")
     cache = FileTokenCache(directory)
-    cache.set(KEY, token(issued_at=cache._clock()))
+    cache.set(KEY, token(issued_at=cache.timing.clock()))
     assert mode(directory) == 0o700
     assert (directory / "unrelated").read_text() == "left alone"
 
@@ -209,7 +209,7 @@ def test_a_symlinked_entry_is_not_followed_and_is_replaced_on_write(
 ) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere_cache = FileTokenCache(elsewhere)
-    elsewhere_cache.set(KEY, token(issued_at=elsewhere_cache._clock()))  # a valid token
+    elsewhere_cache.set(KEY, token(issued_at=elsewhere_cache.timing.clock()))  # a valid token
     target = Path(elsewhere_cache.entry_path(KEY))
     before = target.read_bytes()
     cache = FileTokenCache(tmp_path / "tokens")
@@ -218,7 +218,7 @@ def test_a_symlinked_entry_is_not_followed_and_is_replaced_on_write(
     assert cache.get(KEY) is None  # a valid token behind the link, and still a miss
     (warning,) = warnings_logged(caplog)
     assert "a symbolic link, not followed" in warning.getMessage()
-    cache.set(KEY, token("tok-replacing", issued_at=cache._clock()))
+    cache.set(KEY, token("tok-replacing", issued_at=cache.timing.clock()))
     assert not entry.is_symlink()
     assert mode(entry) == 0o600
     assert target.read_bytes() == before  # the link's target was not written through
@@ -258,7 +258,7 @@ def test_a_directory_removed_at_run_time_is_created_again(
     cache = FileTokenCache(directory)
     shutil.rmtree(directory)
     assert cache.get(KEY) is None
-    cache.set(KEY, token(issued_at=cache._clock()))
+    cache.set(KEY, token(issued_at=cache.timing.clock()))
     assert mode(directory) == 0o700
     assert mode(cache.entry_path(KEY)) == 0o600
     assert warnings_logged(caplog) == []
@@ -270,7 +270,7 @@ def test_a_directory_opened_to_others_at_run_time_is_not_written(
 ) -> None:
     cache = FileTokenCache(directory)
     os.chmod(directory, 0o755)
-    cache.set(KEY, token(issued_at=cache._clock()))  # kept locally, never raised
+    cache.set(KEY, token(issued_at=cache.timing.clock()))  # kept locally, never raised
     assert os.listdir(directory) == []
     (warning,) = warnings_logged(caplog)
     assert "open to other users" in warning.getMessage()
@@ -350,9 +350,9 @@ def test_a_store_and_a_delete_by_the_lock_holder_do_not_wait_for_it(directory: s
     lock = cache.lock(KEY)
     assert lock.acquire(timeout=5)
     try:
-        cache.set(KEY, token("tok-1", issued_at=cache._clock()))
+        cache.set(KEY, token("tok-1", issued_at=cache.timing.clock()))
         assert cache.compare_and_delete(KEY, token("tok-1")) is True
-        cache.set(KEY, token("tok-2", issued_at=cache._clock()))
+        cache.set(KEY, token("tok-2", issued_at=cache.timing.clock()))
     finally:
         lock.release()
     assert present(FileTokenCache(directory).get(KEY)).access_token == "tok-2"
@@ -365,12 +365,12 @@ def test_a_store_outside_the_lock_waits_for_another_threads_hold(directory: str)
     stored = threading.Event()
 
     def store() -> None:
-        cache.set(KEY, token("tok-late", issued_at=cache._clock()))
+        cache.set(KEY, token("tok-late", issued_at=cache.timing.clock()))
         stored.set()
 
     writer = threading.Thread(target=store)
     writer.start()
-    holder_token = token("tok-holder", issued_at=cache._clock())
+    holder_token = token("tok-holder", issued_at=cache.timing.clock())
     cache.set(KEY, holder_token)  # the holder stores and deletes, the writer still waits
     assert cache.compare_and_delete(KEY, holder_token) is True
     assert not stored.is_set()
@@ -385,7 +385,7 @@ def test_a_store_outside_the_lock_waits_for_another_threads_hold(directory: str)
 
 def test_a_pickle_carries_the_directory_never_a_token_or_a_key(directory: str) -> None:
     cache = FileTokenCache(directory, warn_interval=5)
-    cache.set(KEY, token(issued_at=cache._clock()))
+    cache.set(KEY, token(issued_at=cache.timing.clock()))
     data = pickle.dumps(cache)
     for secret in (TOKEN.encode(), KEY.secret, base64.b64encode(KEY.secret), SECRET.encode()):
         assert secret not in data

@@ -27,7 +27,7 @@ from redis.retry import Retry
 from redis_launcher import RedisServer, ThreeNodeCluster
 from required_tools import redis_cli_executable, redis_server_executable
 from resp_server import RespServer, Script, answer_with, hang, trickle
-from support import present
+from support import present, tokens_of
 
 from requests_falcon_auth import FalconAuth
 from requests_falcon_auth.cache import CacheKey, Timing
@@ -178,7 +178,7 @@ def test_a_client_that_decodes_responses_works_too(
     clients: Callable[..., redis.Redis], caplog: pytest.LogCaptureFixture
 ) -> None:
     cache = RedisTokenCache(clients(decode_responses=True))
-    cache.set(KEY, token(issued_at=cache._clock()))
+    cache.set(KEY, token(issued_at=cache.timing.clock()))
     got = cache.get(KEY)
     assert got is not None
     assert got.access_token == TOKEN
@@ -198,9 +198,9 @@ def test_compare_and_delete_compares_and_deletes_in_one_lua_step(
     would be deleted. (What compare-and-delete removes is in the shared suite.)"""
     mine, theirs = deployment.client(), deployment.client()
     cache, other = RedisTokenCache(mine), RedisTokenCache(theirs)
-    failed = token("tok-1", issued_at=cache._clock())
+    failed = token("tok-1", issued_at=cache.timing.clock())
     cache.set(KEY, failed)
-    other.set(KEY, token("tok-2", issued_at=cache._clock()))  # another worker replaced it
+    other.set(KEY, token("tok-2", issued_at=cache.timing.clock()))  # another worker replaced it
 
     def client_side(*args: object, **kwargs: object) -> None:
         raise AssertionError("compare_and_delete must run in one Lua script")
@@ -228,7 +228,7 @@ def test_a_process_reads_the_token_another_stored(
             auth.attach(session)
             assert session.get(url).status_code == 200
     (issued,) = falcon_emulator.issued_tokens()
-    read = present(RedisTokenCache(deployment.client()).get(auth._provider.key))
+    read = present(RedisTokenCache(deployment.client()).get(tokens_of(auth).key))
     assert read.access_token == issued
     assert 1700 < read.expires_at - time.monotonic() <= 1799
 
@@ -275,7 +275,7 @@ def test_a_value_larger_than_a_sealed_token_never_crosses_the_network(
         return auth
 
     with make_auth(falcon_emulator, RedisTokenCache(deployment.client())) as auth:
-        key = auth._provider.key
+        key = tokens_of(auth).key
     planter = deployment.client()
     planted = b"v1:" + b"A" * (8 << 20)
     planter.set(RedisTokenCache(planter).token_name(key), planted, px=60_000)
@@ -294,7 +294,7 @@ def test_a_key_of_another_type_is_a_miss_and_the_next_token_replaces_it(
 ) -> None:
     url = falcon_emulator.clouds["us-1"] + DEVICES
     with make_auth(falcon_emulator, RedisTokenCache(deployment.client())) as auth:
-        key = auth._provider.key
+        key = tokens_of(auth).key
     other = deployment.client()
     other.hset(RedisTokenCache(other).token_name(key), "field", "value")
     for _ in range(2):  # two processes: the first fetches, the second reads its token
@@ -382,9 +382,9 @@ def test_an_outage_keeps_the_fleet_token_and_redis_is_used_again_after(
             server.start()  # empty: --save ""
             assert session.get(url).status_code == 200
             assert falcon_emulator.counters.token_requests == 2
-            assert cache.get(auth._provider.key) is not None
+            assert cache.get(tokens_of(auth).key) is not None
 
-            held = cache.lock(auth._provider.key)
+            held = cache.lock(tokens_of(auth).key)
             assert held.acquire()  # Redis is used again
             assert "answers again" in caplog.text
             server.stop()

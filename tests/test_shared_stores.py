@@ -34,12 +34,12 @@ import requests
 from fleet_worker import FileSpec, FleetJob, Processes, RedisSpec, fleet_worker, renewing_worker
 from redis_launcher import RedisServer
 from required_tools import redis_server_executable
-from support import in_child, present
+from support import in_child, present, tokens_of
 
 from requests_falcon_auth import FalconAuth
 from requests_falcon_auth import filecache as filecache_module
 from requests_falcon_auth import redis as redis_module
-from requests_falcon_auth.cache import CacheKey, LocalCopy, MemoryTokenCache, Timing, TokenCache
+from requests_falcon_auth.cache import CacheKey, MemoryTokenCache, Timing, TokenCache
 from requests_falcon_auth.errors import ConfigurationError
 from requests_falcon_auth.filecache import FileTokenCache
 from requests_falcon_auth.httpx import FalconHttpxAuth
@@ -57,7 +57,7 @@ KEY = CacheKey.for_credentials(ENTRY, CLIENT_ID, SECRET, None)
 TOKEN = "eyJhbGciOi.shared-tok-" + "3e9d17" * 12
 WALL = 1_700_000_000.0
 
-CacheT = TypeVar("CacheT", bound=LocalCopy)
+CacheT = TypeVar("CacheT", bound=TokenCache)
 
 
 def token(value: str = TOKEN, issued_at: float = 1000.0, expires_in: int = 1799) -> Token:
@@ -324,7 +324,7 @@ def make_auth(emu: FalconEmulator, cache: TokenCache, **kwargs: Any) -> FalconAu
 def fleet_key(emu: FalconEmulator, store: SharedStore) -> CacheKey:
     """The key FalconAuth derives for the emulator's us-1 entry point."""
     with make_auth(emu, store.new()) as auth:
-        return auth._provider.key
+        return tokens_of(auth).key
 
 
 def bound(cache: CacheT, clock: Callable[[], float]) -> CacheT:
@@ -401,7 +401,7 @@ def test_nothing_at_rest_names_the_client_id_the_secret_or_the_token(
     with make_auth(emulator, cache) as auth, requests.Session() as session:
         auth.attach(session)
         assert session.get(emulator.clouds["us-1"] + DEVICES).status_code == 200
-        key = auth._provider.key
+        key = tokens_of(auth).key
         lock = cache.lock(key)
         assert lock.acquire()  # the lock is held while the backend is read
         try:
@@ -424,7 +424,7 @@ def test_nothing_at_rest_names_the_client_id_the_secret_or_the_token(
 
 def test_another_secret_reads_nothing(store: SharedStore, caplog: pytest.LogCaptureFixture) -> None:
     writer = store.new()
-    writer.set(KEY, token(issued_at=writer._clock()))
+    writer.set(KEY, token(issued_at=writer.timing.clock()))
     reader = store.new()  # another process: nothing local
     other = CacheKey.for_credentials(ENTRY, CLIENT_ID, "a-rotated-secret", None)
     assert other.name != KEY.name
@@ -538,7 +538,7 @@ def test_a_value_moved_to_another_key_is_a_miss(
     store: SharedStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     writer = store.new()
-    writer.set(KEY, token(issued_at=writer._clock()))
+    writer.set(KEY, token(issued_at=writer.timing.clock()))
     elsewhere = CacheKey("e" * 64, KEY.secret)  # same secret: only the name differs
     store.write(elsewhere, stored(store, KEY))
     reader = store.new()
@@ -552,9 +552,9 @@ def test_a_value_moved_to_another_key_is_a_miss(
 
 def test_compare_and_delete_removes_only_the_token_that_failed(store: SharedStore) -> None:
     mine, theirs = store.new(), store.new()
-    failed = token("tok-1", issued_at=mine._clock())
+    failed = token("tok-1", issued_at=mine.timing.clock())
     mine.set(KEY, failed)
-    theirs.set(KEY, token("tok-2", issued_at=mine._clock()))  # another process replaced it
+    theirs.set(KEY, token("tok-2", issued_at=mine.timing.clock()))  # another process replaced it
     assert mine.compare_and_delete(KEY, failed) is False
     assert mine.peek(KEY) is None  # its own copy of the failed token is gone
     assert present(theirs.get(KEY)).access_token == "tok-2"
@@ -609,8 +609,8 @@ def test_falcon_auth_on_a_shared_cache_does_not_revoke_on_close(
         auth.attach(session)
         assert session.get(emulator.clouds["us-1"] + DEVICES).status_code == 200
     assert emulator.counters.revokes == 0
-    assert cache.get(auth._provider.key) is not None
-    kept = store.new().get(auth._provider.key)  # the others keep using it
+    assert cache.get(tokens_of(auth).key) is not None
+    kept = store.new().get(tokens_of(auth).key)  # the others keep using it
     assert present(kept).access_token == emulator.issued_tokens()[0]
 
 
@@ -679,10 +679,10 @@ def test_in_the_renew_window_one_instance_renews_and_nobody_waits(
             assert s1.get(url).status_code == 200  # served the current token at once
             assert gate.wait_for_held(1, timeout=30)  # its renewal holds the shared lock
             assert s2.get(url).status_code == 200  # served at once too
-            assert two._provider.wait_for_renewal(30)  # the lock was busy: it did not fetch
+            assert tokens_of(two).wait_for_renewal(30)  # the lock was busy: it did not fetch
             assert gate.held == 1
             assert one.get_token().access_token == first
-        assert one._provider.wait_for_renewal(30)
+        assert tokens_of(one).wait_for_renewal(30)
         assert s2.get(url).status_code == 200
         renewed = two.get_token().access_token  # read from the store, not fetched
         assert renewed != first
@@ -773,7 +773,7 @@ def test_the_memory_cache_serves_one_clock_as_the_shared_ones_do() -> None:
 
 def test_repr_names_the_backend_never_a_secret(store: SharedStore) -> None:
     cache = store.new()
-    cache.set(KEY, token(issued_at=cache._clock()))
+    cache.set(KEY, token(issued_at=cache.timing.clock()))
     assert repr(cache) == store.expected_repr()
     for secret in (TOKEN, SECRET, CLIENT_ID):
         assert secret not in repr(cache)
@@ -781,23 +781,24 @@ def test_repr_names_the_backend_never_a_secret(store: SharedStore) -> None:
 
 def test_a_forked_child_gets_its_own_locks_and_connections(store: SharedStore) -> None:
     cache = store.new()
-    cache.set(KEY, token("tok-parent", issued_at=cache._clock()))
+    cache.set(KEY, token("tok-parent", issued_at=cache.timing.clock()))
     parent_connection = store.connection(cache)  # a pooled connection the child inherits
 
     def child() -> str:
+        cache.bind(Timing())  # as a FalconAuth built in the child would
         got = cache.get(KEY)
         lock = cache.lock(KEY)
         assert lock.acquire(timeout=10)
-        cache.set(KEY, token("tok-child", issued_at=cache._clock()))
+        cache.set(KEY, token("tok-child", issued_at=cache.timing.clock()))
         lock.release()
         connection = store.connection(cache)
         store.drop_connections(cache)
         shares = connection is not None and connection == parent_connection
         return f"{present(got).access_token} shares a connection: {shares}"
 
-    # This thread holds the cache's lock across the fork: the child inherits it held, and
-    # nothing in the child will ever release it (as if another thread of the parent held it).
-    with cache._state_lock:
+    # This thread holds the cache's locks across the fork: the child inherits them held, and
+    # nothing in the child will ever release them (as if another thread of the parent held them).
+    with cache._state_lock, cache._copy._lock:
         report = in_child(child)
     assert report() == "tok-parent shares a connection: False"
     assert store.connection(cache) == parent_connection  # the child left the parent's alone
