@@ -17,12 +17,16 @@ __all__ = ["DEFAULT_API_TIMEOUT", "FalconSession"]
 # (connect, read) seconds for API calls. requests waits forever by default, and a call that
 # hangs is the commonest complaint about Falcon clients; 60 s without a byte is a dead call.
 DEFAULT_API_TIMEOUT: Final[Timeout] = (10.0, 60.0)
-# Where requests.Session.request takes timeout= and proxies= positionally (after method, url).
-_TIMEOUT_POSITION: Final = 6
-_PROXIES_POSITION: Final = 8
 
 # A scheme (RFC 3986 section 3.1) and "//" at the start: a "://" in a query does not count.
 _ABSOLUTE: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+class _UseApiTimeout:
+    """``timeout=``'s default, the session's ``api_timeout``: None already means no timeout."""
+
+
+_USE_API_TIMEOUT: Final = _UseApiTimeout()
 
 
 class FalconSession(requests.Session):
@@ -65,12 +69,33 @@ class FalconSession(requests.Session):
         self.api_timeout = api_timeout
         self.auth = auth if auth is not None else FalconAuth(**auth_kwargs)
 
-    def request(
-        self, method: str, url: str | bytes, *args: Any, **kwargs: Any
+    # requests.Session.request's own parameters, so that none is found by its position; those
+    # handed over as they are keep requests' types, which it does not export (requests._types).
+    def request(  # noqa: PLR0917 -- the signature is requests'
+        self,
+        method: str,
+        url: str | bytes,
+        params: Any = None,
+        data: Any = None,
+        headers: Any = None,
+        cookies: Any = None,
+        files: Any = None,
+        auth: Any = None,
+        timeout: float | tuple[float | None, float | None] | _UseApiTimeout | None = (
+            _USE_API_TIMEOUT
+        ),
+        allow_redirects: bool = True,
+        proxies: Any = None,
+        hooks: Any = None,
+        stream: bool | None = None,
+        verify: Any = None,
+        cert: Any = None,
+        json: Any = None,
     ) -> requests.Response:
-        """As ``requests.Session.request``; a URL without a scheme is an API path."""
-        if len(args) <= _TIMEOUT_POSITION:
-            kwargs.setdefault("timeout", self.api_timeout)
+        """As ``requests.Session.request``; a URL without a scheme is an API path, and
+        ``timeout`` is the session's ``api_timeout`` unless given."""
+        if isinstance(timeout, _UseApiTimeout):
+            timeout = self.api_timeout
         if isinstance(url, bytes):
             url = url.decode("utf-8")
         if not _ABSOLUTE.match(url):
@@ -79,11 +104,25 @@ class FalconSession(requests.Session):
             url = f"{self.auth.base_url}/{url.lstrip('/')}"
         direct = direct_proxies(url, self.proxies)
         if direct is not None:  # the token never goes through a proxy in clear
-            if len(args) > _PROXIES_POSITION:
-                args = (*args[:_PROXIES_POSITION], direct, *args[_PROXIES_POSITION + 1 :])
-            else:
-                kwargs["proxies"] = direct
-        return super().request(method, url, *args, **kwargs)
+            proxies = direct
+        return super().request(
+            method,
+            url,
+            params=params,
+            data=data,
+            headers=headers,
+            cookies=cookies,
+            files=files,
+            auth=auth,
+            timeout=timeout,
+            allow_redirects=allow_redirects,
+            proxies=proxies,
+            hooks=hooks,
+            stream=stream,
+            verify=verify,
+            cert=cert,
+            json=json,
+        )
 
     def close(self) -> None:
         """Closes the connection pools and revokes the token (never raises for the revoke)."""

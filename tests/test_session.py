@@ -75,6 +75,17 @@ def test_api_calls_have_a_timeout_unless_told_otherwise(
     assert api.calls[0].request.req_kwargs["timeout"] == timeout
 
 
+def test_arguments_by_position_are_taken_in_requests_order(
+    falcon: responses.RequestsMock,
+) -> None:
+    api = falcon.get(f"{US2}/devices/queries/devices/v1", json={"resources": []})
+    with FalconSession(client_id="id", client_secret="secret") as session:
+        positional = ({"limit": 5}, None, None, None, None, None, 7)  # params ... auth, timeout
+        session.request("GET", "/devices/queries/devices/v1", *positional)
+    assert api.calls[0].request.url == f"{US2}/devices/queries/devices/v1?limit=5"
+    assert api.calls[0].request.req_kwargs["timeout"] == 7
+
+
 @pytest.mark.parametrize("api_timeout", [0, -1, "5", (1, 2, 3)])
 def test_an_unusable_api_timeout_is_refused(api_timeout: Any) -> None:
     with pytest.raises(ConfigurationError, match="api_timeout"):
