@@ -93,46 +93,48 @@ class AuthorizedPoolManager(RequestMethods):
         if attach is None:
             return self.http.urlopen(method, url, body=body, headers=caller_headers, **kwargs)
         redirect = kwargs.pop("redirect", True)
-        retries = kwargs.pop("retries", None)
+        kwargs["redirect"] = False  # followed here, each hop judged against the token's scope
         hop, token = _Hop(method, attach.url, body, caller_headers), attach.token
+        sent = {**caller_headers, "Authorization": token.authorization}  # the flow chose the URL
         start = _body_position(body)
         while True:
-            response, token = self._send(flow, hop, token, start, {**kwargs, "retries": retries})
+            response, fresh = self._send(flow, hop, sent, start, kwargs)
+            token = fresh or token
             location = redirect and response.get_redirect_location()
             if not location:
                 return response
+            retries = kwargs.get("retries")
             if not isinstance(retries, Retry):
                 retries = Retry.from_int(retries, redirect=redirect)
             last, hop = hop, _next_hop(hop, response, location, retries)
             try:
                 pool = self.http.connection_from_url(last.url)
-                retries = retries.increment(hop.method, last.url, response=response, _pool=pool)
+                kwargs["retries"] = retries.increment(
+                    hop.method, last.url, response=response, _pool=pool
+                )
             except MaxRetryError:
                 if retries.raise_on_redirect:
                     response.drain_conn()
                     raise
                 return response
             response.drain_conn()
+            sent = dict(hop.headers)
+            if carries(token, hop.url):
+                sent["Authorization"] = token.authorization
 
     def _send(
         self,
         flow: Flow,
         hop: _Hop,
-        token: Token,
+        sent: dict[str, str],
         start: int | None,
         kwargs: Mapping[str, Any],
-    ) -> tuple[Any, Token]:
-        """Sends one hop, with the token only inside its scope, and heals a rejection once;
-        returns the answer and the token the next hop may carry."""
-        headers = dict(hop.headers)
-        if carries(token, hop.url):
-            headers["Authorization"] = token.authorization
-        send = functools.partial(
-            self.http.urlopen, hop.method, hop.url, body=hop.body, redirect=False, **kwargs
-        )
-        response = send(headers=headers)
+    ) -> tuple[Any, Token | None]:
+        """Sends one hop with the headers ``sent`` and heals a rejection once; returns the
+        answer, and the fresh token when it went again with one."""
+        response = self.http.urlopen(hop.method, hop.url, body=hop.body, headers=sent, **kwargs)
         if not rejects_token(response.status, response.headers):
-            return response, token  # nothing to heal: the flow would only say KEEP
+            return response, None  # nothing to heal: the flow would only say KEEP
         try:
             step = self.auth.port.settle(
                 flow,
@@ -143,10 +145,10 @@ class AuthorizedPoolManager(RequestMethods):
             _release(response, kwargs)  # the caller gets the error, the pool its connection
             raise
         if not isinstance(step, Resend):
-            return response, token
+            return response, None
         _release(response, kwargs)
-        headers["Authorization"] = step.token.authorization
-        retried = send(headers=headers)
+        sent["Authorization"] = step.token.authorization
+        retried = self.http.urlopen(hop.method, hop.url, body=hop.body, headers=sent, **kwargs)
         advance(flow, Reply(retried.status, retried.headers, hop.url))
         return retried, step.token
 
