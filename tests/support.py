@@ -22,6 +22,21 @@ def present(token: Token | None) -> Token:
     return token
 
 
+API = "https://api.crowdstrike.com"
+
+
+def token(
+    value: str = "tok-1",
+    *,
+    issued_at: float = 1000.0,
+    expires_in: int = 1799,
+    region: str | None = "us-1",
+    base_url: str = API,
+) -> Token:
+    """A bearer token as Falcon's us-1 issues it, stamped ``issued_at`` on a test's clock."""
+    return Token(value, "bearer", expires_in, region, base_url, issued_at)
+
+
 def tokens_of(auth: FalconAuth) -> FetchedTokens:
     """The token source of a FalconAuth built from credentials: its store key, its renewal."""
     return fetched(auth.port.tokens)

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from support import CountingCache, bound_cache, present
+from support import CountingCache, bound_cache, present, token
 
 from requests_falcon_auth.cache import CacheKey, MemoryTokenCache
 from requests_falcon_auth.errors import (
@@ -75,10 +75,6 @@ def join(threads: list[threading.Thread]) -> None:
     for thread in threads:
         thread.join(30)
         assert not thread.is_alive()
-
-
-def token(value: str, issued_at: float, expires_in: int = 1799) -> Token:
-    return Token(value, "bearer", expires_in, "us-1", "https://x", issued_at)
 
 
 def test_many_threads_without_a_token_cause_one_fetch() -> None:

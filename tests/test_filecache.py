@@ -24,7 +24,7 @@ from typing import Any
 import platformdirs
 import pytest
 from fleet_worker import Processes
-from support import present
+from support import present, token
 
 from requests_falcon_auth import FalconAuth
 from requests_falcon_auth import filecache as filecache_module
@@ -33,7 +33,6 @@ from requests_falcon_auth.errors import ConfigurationError
 from requests_falcon_auth.filecache import FileTokenCache
 from requests_falcon_auth.sealed import Sealer
 from requests_falcon_auth.testing import ManualClock
-from requests_falcon_auth.token import Token
 
 CLIENT_ID = "host-client-id-3d8e"
 SECRET = "host-client-secret-a61f"
@@ -42,10 +41,6 @@ KEY = CacheKey.for_credentials(ENTRY, CLIENT_ID, SECRET, None)
 TOKEN = "eyJhbGciOi.host-tok-" + "8b2e71" * 12
 LOGGER = "requests_falcon_auth.filecache"
 WALL = 1_700_000_000.0
-
-
-def token(value: str = TOKEN, issued_at: float = 1000.0, expires_in: int = 1799) -> Token:
-    return Token(value, "bearer", expires_in, "us-1", ENTRY, issued_at)
 
 
 def warnings_logged(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -73,7 +68,7 @@ def directory(tmp_path: Path) -> str:
 
 def test_the_file_is_the_sealed_format_bound_to_the_key_name(directory: str) -> None:
     cache = FileTokenCache(directory)
-    cache.set(KEY, token(issued_at=cache.timing.clock()))
+    cache.set(KEY, token(TOKEN, issued_at=cache.timing.clock()))
     raw = Path(cache.entry_path(KEY)).read_bytes()
     assert raw.startswith(b"v1:")
     assert raw.count(b":") == 2
@@ -89,7 +84,7 @@ def test_the_file_is_the_sealed_format_bound_to_the_key_name(directory: str) -> 
 def test_an_unsafe_key_name_stays_inside_the_directory(directory: str) -> None:
     cache = FileTokenCache(directory)
     odd = CacheKey("../../escape/" + "x" * 200, KEY.secret)
-    cache.set(odd, token(issued_at=cache.timing.clock()))
+    cache.set(odd, token(TOKEN, issued_at=cache.timing.clock()))
     assert os.path.dirname(cache.entry_path(odd)) == cache.path
     stem = Path(cache.entry_path(odd)).stem
     assert stem.startswith("h-")
@@ -112,7 +107,7 @@ def test_the_directory_is_created_0700_and_every_file_0600(tmp_path: Path, umask
         cache = FileTokenCache(directory)
         lock = cache.lock(KEY)
         assert lock.acquire()
-        cache.set(KEY, token(issued_at=cache.timing.clock()))
+        cache.set(KEY, token(TOKEN, issued_at=cache.timing.clock()))
         lock.release()
     finally:
         os.umask(previous)
@@ -130,7 +125,7 @@ def test_an_existing_private_directory_is_used_as_it_is(tmp_path: Path) -> None:
     directory.mkdir(mode=0o700)
     (directory / "unrelated").write_text("left alone")
     cache = FileTokenCache(directory)
-    cache.set(KEY, token(issued_at=cache.timing.clock()))
+    cache.set(KEY, token(TOKEN, issued_at=cache.timing.clock()))
     assert mode(directory) == 0o700
     assert (directory / "unrelated").read_text() == "left alone"
 
@@ -209,7 +204,9 @@ def test_a_symlinked_entry_is_not_followed_and_is_replaced_on_write(
 ) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere_cache = FileTokenCache(elsewhere)
-    elsewhere_cache.set(KEY, token(issued_at=elsewhere_cache.timing.clock()))  # a valid token
+    elsewhere_cache.set(
+        KEY, token(TOKEN, issued_at=elsewhere_cache.timing.clock())
+    )  # a valid token
     target = Path(elsewhere_cache.entry_path(KEY))
     before = target.read_bytes()
     cache = FileTokenCache(tmp_path / "tokens")
@@ -258,7 +255,7 @@ def test_a_directory_removed_at_run_time_is_created_again(
     cache = FileTokenCache(directory)
     shutil.rmtree(directory)
     assert cache.get(KEY) is None
-    cache.set(KEY, token(issued_at=cache.timing.clock()))
+    cache.set(KEY, token(TOKEN, issued_at=cache.timing.clock()))
     assert mode(directory) == 0o700
     assert mode(cache.entry_path(KEY)) == 0o600
     assert warnings_logged(caplog) == []
@@ -270,7 +267,7 @@ def test_a_directory_opened_to_others_at_run_time_is_not_written(
 ) -> None:
     cache = FileTokenCache(directory)
     os.chmod(directory, 0o755)
-    cache.set(KEY, token(issued_at=cache.timing.clock()))  # kept locally, never raised
+    cache.set(KEY, token(TOKEN, issued_at=cache.timing.clock()))  # kept locally, never raised
     assert os.listdir(directory) == []
     (warning,) = warnings_logged(caplog)
     assert "open to other users" in warning.getMessage()
@@ -320,7 +317,7 @@ def test_local_first_the_file_is_read_only_when_the_window_opens(
     wall = ManualClock(WALL)
     cache = bound(FileTokenCache(directory, wall_clock=wall), clock)
     version = cache.version
-    cache.set(KEY, token(issued_at=clock.now))
+    cache.set(KEY, token(TOKEN, issued_at=clock.now))
     assert cache.version != version
     reads: list[str] = []
     read_entry = filecache_module._read_entry
@@ -385,7 +382,7 @@ def test_a_store_outside_the_lock_waits_for_another_threads_hold(directory: str)
 
 def test_a_pickle_carries_the_directory_never_a_token_or_a_key(directory: str) -> None:
     cache = FileTokenCache(directory, warn_interval=5)
-    cache.set(KEY, token(issued_at=cache.timing.clock()))
+    cache.set(KEY, token(TOKEN, issued_at=cache.timing.clock()))
     data = pickle.dumps(cache)
     for secret in (TOKEN.encode(), KEY.secret, base64.b64encode(KEY.secret), SECRET.encode()):
         assert secret not in data

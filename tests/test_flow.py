@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from support import token
 
 from requests_falcon_auth import Token
 from requests_falcon_auth._home import ApiHome
@@ -24,10 +25,6 @@ from requests_falcon_auth.flow import (
 
 API = "https://api.crowdstrike.com"
 DEVICES = f"{API}/devices/queries/devices/v1"
-
-
-def token(value: str, base_url: str = API, region: str = "us-1") -> Token:
-    return Token(value, "bearer", 1799, region, base_url, 0.0)
 
 
 def flow_for(url: str, method: str = "GET", cloud: str = "us-1") -> Flow:
@@ -115,7 +112,7 @@ def test_a_later_redirect_hop_can_still_be_healed() -> None:
 
 def test_a_url_for_another_region_is_retargeted_home_under_autodiscovery() -> None:
     flow = flow_for("https://api.eu-1.crowdstrike.com/devices/v1?limit=5", cloud="auto")
-    home = token("t1", "https://api.us-2.crowdstrike.com", "us-2")
+    home = token("t1", base_url="https://api.us-2.crowdstrike.com", region="us-2")
     assert attached(flow, home).url == "https://api.us-2.crowdstrike.com/devices/v1?limit=5"
 
 

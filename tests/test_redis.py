@@ -27,7 +27,7 @@ from redis.retry import Retry
 from redis_launcher import RedisServer, ThreeNodeCluster
 from required_tools import redis_cli_executable, redis_server_executable
 from resp_server import RespServer, Script, answer_with, hang, trickle
-from support import present, tokens_of
+from support import present, token, tokens_of
 
 from requests_falcon_auth import FalconAuth
 from requests_falcon_auth.cache import CacheKey, Timing
@@ -35,7 +35,6 @@ from requests_falcon_auth.errors import ConfigurationError
 from requests_falcon_auth.redis import RedisTokenCache
 from requests_falcon_auth.testing import ManualClock
 from requests_falcon_auth.testing.pytest_plugin import EmulatedFalcon
-from requests_falcon_auth.token import Token
 
 CLIENT_ID = "fleet-client-id-7c41"
 SECRET = "fleet-client-secret-e9b2"
@@ -45,10 +44,6 @@ KEY = CacheKey.for_credentials(ENTRY, CLIENT_ID, SECRET, None)
 TOKEN = "eyJhbGciOi.tok-" + "5f3a9c" * 12
 LOGGER = "requests_falcon_auth.redis"
 Client = Union[redis.Redis, RedisCluster]
-
-
-def token(value: str = TOKEN, issued_at: float = 1000.0, expires_in: int = 1799) -> Token:
-    return Token(value, "bearer", expires_in, "us-1", ENTRY, issued_at)
 
 
 def warnings_logged(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -169,7 +164,7 @@ def test_the_redis_entry_lives_until_the_token_expires(
     client: redis.Redis, expires_in: int, age: float, expected_ttl: float
 ) -> None:
     cache = bound(RedisTokenCache(client), ManualClock(1000.0))
-    cache.set(KEY, token(issued_at=1000.0 - age, expires_in=expires_in))
+    cache.set(KEY, token(TOKEN, issued_at=1000.0 - age, expires_in=expires_in))
     pttl = client.pttl(cache.token_name(KEY))
     assert expected_ttl * 1000 - 2000 < pttl <= expected_ttl * 1000
 
@@ -178,7 +173,7 @@ def test_a_client_that_decodes_responses_works_too(
     clients: Callable[..., redis.Redis], caplog: pytest.LogCaptureFixture
 ) -> None:
     cache = RedisTokenCache(clients(decode_responses=True))
-    cache.set(KEY, token(issued_at=cache.timing.clock()))
+    cache.set(KEY, token(TOKEN, issued_at=cache.timing.clock()))
     got = cache.get(KEY)
     assert got is not None
     assert got.access_token == TOKEN
@@ -343,7 +338,7 @@ def test_redis_down_falls_back_to_a_local_token_with_one_warning(
                 session.get(falcon_emulator.clouds["us-1"] + DEVICES).status_code for _ in range(5)
             ]
             other_key = CacheKey("f" * 64, KEY.secret)
-            assert cache.compare_and_delete(other_key, token()) is False
+            assert cache.compare_and_delete(other_key, token(TOKEN)) is False
     assert statuses == [200] * 5
     assert falcon_emulator.counters.token_requests == 1
     (warning,) = warnings_logged(caplog)

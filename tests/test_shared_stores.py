@@ -34,7 +34,7 @@ import requests
 from fleet_worker import FileSpec, FleetJob, Processes, RedisSpec, fleet_worker, renewing_worker
 from redis_launcher import RedisServer
 from required_tools import redis_server_executable
-from support import in_child, present, tokens_of
+from support import in_child, present, token, tokens_of
 
 from requests_falcon_auth import FalconAuth
 from requests_falcon_auth import filecache as filecache_module
@@ -47,7 +47,7 @@ from requests_falcon_auth.provider import DEFAULT_LOCK_TIMEOUT
 from requests_falcon_auth.redis import RedisTokenCache
 from requests_falcon_auth.sealed import Sealer
 from requests_falcon_auth.testing import FalconEmulator, ManualClock
-from requests_falcon_auth.token import Clock, Token
+from requests_falcon_auth.token import Clock
 
 CLIENT_ID = "shared-client-id-52c0"
 SECRET = "shared-client-secret-d71a"
@@ -58,10 +58,6 @@ TOKEN = "eyJhbGciOi.shared-tok-" + "3e9d17" * 12
 WALL = 1_700_000_000.0
 
 CacheT = TypeVar("CacheT", bound=TokenCache)
-
-
-def token(value: str = TOKEN, issued_at: float = 1000.0, expires_in: int = 1799) -> Token:
-    return Token(value, "bearer", expires_in, "us-1", ENTRY, issued_at)
 
 
 # -- the stores ----------------------------------------------------------------------------------
@@ -351,7 +347,7 @@ def stored(store: SharedStore, key: CacheKey) -> bytes:
 
 def test_a_token_round_trips_with_an_equivalent_expiry(store: SharedStore) -> None:
     writer = bound(store.new(wall_clock=ManualClock(WALL)), ManualClock(1000.0))
-    writer.set(KEY, token(issued_at=990.0))  # 1789 s of life left
+    writer.set(KEY, token(TOKEN, issued_at=990.0))  # 1789 s of life left
     # Another process or host: its monotonic clock reads anything; its wall clock is 100 s later.
     reader_wall_clock = ManualClock(WALL + 100)
     reader = bound(store.new(wall_clock=reader_wall_clock), ManualClock(50.0))
@@ -390,7 +386,7 @@ def test_a_reader_whose_wall_clock_is_behind_gets_no_more_life_than_was_granted(
 
 def test_an_expired_token_is_never_stored(store: SharedStore) -> None:
     cache = bound(store.new(), ManualClock(1000.0))
-    cache.set(KEY, token(issued_at=1000.0 - 1799))
+    cache.set(KEY, token(TOKEN, issued_at=1000.0 - 1799))
     assert store.names() == []
 
 
@@ -424,7 +420,7 @@ def test_nothing_at_rest_names_the_client_id_the_secret_or_the_token(
 
 def test_another_secret_reads_nothing(store: SharedStore, caplog: pytest.LogCaptureFixture) -> None:
     writer = store.new()
-    writer.set(KEY, token(issued_at=writer.timing.clock()))
+    writer.set(KEY, token(TOKEN, issued_at=writer.timing.clock()))
     reader = store.new()  # another process: nothing local
     other = CacheKey.for_credentials(ENTRY, CLIENT_ID, "a-rotated-secret", None)
     assert other.name != KEY.name
@@ -461,7 +457,7 @@ def _sealed_by_the_other_kind_of_store(value: bytes, store: SharedStore, key: Ca
     expiry = time.time() + 900
     return (
         Sealer(other, key.secret)
-        .seal(token(), location=store.location(key), expiry=expiry)
+        .seal(token(TOKEN), location=store.location(key), expiry=expiry)
         .encode()
     )
 
@@ -538,7 +534,7 @@ def test_a_value_moved_to_another_key_is_a_miss(
     store: SharedStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     writer = store.new()
-    writer.set(KEY, token(issued_at=writer.timing.clock()))
+    writer.set(KEY, token(TOKEN, issued_at=writer.timing.clock()))
     elsewhere = CacheKey("e" * 64, KEY.secret)  # same secret: only the name differs
     store.write(elsewhere, stored(store, KEY))
     reader = store.new()
@@ -773,7 +769,7 @@ def test_the_memory_cache_serves_one_clock_as_the_shared_ones_do() -> None:
 
 def test_repr_names_the_backend_never_a_secret(store: SharedStore) -> None:
     cache = store.new()
-    cache.set(KEY, token(issued_at=cache.timing.clock()))
+    cache.set(KEY, token(TOKEN, issued_at=cache.timing.clock()))
     assert repr(cache) == store.expected_repr()
     for secret in (TOKEN, SECRET, CLIENT_ID):
         assert secret not in repr(cache)
