@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import math
-import re
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -44,7 +42,7 @@ from .exchange import MAX_ANSWER_BYTES, Answer, DeadlineExceeded, Request, Unusa
 from .redaction import Redactor
 from .retry import FalconRetry
 from .scope import direct_proxies
-from .token import DEFAULT_EXPIRES_IN, MAX_TOKEN_LENGTH, Clock, Token, bearer_token
+from .token import Clock, NotATokenAnswer, Token, token_from_answer
 
 __all__ = ["CLOSE_REVOKE_BUDGET", "DEFAULT_TIMEOUT", "OAuth2", "Timeout"]
 
@@ -62,9 +60,6 @@ CLOSE_REVOKE_BUDGET: Final = 5.0
 
 _REDIRECTS: Final = frozenset({307, 308})
 _CREDENTIAL_STATUSES: Final = frozenset({400, 401, 403})
-_NUMBER: Final = re.compile(r"[0-9]{1,10}(?:\.[0-9]{0,9})?")
-# Falcon grants 30 minutes; anything past a day is junk, and would overflow clock arithmetic.
-MAX_EXPIRES_IN: Final = 86400
 # Sent when the retry policy does not say how many tries it allows.
 _DEFAULT_TRIES: Final = 4
 # The two operations, as error messages and logs name them.
@@ -411,33 +406,13 @@ class OAuth2:
 
         if answer.oversized:
             raise unusable(f"more than {MAX_ANSWER_BYTES // 1024} KiB, which no token answer is")
-        document = _json_object(answer.body)
-        if document is None:
-            raise unusable("no JSON object")
-        access_token = bearer_token(document.get("access_token"))
-        if access_token is None:
-            raise unusable(
-                "no usable access_token (RFC 6750 token characters, at most "
-                f"{MAX_TOKEN_LENGTH // 1024} KiB)"
-            )
-        expires_in = _seconds(document.get("expires_in", DEFAULT_EXPIRES_IN))
-        if expires_in is None:
-            raise unusable("an invalid expires_in (expected a positive number of seconds)")
-        if expires_in > MAX_EXPIRES_IN:
-            log.warning(
-                "Falcon granted a token for %s s; treating it as %s s", expires_in, MAX_EXPIRES_IN
-            )
-            expires_in = MAX_EXPIRES_IN
-        token_type = document.get("token_type")
         region = self.clouds.region_of(url) or _region_header(answer) or self.home.region
-        return Token(
-            access_token=access_token,
-            token_type=token_type[:20] if isinstance(token_type, str) else "bearer",
-            expires_in=expires_in,
-            region=region,
-            base_url=self.home.base_url,
-            issued_at=issued_at,
-        )
+        try:
+            return token_from_answer(
+                _json(answer.body), region=region, base_url=self.home.base_url, issued_at=issued_at
+            )
+        except NotATokenAnswer as exc:
+            raise unusable(str(exc)) from exc
 
     def _error(self, answer: Answer, call: _Call) -> FalconAuthError:
         """The FalconAuthError that a non-success answer stands for, with advice."""
@@ -587,24 +562,12 @@ def _tries(retry: FalconRetry) -> int:
     return total + 1 if isinstance(total, int) and total >= 0 else _DEFAULT_TRIES
 
 
-def _json_object(body: bytes) -> dict[str, Any] | None:
-    """The body as a JSON object, or None for anything else (deep nesting included)."""
+def _json(body: bytes) -> object:
+    """The body's JSON value, or None for a body that is not JSON (deep nesting included)."""
     try:
-        document = json.loads(body.decode("utf-8"))
+        return json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
-    return document if isinstance(document, dict) else None
-
-
-def _seconds(value: object) -> int | None:
-    """A token lifetime as whole seconds: an int, an integral-looking float or numeric string."""
-    if isinstance(value, str) and _NUMBER.fullmatch(value.strip(" ")):
-        value = float(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return int(min(value, 10 * MAX_EXPIRES_IN)) if value >= 1 else None
 
 
 class _Unreachable(NamedTuple):

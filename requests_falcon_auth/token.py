@@ -1,7 +1,13 @@
-"""The issued token as a value: what it is, where it belongs and when it goes stale."""
+"""The issued token as a value: what it is, where it belongs and when it goes stale.
+
+Also what a token answer must hold to become one (``token_from_answer``): the checks sit beside
+the value they guard, apart from the HTTP call that fetched the answer.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -9,17 +15,24 @@ from typing import Callable, Final, NoReturn
 
 __all__ = [
     "DEFAULT_EXPIRES_IN",
+    "MAX_EXPIRES_IN",
     "MAX_TOKEN_LENGTH",
     "UNKNOWN_LIFETIME",
     "Clock",
+    "NotATokenAnswer",
     "Token",
     "bearer_token",
+    "token_from_answer",
 ]
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
 # What Falcon grants (30 minutes less a second); used when an answer omits expires_in.
 DEFAULT_EXPIRES_IN: Final = 1799
+# Falcon grants 30 minutes; anything past a day is junk, and would overflow clock arithmetic.
+MAX_EXPIRES_IN: Final = 86400
 # Falcon's tokens are JWTs of about 1.2 KB; a header of this size is not one.
 MAX_TOKEN_LENGTH: Final = 16 * 1024
 # The lifetime given a pre-issued token whose expiry nobody said (a century): it is used
@@ -27,6 +40,10 @@ MAX_TOKEN_LENGTH: Final = 16 * 1024
 UNKNOWN_LIFETIME: Final = 100 * 365 * 86400
 # RFC 6750 section 2.1 b64token: what an Authorization header can carry unmangled.
 _BEARER_TOKEN: Final = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+# expires_in as a string: digits, perhaps a fraction; bounded, so float() sees no exponent.
+_NUMBER: Final = re.compile(r"[0-9]{1,10}(?:\.[0-9]{0,9})?")
+# token_type as the server said it, bounded: it is shown in repr.
+_MAX_TOKEN_TYPE: Final = 20
 
 
 def bearer_token(value: object) -> str | None:
@@ -91,3 +108,59 @@ class Token:
             "Token objects hold a live credential and cannot be pickled; share tokens "
             "between processes with a token cache (requests_falcon_auth.redis) instead."
         )
+
+
+class NotATokenAnswer(ValueError):
+    """A token answer that grants no usable token; the message says what it holds instead."""
+
+
+def token_from_answer(
+    document: object, *, region: str | None, base_url: str, issued_at: float
+) -> Token:
+    """The token a success answer of the token endpoint grants.
+
+    Args:
+        document: the answer's JSON value (None when it was not JSON).
+        region: the cloud that issued it, when known.
+        base_url: the API base URL of that cloud.
+        issued_at: monotonic time just before the token request was sent.
+
+    Raises:
+        NotATokenAnswer: no JSON object, no usable access_token, or an invalid expires_in.
+    """
+    if not isinstance(document, dict):
+        raise NotATokenAnswer("no JSON object")
+    access_token = bearer_token(document.get("access_token"))
+    if access_token is None:
+        raise NotATokenAnswer(
+            "no usable access_token (RFC 6750 token characters, at most "
+            f"{MAX_TOKEN_LENGTH // 1024} KiB)"
+        )
+    expires_in = _seconds(document.get("expires_in", DEFAULT_EXPIRES_IN))
+    if expires_in is None:
+        raise NotATokenAnswer("an invalid expires_in (expected a positive number of seconds)")
+    if expires_in > MAX_EXPIRES_IN:
+        log.warning(
+            "Falcon granted a token for %s s; treating it as %s s", expires_in, MAX_EXPIRES_IN
+        )
+        expires_in = MAX_EXPIRES_IN
+    token_type = document.get("token_type")
+    return Token(
+        access_token=access_token,
+        token_type=token_type[:_MAX_TOKEN_TYPE] if isinstance(token_type, str) else "bearer",
+        expires_in=expires_in,
+        region=region,
+        base_url=base_url,
+        issued_at=issued_at,
+    )
+
+
+def _seconds(value: object) -> int | None:
+    """A token lifetime as whole seconds: an int, an integral-looking float or numeric string."""
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip(" ")):
+        value = float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return int(min(value, 10 * MAX_EXPIRES_IN)) if value >= 1 else None
