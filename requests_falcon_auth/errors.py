@@ -11,7 +11,7 @@
 
 Messages say what to do. They never carry a client secret, a token or an Authorization header:
 the server's own messages are included (they name client ids, never secrets), and the caller
-that knows the secret redacts it before raising (see ``oauth2.py``).
+that knows the secret redacts it before raising (see ``_diagnosis.py``).
 """
 
 from __future__ import annotations

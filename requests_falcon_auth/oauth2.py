@@ -1,7 +1,8 @@
 """The two wire operations of Falcon's OAuth2 service: issue a token, revoke a token.
 
 ``OAuth2`` knows the credentials, the cloud table and autodiscovery (308 + ``X-Cs-Region``);
-it knows nothing of caching or of the requests it authenticates.
+it knows nothing of caching or of the requests it authenticates. It decides when a call has
+failed; ``_diagnosis`` says what the failure means, and ``token`` what a token answer must hold.
 """
 
 from __future__ import annotations
@@ -9,36 +10,40 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import socket
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, Final, NamedTuple, TypeVar, Union
+from collections.abc import Mapping
+from typing import Final, TypeVar, Union
 from urllib.parse import urljoin
 
 import requests
 from requests.__version__ import __version__ as _REQUESTS_VERSION
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    MaxRetryError,
-    NewConnectionError,
-    ReadTimeoutError,
-)
+from urllib3.exceptions import MaxRetryError
 
 from . import _checks, _fork
 from .__version__ import __version__
-from ._home import ApiHome
-from .clouds import AUTODISCOVER, normalize, origin_of
-from .errors import (
-    ConfigurationError,
-    CredentialsError,
-    FalconAuthError,
-    RateLimitError,
-    RegionError,
-    TokenEndpointError,
-    parse_envelope,
+from ._diagnosis import (
+    OVERSIZED_TOKEN_ANSWER,
+    REDIRECTED_TWICE,
+    REVOCATION,
+    TOKEN_REQUEST,
+    TryLimits,
+    could_not_reach,
+    failure,
+    foreign_cloud,
+    foreign_redirect,
+    garbled,
+    out_of_time,
+    refusal,
+    tls_failure,
+    trace_id,
+    unreachable,
+    unusable_token_answer,
 )
-from .exchange import MAX_ANSWER_BYTES, Answer, DeadlineExceeded, Request, UnusableAnswer, post_form
+from ._home import ApiHome
+from .clouds import AUTODISCOVER, normalize
+from .errors import ConfigurationError, FalconAuthError, RegionError, TokenEndpointError
+from .exchange import Answer, DeadlineExceeded, Request, UnusableAnswer, post_form
 from .redaction import Redactor
 from .retry import FalconRetry
 from .scope import direct_proxies
@@ -59,12 +64,8 @@ DEFAULT_TIMEOUT: Final[Timeout] = (10.0, 30.0)
 CLOSE_REVOKE_BUDGET: Final = 5.0
 
 _REDIRECTS: Final = frozenset({307, 308})
-_CREDENTIAL_STATUSES: Final = frozenset({400, 401, 403})
-# Sent when the retry policy does not say how many tries it allows.
+# Counted when the retry policy does not say how many tries it allows.
 _DEFAULT_TRIES: Final = 4
-# The two operations, as error messages and logs name them.
-_TOKEN_REQUEST: Final = "token request"
-_REVOCATION: Final = "token revocation"
 
 _E = TypeVar("_E", bound=FalconAuthError)
 
@@ -191,27 +192,21 @@ class OAuth2:
             form["member_cid"] = self.member_cid
         url = f"{self.home.base_url}/oauth2/token"
         issued_at = self._clock()
-        call = _Call(_TOKEN_REQUEST, self._retry, self.call_budget, self._redact)
+        call = _Call(TOKEN_REQUEST, self._retry, self.call_budget, self._redact, self.home)
         answer = self._post(url, form, call)
         if answer.status in _REDIRECTS:
             url = self._follow_region_redirect(url, answer, call)
             answer = self._post(url, form, call)
             if answer.status in _REDIRECTS:
-                raise call.fail(
-                    RegionError,
-                    "Falcon redirected the token request twice; not following. Name the "
-                    "cloud explicitly (cloud= or FALCON_CLOUD).",
-                    answer,
-                    region=self.home.region,
-                )
+                raise call.fail(RegionError, REDIRECTED_TWICE, answer)
         if not 200 <= answer.status < 300:
-            raise self._error(answer, call)
-        token = self._parse_token(answer, url, issued_at, call)
+            raise call.refusal(answer)
+        token = self._token(answer, url, issued_at, call)
         log.info(
             "Fetched a Falcon token: region=%s expires_in=%s trace_id=%s",
             token.region,
             token.expires_in,
-            call.trace_id(answer),
+            trace_id(answer, call.redact),
         )
         return token
 
@@ -235,12 +230,13 @@ class OAuth2:
             value, base_url = token.access_token, token.base_url
         else:
             value, base_url = token, self.home.base_url
+        redact = self._redact.also(value)
         if budget is None:
-            call = _Call(_REVOCATION, self._retry, self.call_budget, self._redact)
+            call = _Call(REVOCATION, self._retry, self.call_budget, redact, self.home)
         else:
             one_try = self._retry.new(total=0, max_wait=0.0)
-            call = _Call(_REVOCATION, one_try, _checks.seconds(budget, "budget"), self._redact)
-        call.redact = call.redact.also(value)
+            seconds = _checks.seconds(budget, "budget")
+            call = _Call(REVOCATION, one_try, seconds, redact, self.home)
         basic = base64.b64encode(f"{self.client_id}:{self._secret}".encode()).decode("ascii")
         answer = self._post(
             f"{base_url}/oauth2/revoke",
@@ -249,11 +245,11 @@ class OAuth2:
             authorization=f"basic {basic}",
         )
         if answer.status != 200:
-            raise self._error(answer, call)
+            raise call.refusal(answer)
         log.info(
             "Revoked a Falcon token: region=%s trace_id=%s",
             self.clouds.region_of(base_url) or self.home.region,
-            call.trace_id(answer),
+            trace_id(answer, call.redact),
         )
 
     oauth2RevokeToken = revoke
@@ -282,14 +278,8 @@ class OAuth2:
             started = time.monotonic()
             remaining = call.deadline - started
             if remaining <= 0:
-                raise call.fail(
-                    TokenEndpointError,
-                    f"The Falcon {operation} to {shown} did not finish within "
-                    f"{call.budget:g} s (timeouts and retries included). Check the network "
-                    "and proxy, or raise timeout=.",
-                    region=self.home.region,
-                )
-            limits = _TryLimits(connect, read, remaining, call.budget)
+                raise call.fail(TokenEndpointError, out_of_time(operation, shown, call.budget))
+            limits = TryLimits(connect, read, remaining, call.budget)
             request = Request(
                 url,
                 form,
@@ -301,32 +291,19 @@ class OAuth2:
             try:
                 answer = post_form(self._session, request, try_deadline)
             except requests.exceptions.SSLError as exc:
-                raise call.fail(
-                    TokenEndpointError,
-                    f"TLS verification failed for the Falcon {operation} to {shown}: check the "
-                    "CA bundle (session.verify, REQUESTS_CA_BUNDLE) and any intercepting proxy.",
-                    region=self.home.region,
-                ) from exc
+                raise call.fail(TokenEndpointError, tls_failure(operation, shown)) from exc
             except (requests.ConnectionError, requests.Timeout, DeadlineExceeded) as exc:
-                cause = _unreachable(exc, url, limits, call.redact)
+                cause = unreachable(exc, url, limits, call.redact)
                 if isinstance(exc, DeadlineExceeded):
                     exc = requests.Timeout(f"no complete answer within {connect + read:.0f} s")
                 try:
                     call.retry = call.retry.increment(method="POST", url=url, error=exc)
                 except MaxRetryError:
-                    raise call.fail(
-                        TokenEndpointError,
-                        f"Could not reach the Falcon {operation} endpoint at {shown}: "
-                        f"{cause.what}. {cause.advice}",
-                        region=self.home.region,
-                    ) from exc
+                    message = could_not_reach(operation, shown, cause)
+                    raise call.fail(TokenEndpointError, message) from exc
                 if not call.can_wait(call.retry.planned_wait()):
-                    raise call.fail(
-                        TokenEndpointError,
-                        f"Could not reach the Falcon {operation} endpoint at {shown} within "
-                        f"{call.budget:g} s: {cause.what}. {cause.advice}",
-                        region=self.home.region,
-                    ) from exc
+                    message = could_not_reach(operation, shown, cause, call.budget)
+                    raise call.fail(TokenEndpointError, message) from exc
                 # INFO: the caller hears of the outcome; a command line shows one error line,
                 # not one warning per try before it.
                 log.info("Falcon %s failed (%s); retrying", operation, cause.what)
@@ -334,13 +311,7 @@ class OAuth2:
                 continue
             except (requests.RequestException, ValueError, UnusableAnswer) as exc:
                 # ValueError: requests parses a redirect's Location even when not following it.
-                raise call.fail(
-                    TokenEndpointError,
-                    f"The Falcon {operation} to {shown} failed: {type(exc).__name__} (an "
-                    "unusable answer, such as a malformed redirect or encoding); a proxy may "
-                    "be intercepting the call.",
-                    region=self.home.region,
-                ) from exc
+                raise call.fail(TokenEndpointError, garbled(operation, shown, exc)) from exc
             if not call.retry.is_retry("POST", answer.status, _has_retry_after(answer)):
                 return answer
             try:
@@ -353,190 +324,76 @@ class OAuth2:
                 "Falcon %s answered %s (trace_id=%s); retrying",
                 operation,
                 answer.status,
-                call.trace_id(answer),
+                trace_id(answer, call.redact),
             )
             call.retry.sleep(answer)  # type: ignore[arg-type]
 
     def _follow_region_redirect(self, url: str, answer: Answer, call: _Call) -> str:
         """Checks a 308 from autodiscovery and returns the URL to re-post to."""
-        named = _region_header(answer)
         location = answer.headers.get("Location")
         if not self.autodiscover:
-            home = named or call.redact(_host_of(location))
-            if named:
-                advice = f"Set cloud={named!r} (or FALCON_CLOUD={named})."
-            else:
-                advice = "Name it with cloud= (or FALCON_CLOUD), or use cloud='auto'."
-            raise call.fail(
-                RegionError,
-                f"These credentials belong to Falcon cloud {home}, not "
-                f"{call.redact(self.home.base_url)}. {advice}",
-                answer,
-                region=self.home.region,
+            message = foreign_cloud(
+                _region_header(answer), location, self.home.base_url, call.redact
             )
+            raise call.fail(RegionError, message, answer)
         try:
             target = urljoin(url, location) if location else None
         except ValueError:
             target = None
         region = self.clouds.region_of(target) if target else None
         if target is None or region is None:
-            raise call.fail(
-                RegionError,
-                f"Falcon's token endpoint redirected to {call.redact(_host_of(target))}, which "
-                "is not a Falcon host in the cloud table; not sending credentials there. Name "
-                "the cloud, or add the host to clouds= if it is your gateway.",
-                answer,
-                region=self.home.region,
-            )
+            raise call.fail(RegionError, foreign_redirect(target, call.redact), answer)
         self.home.move_to(region)
         log.info("Autodiscovered Falcon cloud %s (%s)", region, self.home.base_url)
         return target
 
-    def _parse_token(self, answer: Answer, url: str, issued_at: float, call: _Call) -> Token:
+    def _token(self, answer: Answer, url: str, issued_at: float, call: _Call) -> Token:
         """Turns a 2xx answer into a Token, or raises TokenEndpointError."""
-
-        def unusable(what: str) -> TokenEndpointError:
-            return call.fail(
-                TokenEndpointError,
-                f"Falcon answered the token request with {answer.status} but {what}; a proxy "
-                "may be intercepting the call (check base_url and proxies).",
-                answer,
-                region=self.home.region,
-            )
-
         if answer.oversized:
-            raise unusable(f"more than {MAX_ANSWER_BYTES // 1024} KiB, which no token answer is")
+            message = unusable_token_answer(answer.status, OVERSIZED_TOKEN_ANSWER)
+            raise call.fail(TokenEndpointError, message, answer)
         region = self.clouds.region_of(url) or _region_header(answer) or self.home.region
         try:
             return token_from_answer(
                 _json(answer.body), region=region, base_url=self.home.base_url, issued_at=issued_at
             )
         except NotATokenAnswer as exc:
-            raise unusable(str(exc)) from exc
-
-    def _error(self, answer: Answer, call: _Call) -> FalconAuthError:
-        """The FalconAuthError that a non-success answer stands for, with advice."""
-        operation = call.operation
-        status = answer.status
-        said = "; ".join(call.messages(answer)) or f"HTTP {status}"
-        prefix = f"Falcon refused the {operation} ({status}: {said})."
-        if status == 429:
-            retry_after = self._retry.get_retry_after(answer)
-            wait = f"wait {retry_after:.0f} s" if retry_after is not None else "wait a minute"
-            return call.fail(
-                RateLimitError,
-                f"{prefix} Too many calls from this address: {wait} before asking again, and "
-                "reuse tokens (one FalconAuth per process, or a shared token cache).",
-                answer,
-                region=self.home.region,
-                retry_after=retry_after,
-            )
-        if status == 400 and "required" in said.lower():
-            # We always send the whole form: a server that did not get it saw a mangled
-            # request (a shared or intercepted connection), not bad credentials.
-            return call.fail(
-                TokenEndpointError,
-                f"{prefix} The request did not arrive whole (a connection shared across a "
-                "fork, or a proxy that rewrites bodies); asking again may succeed.",
-                answer,
-                region=self.home.region,
-            )
-        if status in _CREDENTIAL_STATUSES:
-            return call.fail(
-                CredentialsError,
-                f"{prefix} {self._credentials_advice(said, operation)}",
-                answer,
-                region=self.home.region,
-            )
-        if status >= 500:
-            return call.fail(
-                TokenEndpointError,
-                f"{prefix} This is a failure on CrowdStrike's side and it persisted through "
-                "retries; try again later and quote the trace id if you contact support.",
-                answer,
-                region=self.home.region,
-            )
-        return call.fail(
-            TokenEndpointError,
-            f"{prefix} Unexpected answer from the token endpoint.",
-            answer,
-            region=self.home.region,
-        )
-
-    def _credentials_advice(self, said: str, operation: str) -> str:
-        lowered = said.lower()
-        if operation == _REVOCATION:
-            # Falcon answers 403 "authorization failed" to a revoke whose Basic credentials are
-            # wrong: the id and secret are the likeliest cause, not the allow-list.
-            return (
-                "Check the client id and secret (FALCON_CLIENT_ID, FALCON_CLIENT_SECRET): "
-                "Falcon refuses a revoke whose client credentials are wrong. Otherwise the API "
-                "client may not be used from this source IP (its IP allow-list)."
-            )
-        if "customer id" in lowered:
-            return "Check the member CID (FALCON_MEMBER_CID): this API client cannot act for it."
-        if "authorization failed" in lowered:
-            return (
-                "The API client may not be used from this source IP (its IP allow-list), "
-                "or lacks the needed scope."
-            )
-        if "clientid" in lowered and self.autodiscover:
-            return (
-                "Check the client id (FALCON_CLIENT_ID). GovCloud credentials are never "
-                "autodiscovered: name the cloud (cloud='us-gov-1' or FALCON_CLOUD=us-gov-1)."
-            )
-        if "clientid" in lowered:
-            return "Check the client id (FALCON_CLIENT_ID) and that it belongs to this cloud."
-        return "Check the client id and secret (FALCON_CLIENT_ID, FALCON_CLIENT_SECRET)."
+            message = unusable_token_answer(answer.status, str(exc))
+            raise call.fail(TokenEndpointError, message, answer) from exc
 
 
 class _Call:
     """One token or revoke call: its retry state, its deadline, and what to keep out of text."""
 
-    def __init__(self, operation: str, retry: FalconRetry, budget: float, redact: Redactor) -> None:
+    def __init__(
+        self, operation: str, retry: FalconRetry, budget: float, redact: Redactor, home: ApiHome
+    ) -> None:
         self.operation = operation
         self.retry = retry
         self.budget = budget
         self.deadline = time.monotonic() + budget
         self.redact = redact
+        self.home = home
+
+    def fail(self, kind: type[_E], message: str, answer: Answer | None = None) -> _E:
+        """A ``kind`` error with the answer's context, redacted, in the cloud the call went to."""
+        return failure(kind, message, answer, self.redact, region=self.home.region)
+
+    def refusal(self, answer: Answer) -> FalconAuthError:
+        """The error a final non-success answer stands for."""
+        retry_after = self.retry.get_retry_after(answer) if answer.status == 429 else None
+        return refusal(
+            answer,
+            self.operation,
+            self.redact,
+            region=self.home.region,
+            autodiscover=self.home.autodiscover,
+            retry_after=retry_after,
+        )
 
     def can_wait(self, seconds: float) -> bool:
         """True when a wait of ``seconds`` still leaves time before the deadline."""
         return time.monotonic() + seconds < self.deadline
-
-    def trace_id(self, answer: Answer) -> str | None:
-        value = answer.headers.get("X-Cs-Traceid")
-        return self.redact(value, limit=_MAX_TRACE_ID) if value else None
-
-    def messages(self, answer: Answer) -> tuple[str, ...]:
-        envelope = parse_envelope(answer.body, answer.headers)
-        return tuple(self.redact(m) for m in envelope.messages[:_MAX_MESSAGES])
-
-    def fail(
-        self,
-        kind: type[_E],
-        message: str,
-        answer: Answer | None = None,
-        **context: Any,
-    ) -> _E:
-        """A ``kind`` error with the answer's context, redacted (``message`` quotes only
-        redacted text: the library's own words are never rewritten)."""
-        if answer is not None:
-            envelope = parse_envelope(answer.body, answer.headers)
-            trace = envelope.trace_id
-            context.update(
-                status_code=answer.status,
-                trace_id=self.redact(trace, limit=_MAX_TRACE_ID) if trace else None,
-                errors=self.messages(answer),
-            )
-        return kind(message, **context)
-
-
-_MAX_CAUSES: Final = 20
-# Connected, then no (complete) answer in time: the per-read timeout, or the whole try's.
-_ANSWER_TIMEOUTS: Final = (DeadlineExceeded, ReadTimeoutError, requests.ReadTimeout)
-_MAX_MESSAGES: Final = 5
-_MAX_TRACE_ID: Final = 100
 
 
 def _fresh_pools(session: requests.Session) -> None:
@@ -570,119 +427,8 @@ def _json(body: bytes) -> object:
         return None
 
 
-class _Unreachable(NamedTuple):
-    """Why a call never got an answer, and what to check: the two halves of its message."""
-
-    what: str
-    advice: str
-
-
-class _TryLimits(NamedTuple):
-    """What bounded one try: its timeouts, or what was left of the call's budget when less.
-
-    A revoke at close runs one try under a 5 s budget: a message naming the 30 s read timeout
-    would send its reader after the wrong setting.
-    """
-
-    connect: float
-    read: float
-    left: float
-    budget: float
-
-    def within(self, timeout: float) -> str:
-        """How long a wait that ``timeout`` bounds could last, naming the budget if it cut it."""
-        if self.left < timeout:
-            return f"the call's budget of {self.budget:g} s"
-        return f"{timeout:g} s"
-
-    def advice(self, timeout: float, advice: str) -> str:
-        """``advice`` and, when the timeout (not the budget) ran out, the setting to raise."""
-        return f"{advice}." if self.left < timeout else f"{advice}, or raise timeout=."
-
-
-def _unreachable(
-    error: BaseException, url: str, limits: _TryLimits, redact: Callable[[str], str]
-) -> _Unreachable:
-    """Names the cause of a transport failure: DNS, a refused connection, a proxy, or a timeout.
-
-    "ConnectionError" alone sends a new user down every path at once; the cause is in the
-    exception chain (requests wraps urllib3's ``MaxRetryError``, whose ``reason`` wraps the
-    socket's error). Quoted: the URL's host and port, exception types, the OS's error text;
-    never an exception's message, which may carry a proxy URL with its password.
-    """
-    origin = origin_of(url)
-    where = redact(f"{origin.host}:{origin.port}") if origin is not None else "the endpoint"
-    host = redact(origin.host) if origin is not None else "the endpoint's host"
-    chain = _causes(error)
-    if any(isinstance(e, requests.exceptions.ProxyError) for e in chain):
-        return _Unreachable(
-            "the proxy refused or dropped the connection",
-            "Check the proxy settings (HTTPS_PROXY, NO_PROXY, session.proxies).",
-        )
-    if any(isinstance(e, socket.gaierror) for e in chain):
-        return _Unreachable(
-            f"the host name {host} does not resolve (DNS)",
-            "Check the cloud or base_url for a typo, and this machine's DNS and proxy settings.",
-        )
-    if any(isinstance(e, ConnectionRefusedError) for e in chain):
-        return _Unreachable(
-            f"{where} refused the connection",
-            "Nothing listens there: check base_url (host and port) and the proxy settings.",
-        )
-    if any(isinstance(e, _ANSWER_TIMEOUTS) for e in chain):
-        # The per-read timeout, unless the try's own deadline (connect + read) ran out first.
-        whole_try = any(isinstance(e, DeadlineExceeded) for e in chain)
-        waited = limits.connect + limits.read if whole_try else limits.read
-        return _Unreachable(
-            f"{where} accepted the connection but sent no complete answer within "
-            f"{limits.within(waited)}",
-            limits.advice(waited, "The service or a proxy in between is stalling; try again"),
-        )
-    if any(
-        isinstance(e, (ConnectTimeoutError, requests.ConnectTimeout, socket.timeout))
-        and not isinstance(e, NewConnectionError)  # a subclass in urllib3 2, though no timeout
-        for e in chain
-    ):
-        return _Unreachable(
-            f"no connection to {where} within {limits.within(limits.connect)}",
-            limits.advice(
-                limits.connect,
-                "A firewall may be dropping the traffic: check the network and proxy settings",
-            ),
-        )
-    deepest = chain[-1]
-    detail = deepest.strerror if isinstance(deepest, OSError) and deepest.strerror else None
-    name = type(deepest).__name__
-    return _Unreachable(
-        f"the connection failed ({f'{detail}, {name}' if detail else name})",
-        "Check the network, proxy settings and cloud.",
-    )
-
-
-def _causes(error: BaseException) -> list[BaseException]:
-    """``error`` and everything it wraps: causes, contexts, urllib3 reasons, wrapped args."""
-    found: list[BaseException] = []
-    pending = [error]
-    while pending and len(found) < _MAX_CAUSES:
-        current = pending.pop(0)
-        if any(current is seen for seen in found):
-            continue
-        found.append(current)
-        reason = getattr(current, "reason", None)
-        wrapped = [a for a in current.args if isinstance(a, BaseException)]
-        for inner in (reason, *wrapped, current.__cause__, current.__context__):
-            if isinstance(inner, BaseException):
-                pending.append(inner)
-    return found
-
-
 def _has_retry_after(answer: Answer) -> bool:
     return bool(answer.headers.get("Retry-After") or answer.headers.get("X-Ratelimit-Retryafter"))
-
-
-def _host_of(url: str | None) -> str:
-    origin = origin_of(url) if url else None
-    return origin.host if origin is not None else "an unknown host"
 
 
 def _region_header(answer: Answer) -> str | None:
