@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from typing import Final, TypeVar, Union
+from typing import Final, NamedTuple, TypeVar, Union
 from urllib.parse import urljoin
 
 import requests
@@ -271,62 +271,45 @@ class OAuth2:
         }
         if authorization is not None:
             headers["Authorization"] = authorization
-        connect, read = self._timeout
-        operation = call.operation
-        shown = call.redact(url)  # after a redirect, the server's Location
         while True:
-            started = time.monotonic()
-            remaining = call.deadline - started
-            if remaining <= 0:
-                raise call.fail(TokenEndpointError, out_of_time(operation, shown, call.budget))
-            limits = TryLimits(connect, read, remaining, call.budget)
-            request = Request(
-                url,
-                form,
-                headers,
-                (min(connect, remaining), min(read, remaining)),
-                direct_proxies(url, self._session.proxies),
-            )
-            try_deadline = min(call.deadline, started + connect + read)
-            try:
-                answer = post_form(self._session, request, try_deadline)
-            except requests.exceptions.SSLError as exc:
-                raise call.fail(TokenEndpointError, tls_failure(operation, shown)) from exc
-            except (requests.ConnectionError, requests.Timeout, DeadlineExceeded) as exc:
-                cause = unreachable(exc, url, limits, call.redact)
-                if isinstance(exc, DeadlineExceeded):
-                    exc = requests.Timeout(f"no complete answer within {connect + read:.0f} s")
-                try:
-                    call.retry = call.retry.increment(method="POST", url=url, error=exc)
-                except MaxRetryError:
-                    message = could_not_reach(operation, shown, cause)
-                    raise call.fail(TokenEndpointError, message) from exc
-                if not call.can_wait(call.retry.planned_wait()):
-                    message = could_not_reach(operation, shown, cause, call.budget)
-                    raise call.fail(TokenEndpointError, message) from exc
-                # INFO: the caller hears of the outcome; a command line shows one error line,
-                # not one warning per try before it.
-                log.info("Falcon %s failed (%s); retrying", operation, cause.what)
-                call.retry.sleep()
-                continue
-            except (requests.RequestException, ValueError, UnusableAnswer) as exc:
-                # ValueError: requests parses a redirect's Location even when not following it.
-                raise call.fail(TokenEndpointError, garbled(operation, shown, exc)) from exc
-            if not call.retry.is_retry("POST", answer.status, _has_retry_after(answer)):
-                return answer
-            try:
-                call.retry = call.retry.increment(method="POST", url=url, response=answer)
-            except MaxRetryError:
-                return answer
-            if not call.can_wait(call.retry.planned_wait(answer)):
-                return answer
-            log.info(
-                "Falcon %s answered %s (trace_id=%s); retrying",
-                operation,
-                answer.status,
-                trace_id(answer, call.redact),
-            )
-            call.retry.sleep(answer)  # type: ignore[arg-type]
+            step = call.after(url, self._try(url, form, headers, call))
+            if isinstance(step, Answer):
+                return step
+            # INFO: the caller hears of the outcome; a command line shows one error line,
+            # not one warning per try before it.
+            log.info("Falcon %s %s; retrying", call.operation, step.reason)
+            call.retry.sleep(step.answer)  # type: ignore[arg-type]
+
+    def _try(
+        self, url: str, form: Mapping[str, str], headers: Mapping[str, str], call: _Call
+    ) -> Answer | _NoAnswer:
+        """One POST, within its timeouts and what is left of the call's budget.
+
+        Returns the answer, or the transport failure that left none; what retrying cannot mend
+        (no budget left, a certificate that does not verify, an unreadable answer) raises.
+        """
+        connect, read = self._timeout
+        started = time.monotonic()
+        left = call.deadline - started
+        shown = call.redact(url)  # after a redirect, the server's Location
+        if left <= 0:
+            raise call.fail(TokenEndpointError, out_of_time(call.operation, shown, call.budget))
+        request = Request(
+            url,
+            form,
+            headers,
+            (min(connect, left), min(read, left)),
+            direct_proxies(url, self._session.proxies),
+        )
+        try:
+            return post_form(self._session, request, min(call.deadline, started + connect + read))
+        except requests.exceptions.SSLError as exc:  # a ConnectionError, but never retried
+            raise call.fail(TokenEndpointError, tls_failure(call.operation, shown)) from exc
+        except (requests.ConnectionError, requests.Timeout, DeadlineExceeded) as exc:
+            return _NoAnswer(exc, TryLimits(connect, read, left, call.budget))
+        except (requests.RequestException, ValueError, UnusableAnswer) as exc:
+            # ValueError: requests parses a redirect's Location even when not following it.
+            raise call.fail(TokenEndpointError, garbled(call.operation, shown, exc)) from exc
 
     def _follow_region_redirect(self, url: str, answer: Answer, call: _Call) -> str:
         """Checks a 308 from autodiscovery and returns the URL to re-post to."""
@@ -362,8 +345,24 @@ class OAuth2:
             raise call.fail(TokenEndpointError, message, answer) from exc
 
 
+class _NoAnswer(NamedTuple):
+    """A try that ended without an answer: the transport failure, and what bounded the try."""
+
+    error: Exception
+    limits: TryLimits
+
+
+class _Again(NamedTuple):
+    """Another try after a wait: the answer whose Retry-After the wait honours (None when there
+    was none), and what went wrong, for the log."""
+
+    answer: Answer | None
+    reason: str
+
+
 class _Call:
-    """One token or revoke call: its retry state, its deadline, and what to keep out of text."""
+    """One token or revoke call: its retry state, its deadline, what to keep out of text, and
+    the decision after each try."""
 
     def __init__(
         self, operation: str, retry: FalconRetry, budget: float, redact: Redactor, home: ApiHome
@@ -391,7 +390,48 @@ class _Call:
             retry_after=retry_after,
         )
 
-    def can_wait(self, seconds: float) -> bool:
+    def after(self, url: str, outcome: Answer | _NoAnswer) -> Answer | _Again:
+        """What one try leaves to do: return its answer, or try again (counted by the policy).
+
+        Raises:
+            TokenEndpointError: no answer, and no try or no time left for another.
+        """
+        if isinstance(outcome, Answer):
+            return self._after_answer(url, outcome)
+        return self._after_no_answer(url, outcome)
+
+    def _after_answer(self, url: str, answer: Answer) -> Answer | _Again:
+        """A retryable status is tried again while the policy and the deadline allow."""
+        if not self.retry.is_retry("POST", answer.status, _has_retry_after(answer)):
+            return answer
+        try:
+            self.retry = self.retry.increment(method="POST", url=url, response=answer)
+        except MaxRetryError:
+            return answer
+        if not self._can_wait(self.retry.planned_wait(answer)):
+            return answer
+        trace = trace_id(answer, self.redact)
+        return _Again(answer, f"answered {answer.status} (trace_id={trace})")
+
+    def _after_no_answer(self, url: str, failed: _NoAnswer) -> _Again:
+        """Tried again while the policy and the deadline allow, else the error to give up with."""
+        cause = unreachable(failed.error, url, failed.limits, self.redact)
+        shown = self.redact(url)
+        error = failed.error
+        if isinstance(error, DeadlineExceeded):
+            waited = failed.limits.connect + failed.limits.read
+            error = requests.Timeout(f"no complete answer within {waited:.0f} s")
+        try:
+            self.retry = self.retry.increment(method="POST", url=url, error=error)
+        except MaxRetryError:
+            message = could_not_reach(self.operation, shown, cause)
+            raise self.fail(TokenEndpointError, message) from error
+        if not self._can_wait(self.retry.planned_wait()):
+            message = could_not_reach(self.operation, shown, cause, self.budget)
+            raise self.fail(TokenEndpointError, message) from error
+        return _Again(None, f"failed ({cause.what})")
+
+    def _can_wait(self, seconds: float) -> bool:
         """True when a wait of ``seconds`` still leaves time before the deadline."""
         return time.monotonic() + seconds < self.deadline
 
