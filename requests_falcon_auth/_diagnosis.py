@@ -18,6 +18,8 @@ from typing import Any, Final, NamedTuple, TypeVar
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 
+from ._exchange import MAX_ANSWER_BYTES, Answer, DeadlineExceeded
+from ._redaction import Redactor
 from .clouds import origin_of
 from .errors import (
     CredentialsError,
@@ -26,8 +28,6 @@ from .errors import (
     TokenEndpointError,
     parse_envelope,
 )
-from .exchange import MAX_ANSWER_BYTES, Answer, DeadlineExceeded
-from .redaction import Redactor
 
 __all__ = [
     "OVERSIZED_TOKEN_ANSWER",

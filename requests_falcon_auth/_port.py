@@ -3,8 +3,8 @@
 A driver (requests, urllib3, httpx sync and async, falconpy) only translates: it begins a
 request's flow here, sends the request as the flow says, settles the answer here, and sends
 again if told. Where the token comes from (``_sources.py``), where a request may carry it
-(``flow.Routing``) and what a rejection means (``flow.py``) stay behind this port; the async
-twins of :meth:`Port.begin` and :meth:`Port.settle` are in ``async_tokens.py``.
+(``flow.Routing``) and what a rejection means (``_flow.py``) stay behind this port; the async
+twins of :meth:`Port.begin` and :meth:`Port.settle` are in ``_async_tokens.py``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+from ._flow import NEED_TOKEN, Attach, Flow, Reply, Routing, Step, advance, request_flow, settle
 from ._sources import TokenSource
-from .flow import NEED_TOKEN, Attach, Flow, Reply, Routing, Step, advance, request_flow, settle
 from .token import Token
 
 __all__ = ["Begun", "Port"]

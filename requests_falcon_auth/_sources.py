@@ -16,10 +16,10 @@ from typing import Final, NamedTuple, Protocol
 
 from . import _checks, _fork
 from ._home import ApiHome
+from ._provider import TokenProvider
 from .cache import CacheKey, MemoryTokenCache, TokenCache
 from .errors import ConfigurationError, CredentialsError, FalconAuthError
 from .oauth2 import CLOSE_REVOKE_BUDGET, OAuth2
-from .provider import TokenProvider
 from .token import (
     MAX_TOKEN_LENGTH,
     UNKNOWN_LIFETIME,

@@ -1,7 +1,7 @@
 """FalconAuth: the credentials, the token's lifecycle, and the ``requests`` driver.
 
-The token engine (cache, single flight, renewal) is ``provider.py``; what one request's
-authentication does (scope, attach, one re-send after a rejection) is ``flow.py``. Both know no
+The token engine (cache, single flight, renewal) is ``_provider.py``; what one request's
+authentication does (scope, attach, one re-send after a rejection) is ``_flow.py``. Both know no
 HTTP library. The requests driver here answers the flow's steps within requests' contract:
 ``__call__`` returns the prepared request, and a per-request response hook returns a
 replacement response or None (as ``HTTPDigestAuth``).
@@ -25,13 +25,13 @@ from requests.exceptions import UnrewindableBodyError
 from requests.utils import requote_uri, rewind_body
 
 from . import _checks
+from ._flow import Flow, Reply, Resend, Routing, advance, carries, rejects_token
 from ._home import ApiHome
 from ._port import Port
 from ._sources import CANNOT_REVOKE, FetchedTokens, IssuedToken, TokenSource
 from .cache import DEFAULT_RENEW_WINDOW, CacheKey, MemoryTokenCache, TokenCache
 from .clouds import AUTODISCOVER, CloudTable
 from .errors import ConfigurationError, FalconAuthError
-from .flow import Flow, Reply, Resend, Routing, advance, carries, rejects_token
 from .oauth2 import DEFAULT_TIMEOUT, OAuth2, Timeout
 from .retry import FalconRetry
 from .token import Clock, Token

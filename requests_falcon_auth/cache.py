@@ -1,7 +1,7 @@
 """Where tokens are kept: the :class:`TokenCache` protocol and the in-memory store.
 
 A store implements the protocol (the in-memory one here, the Redis one in
-``requests_falcon_auth.redis``); :class:`~requests_falcon_auth.provider.TokenProvider` puts
+``requests_falcon_auth.redis``); :class:`~requests_falcon_auth._provider.TokenProvider` puts
 single flight and renewal on top of any store. The stores shared between processes (Redis,
 files) each hold a :class:`LocalCopy`: their process's copy of each token, and its timing.
 """

@@ -12,8 +12,8 @@ from typing import Final
 
 from urllib3.util import parse_url
 
+from ._scope import Origin, Scope, is_loopback_host, origin_of, scope_of
 from .errors import ConfigurationError
-from .scope import Origin, Scope, is_loopback_host, origin_of, scope_of
 
 __all__ = [
     "AUTODISCOVER",

@@ -17,7 +17,7 @@ it rejected reads the fresh one instead of fetching its own.
 On disk, in a directory of the user's (``platformdirs.user_cache_dir("requests-falcon-auth")``
 unless given), mode 0700, one pair of files per credential set, each mode 0600::
 
-    <CacheKey.name>.token    the token, sealed (requests_falcon_auth.sealed, store "file",
+    <CacheKey.name>.token    the token, sealed (requests_falcon_auth._sealed, store "file",
                              location: CacheKey.name): v1:<fp>:<sealed>, ASCII, no newline
     <CacheKey.name>.lock     the flock of the set's single flight (empty, kept)
 
@@ -60,10 +60,10 @@ except ImportError as exc:  # dependencies of the package: only a broken install
     ) from exc
 
 from . import _checks, _fork
+from ._sealed import MAX_SIZE, Sealers, Unreadable
 from ._throttle import WarningThrottle
 from .cache import CacheKey, LocalCopy, Timing, TokenLock
 from .errors import ConfigurationError
-from .sealed import MAX_SIZE, Sealers, Unreadable
 from .token import Clock, Token
 
 __all__ = ["APP_NAME", "FileTokenCache"]

@@ -1,9 +1,9 @@
 """FalconAuth for httpx: one ``httpx.Auth`` for ``httpx.Client`` and ``httpx.AsyncClient``.
 
-Both drivers answer the one authentication flow (``flow.py``) with httpx's objects. The sync
+Both drivers answer the one authentication flow (``_flow.py``) with httpx's objects. The sync
 one fetches as the requests driver does; the async one never blocks its event loop: a warm
 token comes from memory, a cold one from a worker thread that one task per loop waits for
-(``async_tokens.py``). Built on a :class:`~requests_falcon_auth.FalconAuth`, it shares that
+(``_async_tokens.py``). Built on a :class:`~requests_falcon_auth.FalconAuth`, it shares that
 object's token, cache and single flight with any requests session or urllib3 pool using it.
 
 Requires the ``httpx`` extra (``pip install 'requests-falcon-auth[httpx]'``).
@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any
 
 try:
-    import anyio  # noqa: F401 -- async_tokens' dependency, checked here for one clear hint
+    import anyio  # noqa: F401 -- _async_tokens' dependency, checked here for one clear hint
     import httpx
 except ImportError as exc:
     raise ImportError(
@@ -25,10 +25,10 @@ except ImportError as exc:
         "pip install 'requests-falcon-auth[httpx]'"
     ) from exc
 
-from . import async_tokens
+from . import _async_tokens
+from ._flow import Attach, Reply, Resend, advance, rejects_token
+from ._scope import Origin, Scope, scope_of
 from .auth import FalconAuth
-from .flow import Attach, Reply, Resend, advance, rejects_token
-from .scope import Origin, Scope, scope_of
 
 __all__ = ["FalconHttpxAuth"]
 
@@ -82,7 +82,7 @@ class FalconHttpxAuth(httpx.Auth):
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         port = self.falcon.port
         url = str(request.url)
-        flow, attach = await async_tokens.begin(port, request.method, url)
+        flow, attach = await _async_tokens.begin(port, request.method, url)
         if attach is None:
             yield _without_authorization(request)
             return
@@ -91,7 +91,7 @@ class FalconHttpxAuth(httpx.Auth):
         if not rejects_token(response.status_code, response.headers):
             return  # nothing to heal: the flow would only say KEEP
         rewind = partial(_replayable, request)
-        step = await async_tokens.settle(port, flow, _reply(response), rewind)
+        step = await _async_tokens.settle(port, flow, _reply(response), rewind)
         if isinstance(step, Resend):
             _ready_to_resend(request, response, step)
             advance(flow, _reply((yield request)))
@@ -102,7 +102,7 @@ class FalconHttpxAuth(httpx.Auth):
 
     async def aclose(self) -> None:
         """Closes the FalconAuth on a worker thread, so the event loop goes on meanwhile."""
-        await async_tokens.close(self.falcon.close)
+        await _async_tokens.close(self.falcon.close)
 
     def __enter__(self) -> FalconHttpxAuth:
         return self

@@ -40,13 +40,13 @@ from ._diagnosis import (
     unreachable,
     unusable_token_answer,
 )
+from ._exchange import Answer, DeadlineExceeded, Request, UnusableAnswer, post_form
 from ._home import ApiHome
+from ._redaction import Redactor
+from ._scope import direct_proxies
 from .clouds import AUTODISCOVER, normalize
 from .errors import ConfigurationError, FalconAuthError, RegionError, TokenEndpointError
-from .exchange import Answer, DeadlineExceeded, Request, UnusableAnswer, post_form
-from .redaction import Redactor
 from .retry import FalconRetry
-from .scope import direct_proxies
 from .token import Clock, NotATokenAnswer, Token, token_from_answer
 
 __all__ = ["CLOSE_REVOKE_BUDGET", "DEFAULT_TIMEOUT", "OAuth2", "Timeout"]

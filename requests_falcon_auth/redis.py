@@ -13,7 +13,7 @@ new one at its next look. A token a worker saw rejected is compare-and-deleted, 
 worker to find it rejected reads the fresh one instead of fetching its own.
 
 At rest, under ``<prefix>token:<CacheKey.name>`` (the name reveals no client id), one value in
-the sealed format of ``requests_falcon_auth/sealed.py`` (store ``redis``, location: that key
+the sealed format of ``requests_falcon_auth/_sealed.py`` (store ``redis``, location: that key
 name)::
 
     v1:<fp>:<sealed>                          ASCII, so decode_responses=True clients work too
@@ -60,10 +60,10 @@ except ImportError as exc:
     ) from exc
 
 from . import _checks, _fork
+from ._sealed import MAX_SIZE, Sealers, Unreadable
 from ._throttle import WarningThrottle
 from .cache import CacheKey, LocalCopy, Timing, TokenLock
 from .errors import ConfigurationError
-from .sealed import MAX_SIZE, Sealers, Unreadable
 from .token import Clock, Token
 
 __all__ = ["RedisTokenCache"]

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from urllib3.connectionpool import ConnectionPool
     from urllib3.response import BaseHTTPResponse
 
-    from .exchange import Answer
+    from ._exchange import Answer
 
 __all__ = ["DEFAULT_MAX_WAIT", "FalconRetry", "parse_ratelimit_retryafter"]
 
@@ -141,7 +141,7 @@ class FalconRetry(Retry):
         """Counts one failed try; raises ``MaxRetryError`` when tries or wait budget run out.
 
         urllib3's signature (the same in 1.26 and 2.x), widened to the token client's
-        :class:`~requests_falcon_auth.exchange.Answer`, which offers what ``Retry`` reads.
+        :class:`~requests_falcon_auth._exchange.Answer`, which offers what ``Retry`` reads.
         """
         new_retry = super().increment(
             method,

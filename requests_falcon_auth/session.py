@@ -8,9 +8,9 @@ from typing import Any, Final
 import requests
 
 from . import _checks
+from ._scope import direct_proxies
 from .auth import FalconAuth
 from .oauth2 import Timeout
-from .scope import direct_proxies
 
 __all__ = ["DEFAULT_API_TIMEOUT", "FalconSession"]
 

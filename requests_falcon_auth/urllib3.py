@@ -1,7 +1,7 @@
 """FalconAuth for bare urllib3 users: a PoolManager wrapper (prior art: google-auth's
 ``AuthorizedHttp``).
 
-It drives the same authentication flow as every front end (``flow.py``) with urllib3's objects;
+It drives the same authentication flow as every front end (``_flow.py``) with urllib3's objects;
 tokens, cache and single flight are shared with any requests session or httpx client using the
 same FalconAuth. Works with urllib3 1.26 and 2.x.
 """
@@ -20,10 +20,10 @@ from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
 from . import _fork
+from ._flow import Flow, Reply, Resend, advance, carries, rejects_token
+from ._scope import origin_of
 from .auth import FalconAuth
 from .errors import FalconAuthError
-from .flow import Flow, Reply, Resend, advance, carries, rejects_token
-from .scope import origin_of
 from .token import Token
 
 try:  # urllib3 2.x

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 from required_tools import install_falconjs
 
+from requests_falcon_auth._redaction import wire_forms
 from requests_falcon_auth.errors import FalconAuthError
-from requests_falcon_auth.redaction import wire_forms
 from requests_falcon_auth.testing import FalconEmulator
 
 _SCANNED_LOGGERS = ("requests_falcon_auth", "urllib3")

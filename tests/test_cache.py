@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 from support import CountingCache, bound_cache, present, token
 
+from requests_falcon_auth._provider import RENEWAL_PAUSE_AFTER_FAILURE, TokenProvider
 from requests_falcon_auth.cache import CacheKey, MemoryTokenCache
 from requests_falcon_auth.errors import (
     CredentialsError,
@@ -17,7 +18,6 @@ from requests_falcon_auth.errors import (
     RateLimitError,
     TokenEndpointError,
 )
-from requests_falcon_auth.provider import RENEWAL_PAUSE_AFTER_FAILURE, TokenProvider
 from requests_falcon_auth.testing import ManualClock
 from requests_falcon_auth.token import Token
 

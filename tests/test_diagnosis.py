@@ -25,14 +25,14 @@ from requests_falcon_auth._diagnosis import (
     refusal,
     unreachable,
 )
+from requests_falcon_auth._exchange import Answer, DeadlineExceeded
+from requests_falcon_auth._redaction import REDACTED, Redactor
 from requests_falcon_auth.errors import (
     CredentialsError,
     FalconAuthError,
     RateLimitError,
     TokenEndpointError,
 )
-from requests_falcon_auth.exchange import Answer, DeadlineExceeded
-from requests_falcon_auth.redaction import REDACTED, Redactor
 
 SECRET = "s3cr3t-value-never-shown"
 US1 = "https://api.crowdstrike.com"

@@ -28,10 +28,10 @@ from support import present, token
 
 from requests_falcon_auth import FalconAuth
 from requests_falcon_auth import filecache as filecache_module
+from requests_falcon_auth._sealed import Sealer
 from requests_falcon_auth.cache import CacheKey, Timing
 from requests_falcon_auth.errors import ConfigurationError
 from requests_falcon_auth.filecache import FileTokenCache
-from requests_falcon_auth.sealed import Sealer
 from requests_falcon_auth.testing import ManualClock
 
 CLIENT_ID = "host-client-id-3d8e"

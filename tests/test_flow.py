@@ -8,8 +8,7 @@ import pytest
 from support import token
 
 from requests_falcon_auth import Token
-from requests_falcon_auth._home import ApiHome
-from requests_falcon_auth.flow import (
+from requests_falcon_auth._flow import (
     KEEP,
     NEED_TOKEN,
     REWIND,
@@ -22,6 +21,7 @@ from requests_falcon_auth.flow import (
     advance,
     request_flow,
 )
+from requests_falcon_auth._home import ApiHome
 
 API = "https://api.crowdstrike.com"
 DEVICES = f"{API}/devices/queries/devices/v1"

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from support import tokens_of
 
-from requests_falcon_auth import CredentialsError, FalconAuth, async_tokens
+from requests_falcon_auth import CredentialsError, FalconAuth, _async_tokens
 from requests_falcon_auth.httpx import FalconHttpxAuth
 from requests_falcon_auth.testing import FalconEmulator, ManualClock, TokenGate
 from requests_falcon_auth.testing.pytest_plugin import EmulatedFalcon, running_emulator
@@ -223,10 +223,10 @@ async def test_a_task_cancelled_before_its_thread_began_leaves_no_flight_behind(
     the flight ends it, or the next task would wait for a thread that will never land."""
     with anyio.CancelScope() as scope:
         scope.cancel()
-        await async_tokens.token(auth.port)
+        await _async_tokens.token(auth.port)
     assert scope.cancelled_caught
     with anyio.fail_after(GATE_TIMEOUT):  # a safety net for a broken build
-        assert (await async_tokens.token(auth.port)).access_token
+        assert (await _async_tokens.token(auth.port)).access_token
     assert falcon.counters.token_requests == 1
 
 
@@ -383,7 +383,7 @@ def test_a_missing_extra_names_the_install_command(
     monkeypatch: pytest.MonkeyPatch, missing: str
 ) -> None:
     monkeypatch.setitem(sys.modules, missing, None)
-    for module in ("requests_falcon_auth.httpx", "requests_falcon_auth.async_tokens"):
+    for module in ("requests_falcon_auth.httpx", "requests_falcon_auth._async_tokens"):
         monkeypatch.delitem(sys.modules, module, raising=False)
     with pytest.raises(ImportError, match=r"pip install 'requests-falcon-auth\[httpx\]'"):
         importlib.import_module("requests_falcon_auth.httpx")

@@ -31,7 +31,7 @@ from requests_falcon_auth import (
     FalconRetry,
     FalconSession,
 )
-from requests_falcon_auth.redaction import Redactor
+from requests_falcon_auth._redaction import Redactor
 from requests_falcon_auth.testing import FalconEmulator
 
 SECRET = "Sup3r-Secret-Client-Value-9f8e7d"

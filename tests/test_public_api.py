@@ -4,28 +4,29 @@ import importlib
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 import requests_falcon_auth
 
 MODULES = [
-    "requests_falcon_auth.async_tokens",
+    "requests_falcon_auth._async_tokens",
     "requests_falcon_auth.auth",
     "requests_falcon_auth.cache",
     "requests_falcon_auth.clouds",
     "requests_falcon_auth.errors",
-    "requests_falcon_auth.exchange",
+    "requests_falcon_auth._exchange",
     "requests_falcon_auth.filecache",
-    "requests_falcon_auth.flow",
+    "requests_falcon_auth._flow",
     "requests_falcon_auth.httpx",
     "requests_falcon_auth.oauth2",
-    "requests_falcon_auth.provider",
-    "requests_falcon_auth.redaction",
+    "requests_falcon_auth._provider",
+    "requests_falcon_auth._redaction",
     "requests_falcon_auth.redis",
     "requests_falcon_auth.retry",
-    "requests_falcon_auth.scope",
-    "requests_falcon_auth.sealed",
+    "requests_falcon_auth._scope",
+    "requests_falcon_auth._sealed",
     "requests_falcon_auth.session",
     "requests_falcon_auth.testing",
     "requests_falcon_auth.testing.pytest_plugin",
@@ -56,6 +57,68 @@ def test_exported_names_are_exactly_the_contract() -> None:
     )
     for name in requests_falcon_auth.__all__:
         assert hasattr(requests_falcon_auth, name)
+
+
+# The modules a user imports (design.md) and exactly the names each offers: a name added to or
+# dropped from one of these is an API change, made here on purpose. The other modules either
+# carry a leading underscore (internal) or are reached through the package root.
+PUBLIC = {
+    "requests_falcon_auth.clouds": [
+        "AUTODISCOVER",
+        "AUTODISCOVERABLE",
+        "CloudTable",
+        "DEFAULT_CLOUDS",
+        "ENTRY_REGION",
+        "Origin",
+        "check_base_url",
+        "is_loopback_host",
+        "normalize",
+        "origin_of",
+    ],
+    "requests_falcon_auth.filecache": ["APP_NAME", "FileTokenCache"],
+    "requests_falcon_auth.httpx": ["FalconHttpxAuth"],
+    "requests_falcon_auth.redis": ["RedisTokenCache"],
+    "requests_falcon_auth.retry": ["DEFAULT_MAX_WAIT", "FalconRetry", "parse_ratelimit_retryafter"],
+    "requests_falcon_auth.testing": [
+        "ApiAnswer",
+        "ApiCall",
+        "ApiClient",
+        "Counters",
+        "DEFAULT_REGIONS",
+        "FalconEmulator",
+        "ManualClock",
+        "RateLimits",
+        "RequestLogEntry",
+        "TOKEN_OUTCOMES",
+        "TokenGate",
+    ],
+    "requests_falcon_auth.testing.pytest_plugin": [
+        "EmulatedFalcon",
+        "falcon_auth",
+        "falcon_emulator",
+        "falcon_httpx_auth",
+        "running_emulator",
+    ],
+    "requests_falcon_auth.urllib3": ["AuthorizedPoolManager"],
+}
+
+
+@pytest.mark.parametrize("module", sorted(PUBLIC))
+def test_each_public_module_offers_exactly_its_names(module: str) -> None:
+    assert sorted(importlib.import_module(module).__all__) == sorted(PUBLIC[module])
+
+
+def test_internal_modules_carry_a_leading_underscore() -> None:
+    """Every module of the package is public (pinned above), reached through the root, the
+    command line, or internal by name: none becomes API at 0.1.0 by accident."""
+    package = Path(requests_falcon_auth.__file__).parent
+    reached = {"auth", "cache", "cli", "demo", "errors", "oauth2", "session", "token"}
+    named = {
+        path.stem
+        for path in package.glob("*.py")
+        if not path.stem.startswith("_") and path.stem not in reached
+    }
+    assert {f"requests_falcon_auth.{name}" for name in named} <= set(PUBLIC)
 
 
 @pytest.mark.parametrize("module", MODULES)

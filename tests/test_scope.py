@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from requests_falcon_auth import ConfigurationError, FalconAuth
+from requests_falcon_auth._scope import Origin, Scope, origin_of, scope_of
 from requests_falcon_auth.clouds import CloudTable
-from requests_falcon_auth.scope import Origin, Scope, origin_of, scope_of
 
 API = Origin("https", "api.crowdstrike.com", 443)
 

@@ -39,13 +39,13 @@ from support import in_child, present, token, tokens_of
 from requests_falcon_auth import FalconAuth
 from requests_falcon_auth import filecache as filecache_module
 from requests_falcon_auth import redis as redis_module
+from requests_falcon_auth._provider import DEFAULT_LOCK_TIMEOUT
+from requests_falcon_auth._sealed import Sealer
 from requests_falcon_auth.cache import CacheKey, MemoryTokenCache, Timing, TokenCache
 from requests_falcon_auth.errors import ConfigurationError
 from requests_falcon_auth.filecache import FileTokenCache
 from requests_falcon_auth.httpx import FalconHttpxAuth
-from requests_falcon_auth.provider import DEFAULT_LOCK_TIMEOUT
 from requests_falcon_auth.redis import RedisTokenCache
-from requests_falcon_auth.sealed import Sealer
 from requests_falcon_auth.testing import FalconEmulator, ManualClock
 from requests_falcon_auth.token import Clock
 

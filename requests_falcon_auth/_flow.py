@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Final, NamedTuple, TypeVar, Union
 
-from .scope import Origin, origin_of, scope_of
+from ._scope import Origin, origin_of, scope_of
 from .token import Token
 
 if TYPE_CHECKING:

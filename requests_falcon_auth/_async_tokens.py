@@ -3,7 +3,7 @@
 :func:`begin` and :func:`settle` are the async twins of ``Port.begin`` and ``Port.settle``:
 the same flow, with every token the flow asks for awaited instead of fetched in place.
 
-The token engine (``provider.py``) is built on threads: a fetch blocks its caller, and callers
+The token engine (``_provider.py``) is built on threads: a fetch blocks its caller, and callers
 that find no token wait on a lock for the one that fetches. An async caller must do neither on
 its event loop, so:
 
@@ -42,9 +42,9 @@ import anyio
 import anyio.to_thread
 from anyio.lowlevel import RunVar
 
+from ._flow import NEED_TOKEN, REWIND, Attach, Flow, NeedFreshToken, Reply, Step, advance
 from ._port import Begun, Port
 from .errors import FalconAuthError
-from .flow import NEED_TOKEN, REWIND, Attach, Flow, NeedFreshToken, Reply, Step, advance
 from .token import Token
 
 if TYPE_CHECKING:
