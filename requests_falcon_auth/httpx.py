@@ -11,6 +11,7 @@ Requires the ``httpx`` extra (``pip install 'requests-falcon-auth[httpx]'``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncGenerator, Callable, Generator
 from functools import partial
 from types import TracebackType
@@ -127,18 +128,29 @@ class FalconHttpxAuth(httpx.Auth):
         await self.aclose()
 
 
-def _attach(
-    request: httpx.Request, url: str, step: Attach, guard: type[_HopGuard | _AsyncHopGuard]
-) -> None:
+def _attach(request: httpx.Request, url: str, step: Attach, guard: type[_HopGuard]) -> None:
     if step.url != url:  # re-targeted to the home region
         request.url = httpx.URL(step.url)
         request.headers["Host"] = request.url.netloc.decode("ascii")
     request.headers["Authorization"] = step.token.authorization
-    scope = scope_of(step.token.base_url)
-    if scope is not None:
-        inner = request.extensions.get("trace")
-        inner = getattr(inner, "inner", inner)  # a request sent again: one guard, not two
-        request.extensions = {**request.extensions, "trace": guard(scope, inner)}
+    inner = request.extensions.get("trace")
+    inner = getattr(inner, "inner", inner)  # a request sent again: one guard, not two
+    # Without a caller's callback, one guard per scope serves every request (the warm path).
+    base_url = step.token.base_url
+    hop_guard = _plain_guard(guard is _AsyncHopGuard, base_url) if inner is None else None
+    if hop_guard is None:
+        scope = scope_of(base_url)
+        hop_guard = guard(scope, inner) if scope is not None else None
+    if hop_guard is not None:
+        request.extensions = {**request.extensions, "trace": hop_guard}
+
+
+@functools.lru_cache(maxsize=32)
+def _plain_guard(asynchronous: bool, base_url: str) -> _HopGuard | None:
+    scope = scope_of(base_url)
+    if scope is None:
+        return None
+    return _AsyncHopGuard(scope, None) if asynchronous else _HopGuard(scope, None)
 
 
 def _without_authorization(request: httpx.Request) -> httpx.Request:

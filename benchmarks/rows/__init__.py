@@ -10,6 +10,7 @@ from __future__ import annotations
 from . import (
     cold_start,
     fleet,
+    front_ends,
     host,
     httpx_cold_start,
     httpx_invalidation,
@@ -23,5 +24,5 @@ from . import (
 
 __all__ = ["HTTPX_ROWS", "ROWS"]
 
-ROWS = (overhead, cold_start, renewal, invalidation, fleet, throughput, host)
+ROWS = (overhead, cold_start, renewal, invalidation, fleet, throughput, host, front_ends)
 HTTPX_ROWS = (httpx_cold_start, httpx_invalidation, httpx_overhead, httpx_loop_lag)
