@@ -7,13 +7,13 @@ reset, nothing at all. ``stop`` is set at teardown so scripts that wait or trick
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from types import TracebackType
+
+from raw_server import RawServer
 
 
 @dataclass(frozen=True)
@@ -42,65 +42,17 @@ def reset(conn: socket.socket) -> None:
     conn.close()
 
 
-class HostileServer:
+class HostileServer(RawServer[Received]):
+    """``with HostileServer(script) as server:`` answers HTTP requests on ``server.url``."""
+
     def __init__(self, script: Script) -> None:
-        self.script = script
-        self.received: list[Received] = []
-        self.connections = 0
-        self.stop = threading.Event()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.1)
-        self.port = self._listener.getsockname()[1]
+        super().__init__(_requests, script)
         self.url = f"http://127.0.0.1:{self.port}"
-        self._threads: list[threading.Thread] = []
-        self._open: list[socket.socket] = []
-        self._accepting = threading.Thread(target=self._accept, daemon=True)
 
-    def _accept(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except (TimeoutError, socket.timeout):
-                continue
-            except OSError:
-                return
-            self.connections += 1
-            self._open.append(conn)
-            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            self._threads.append(thread)
-            thread.start()
 
-    def _serve(self, conn: socket.socket) -> None:
-        conn.settimeout(10)
-        try:
-            with conn:
-                while not self.stop.is_set():
-                    request = _read_request(conn)
-                    if request is None:
-                        return
-                    self.received.append(request)
-                    self.script(conn, request, self.stop)
-        except OSError:
-            return
-
-    def __enter__(self) -> HostileServer:
-        self._accepting.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop.set()
-        self._accepting.join()
-        self._listener.close()
-        for conn in self._open:
-            with contextlib.suppress(OSError):  # wakes a thread waiting for the next request
-                conn.shutdown(socket.SHUT_RDWR)
-        for thread in self._threads:
-            thread.join(timeout=15)
+def _requests(conn: socket.socket) -> Iterator[Received]:
+    while (request := _read_request(conn)) is not None:
+        yield request
 
 
 def _read_request(conn: socket.socket) -> Received | None:

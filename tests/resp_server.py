@@ -9,12 +9,12 @@ all. ``stop`` is set at teardown so scripts that wait or trickle end. The patter
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import threading
-from collections.abc import Callable
-from types import TracebackType
+from collections.abc import Callable, Iterator
 from typing import BinaryIO, Final
+
+from raw_server import RawServer
 
 __all__ = ["HELLO", "Command", "RespServer", "Script", "answer_with", "hang", "trickle"]
 
@@ -58,67 +58,21 @@ def hang(conn: socket.socket, command: Command, stop: threading.Event) -> None:
     stop.wait()
 
 
-class RespServer:
-    """``with RespServer(script) as server:`` serves on ``127.0.0.1:server.port``."""
+class RespServer(RawServer[Command]):
+    """``with RespServer(script) as server:`` answers Redis commands on ``127.0.0.1:server.port``."""
 
     def __init__(self, script: Script) -> None:
-        self.script = script
-        self.received: list[Command] = []
-        self.stop = threading.Event()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.1)
-        self.port: int = self._listener.getsockname()[1]
-        self._threads: list[threading.Thread] = []
-        self._open: list[socket.socket] = []
-        self._accepting = threading.Thread(target=self._accept, daemon=True)
+        super().__init__(_commands, script)
 
     def commands(self) -> list[bytes]:
         """The name of every command received so far, in order."""
         return [command[0].upper() for command in self.received if command]
 
-    def _accept(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except (TimeoutError, socket.timeout):
-                continue
-            except OSError:
-                return
-            self._open.append(conn)
-            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            self._threads.append(thread)
-            thread.start()
 
-    def _serve(self, conn: socket.socket) -> None:
-        try:
-            with conn, conn.makefile("rb") as reader:
-                while not self.stop.is_set():
-                    command = _read_command(reader)
-                    if command is None:
-                        return
-                    self.received.append(command)
-                    self.script(conn, command, self.stop)
-        except (OSError, ValueError):  # the client went away, or spoke no RESP
-            return
-
-    def __enter__(self) -> RespServer:
-        self._accepting.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop.set()
-        self._accepting.join()
-        self._listener.close()
-        for conn in self._open:
-            with contextlib.suppress(OSError):  # wakes a thread waiting for the next command
-                conn.shutdown(socket.SHUT_RDWR)
-        for thread in self._threads:
-            thread.join(timeout=15)
+def _commands(conn: socket.socket) -> Iterator[Command]:
+    with conn.makefile("rb") as reader:
+        while (command := _read_command(reader)) is not None:
+            yield command
 
 
 def _read_command(reader: BinaryIO) -> Command | None:
