@@ -10,6 +10,8 @@ import warnings
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
+import requests
+
 from requests_falcon_auth import FalconAuth
 from requests_falcon_auth._sources import FetchedTokens, fetched
 from requests_falcon_auth.cache import CacheKey, MemoryTokenCache, Timing, TokenLock
@@ -35,6 +37,28 @@ def token(
 ) -> Token:
     """A bearer token as Falcon's us-1 issues it, stamped ``issued_at`` on a test's clock."""
     return Token(value, "bearer", expires_in, region, base_url, issued_at)
+
+
+def gets_at_once(auths: list[FalconAuth], url: str, threads: int = 16) -> list[int]:
+    """``threads`` threads spread over ``auths`` start together (a barrier), each sending one GET
+    to ``url`` on a session of its own; their statuses. Every auth is closed after."""
+    start = threading.Barrier(threads)
+    statuses: list[int] = []
+
+    def work(auth: FalconAuth) -> None:
+        with requests.Session() as session:
+            session.auth = auth
+            start.wait()
+            statuses.append(session.get(url).status_code)
+
+    workers = [threading.Thread(target=work, args=(auths[i % len(auths)],)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    for auth in auths:
+        auth.close()
+    return statuses
 
 
 def tokens_of(auth: FalconAuth) -> FetchedTokens:

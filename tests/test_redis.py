@@ -27,7 +27,7 @@ from redis.retry import Retry
 from redis_launcher import RedisServer, ThreeNodeCluster
 from required_tools import redis_cli_executable, redis_server_executable
 from resp_server import RespServer, Script, answer_with, hang, trickle
-from support import present, token, tokens_of
+from support import gets_at_once, present, token, tokens_of
 
 from requests_falcon_auth import FalconAuth
 from requests_falcon_auth.cache import CacheKey, Timing
@@ -233,23 +233,7 @@ def test_threads_of_two_processes_make_one_token_request(
 ) -> None:
     """16 threads over two instances start together: the fleet lock lets one fetch."""
     auths = [make_auth(falcon_emulator, RedisTokenCache(deployment.client())) for _ in range(2)]
-    start = threading.Barrier(16)
-    statuses: list[int] = []
-
-    def work(auth: FalconAuth) -> None:
-        with requests.Session() as session:
-            session.auth = auth
-            start.wait()
-            statuses.append(session.get(falcon_emulator.clouds["us-1"] + DEVICES).status_code)
-
-    threads = [threading.Thread(target=work, args=(auths[i % 2],)) for i in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for auth in auths:
-        auth.close()
-    assert statuses == [200] * 16
+    assert gets_at_once(auths, falcon_emulator.clouds["us-1"] + DEVICES) == [200] * 16
     assert falcon_emulator.counters.token_requests == 1
 
 

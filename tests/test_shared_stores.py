@@ -34,7 +34,7 @@ import requests
 from fleet_worker import FileSpec, FleetJob, Processes, RedisSpec, fleet_worker, renewing_worker
 from redis_launcher import RedisServer
 from required_tools import redis_server_executable
-from support import in_child, present, token, tokens_of
+from support import gets_at_once, in_child, present, token, tokens_of
 
 from requests_falcon_auth import FalconAuth
 from requests_falcon_auth import filecache as filecache_module
@@ -615,23 +615,7 @@ def test_threads_and_instances_share_one_token(
 ) -> None:
     """16 threads over two instances start together: one token request."""
     auths = [make_auth(emulator, store.new()) for _ in range(2)]
-    start = threading.Barrier(16)
-    statuses: list[int] = []
-
-    def work(auth: FalconAuth) -> None:
-        with requests.Session() as session:
-            session.auth = auth
-            start.wait()
-            statuses.append(session.get(emulator.clouds["us-1"] + DEVICES).status_code)
-
-    threads = [threading.Thread(target=work, args=(auths[i % 2],)) for i in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for auth in auths:
-        auth.close()
-    assert statuses == [200] * 16
+    assert gets_at_once(auths, emulator.clouds["us-1"] + DEVICES) == [200] * 16
     assert emulator.counters.token_requests == 1
 
 
