@@ -82,6 +82,9 @@ _FLIGHTS: RunVar[weakref.WeakKeyDictionary[TokenSource, dict[str, _Flight]]] = R
 
 async def begin(port: Port, method: str, url: str) -> Begun:
     """A request's flow, with the token it needs awaited (``Port.begin`` for an event loop)."""
+    begun = port.warm(method, url)
+    if begun is not None:
+        return begun
     flow, step = port.start(method, url)
     if step is NEED_TOKEN:
         step = advance(flow, await token(port))

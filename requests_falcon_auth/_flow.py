@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Generator, Mapping
-from typing import TYPE_CHECKING, Final, NamedTuple, TypeVar, Union
+from typing import TYPE_CHECKING, Final, NamedTuple, Protocol, TypeVar, Union
 
 from ._scope import Origin, origin_of, scope_of
 from .token import Token
@@ -113,8 +113,15 @@ Step = Union[_Marker, Attach, NeedFreshToken, Resend]
 # What a driver sends in: a Token (to NEED_TOKEN and NeedFreshToken), a Reply (to Attach, Resend
 # and KEEP), a bool (to REWIND), or None (to start the flow).
 Answer = Union[Token, Reply, bool, None]
-Flow = Generator[Step, Answer, None]
 _A = TypeVar("_A", Token, Reply, bool)
+
+
+class Flow(Protocol):
+    """A request's flow as a driver holds it: what :func:`request_flow` returns, or a stand-in
+    that builds it only if an answer needs it (``_port.WarmFlow``)."""
+
+    def send(self, answer: Answer, /) -> Step:
+        """Sends ``answer`` in; the next step (StopIteration when the flow has ended)."""
 
 
 class Routing:
@@ -133,6 +140,14 @@ class Routing:
         base_url = self._home.base_url
         home = scope_of(base_url)
         return base_url if home is not None and home.covers(url, origin) else None
+
+    def covered_at_home(self, url: str, token: Token) -> bool:
+        """True when ``token`` is for the API's home now and ``url`` is inside its scope: the
+        request goes where it was sent, with that token (the flow's common case, at once)."""
+        if token.base_url != self._home.base_url:
+            return False
+        home = scope_of(token.base_url)
+        return home is not None and home.covers(url)
 
     def retargets(self, url: str, origin: Origin) -> bool:
         """True when ``url`` is another table host's, to be moved to the token's home region."""
@@ -158,7 +173,7 @@ class Routing:
         return token.base_url + source_scope.relative(url)
 
 
-def request_flow(routing: Routing, method: str, url: str) -> Flow:
+def request_flow(routing: Routing, method: str, url: str) -> Generator[Step, Answer, None]:
     """The protocol for one request to ``url``; see the module docstring for the steps."""
     origin = origin_of(url)
     if origin is None:

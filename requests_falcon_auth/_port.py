@@ -9,14 +9,25 @@ twins of :meth:`Port.begin` and :meth:`Port.settle` are in ``_async_tokens.py``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import NamedTuple
 
-from ._flow import NEED_TOKEN, Attach, Flow, Reply, Routing, Step, advance, request_flow, settle
+from ._flow import (
+    NEED_TOKEN,
+    Answer,
+    Attach,
+    Flow,
+    Reply,
+    Routing,
+    Step,
+    advance,
+    request_flow,
+    settle,
+)
 from ._sources import TokenSource
 from .token import Token
 
-__all__ = ["Begun", "Port"]
+__all__ = ["Begun", "Port", "WarmFlow"]
 
 
 class Begun(NamedTuple):
@@ -24,6 +35,33 @@ class Begun(NamedTuple):
 
     flow: Flow
     attach: Attach | None
+
+
+class WarmFlow:
+    """The flow of a request begun on the warm path, built only when an answer needs it.
+
+    Nearly every answer is one the flow would only KEEP, and drivers settle only the ones that
+    reject the token; so the generator, and the steps that brought it to ``Attach``, are
+    replayed on the first ``send``, where a cold start would have been: same routing, same
+    token, same ``Attach``.
+    """
+
+    __slots__ = ("_flow", "_method", "_routing", "_token", "_url")
+
+    def __init__(self, routing: Routing, method: str, url: str, token: Token) -> None:
+        self._routing = routing
+        self._method = method
+        self._url = url
+        self._token = token
+        self._flow: Generator[Step, Answer, None] | None = None
+
+    def send(self, answer: Answer, /) -> Step:
+        flow = self._flow
+        if flow is None:
+            flow = self._flow = request_flow(self._routing, self._method, self._url)
+            next(flow)  # NEED_TOKEN
+            flow.send(self._token)  # Attach(url, token), as Port.warm said
+        return flow.send(answer)
 
 
 class Port:
@@ -60,8 +98,20 @@ class Port:
         flow = request_flow(self.routing, method, url)
         return flow, advance(flow, None)
 
+    def warm(self, method: str, url: str) -> Begun | None:
+        """The common case, a memory read: a fresh token whose home covers ``url``. None: ask
+        :meth:`begin` (or its async twin), which decide everything else (a token to fetch,
+        renew or look up in a shared store, a URL to re-target or leave alone)."""
+        token = self.tokens.hot()
+        if token is None or not self.routing.covered_at_home(url, token):
+            return None
+        return Begun(WarmFlow(self.routing, method, url, token), Attach(url, token))
+
     def begin(self, method: str, url: str) -> Begun:
         """A request's flow, with the token fetched when it needs one (a blocking call)."""
+        begun = self.warm(method, url)
+        if begun is not None:
+            return begun
         flow, step = self.start(method, url)
         if step is NEED_TOKEN:
             step = advance(flow, self.token())

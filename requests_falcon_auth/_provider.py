@@ -135,9 +135,9 @@ class TokenProvider:
         Raises:
             FalconAuthError: no usable token and the fetch failed (or failed moments ago).
         """
-        hot = self._hot
-        if hot is not None and hot.holds(self.cache.version, self._clock()):
-            return hot.token
+        token = self.hot()
+        if token is not None:
+            return token
         version = self.cache.version  # read first: a change after it only retires the slot
         token = self.cache.get(self.key)
         if token is not None and self._usable(token, version):
@@ -161,6 +161,14 @@ class TokenProvider:
         self.wait_for_renewal(self._lock_timeout)
         return self.get()  # still the stale one if the renewal failed: valid until it expires
 
+    def hot(self) -> Token | None:
+        """The last fresh token from the store while the store is unchanged and the token
+        before its renew window, or None: the warm path, a memory read with nothing to decide."""
+        hot = self._hot
+        return (
+            hot.token if hot is not None and hot.holds(self.cache.version, self._clock()) else None
+        )
+
     def peek(self) -> Token | None:
         """The token ``get`` would return, when it can be had without I/O or waiting.
 
@@ -168,9 +176,9 @@ class TokenProvider:
         loop. A token in its renew window is returned and renewed in the background, as by
         ``get``.
         """
-        hot = self._hot
-        if hot is not None and hot.holds(self.cache.version, self._clock()):
-            return hot.token
+        token = self.hot()
+        if token is not None:
+            return token
         version = self.cache.version
         token = self.cache.peek(self.key)
         return token if token is not None and self._usable(token, version) else None

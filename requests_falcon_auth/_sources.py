@@ -50,6 +50,9 @@ class TokenSource(Protocol):
     def token(self) -> Token:
         """A usable token, fetching or renewing as needed (raises FalconAuthError)."""
 
+    def hot(self) -> Token | None:
+        """The token in memory while it is fresh and the store unchanged, or None."""
+
     def peek(self) -> Token | None:
         """A usable token the store hands over without I/O, or None."""
 
@@ -109,6 +112,9 @@ class FetchedTokens:
 
     def token(self) -> Token:
         return self._provider.get()
+
+    def hot(self) -> Token | None:
+        return self._provider.hot()
 
     def peek(self) -> Token | None:
         return self._provider.peek()
@@ -252,6 +258,9 @@ class IssuedToken:
 
     def token(self) -> Token:
         return self._provider.get()
+
+    def hot(self) -> Token | None:
+        return self._provider.hot()
 
     def peek(self) -> Token | None:
         return self._provider.peek()
