@@ -4,12 +4,19 @@ A store implements the protocol (the in-memory one here, the Redis one in
 ``requests_falcon_auth.redis``); :class:`~requests_falcon_auth._provider.TokenProvider` puts
 single flight and renewal on top of any store. The stores shared between processes (Redis,
 files) each hold a :class:`LocalCopy`: their process's copy of each token, and its timing.
+
+A store also carries each account's rate-limit cooldown (``rate_cooldown``): the wall-clock
+time until which Falcon answers the account's API calls with 429. It is shared as widely as the
+tokens are (a process, a host, a fleet), so the callers of one account wait for the budget
+together instead of each spending a call on its own 429.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
+import re
 import threading
 import time
 from collections.abc import Hashable
@@ -18,7 +25,7 @@ from typing import Final, Protocol
 
 from cachetools import TLRUCache
 
-from . import _fork
+from . import _checks, _fork
 from .errors import ConfigurationError
 from .token import Clock, Token
 
@@ -30,9 +37,14 @@ __all__ = [
     "Timing",
     "TokenCache",
     "TokenLock",
+    "check_account",
+    "check_cooldown",
+    "parse_cooldown",
 ]
 
 DEFAULT_RENEW_WINDOW: Final = 120.0
+# An account's name in a store: a digest, so it is safe in file names and Redis key names.
+_ACCOUNT: Final = re.compile(r"[0-9a-f]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -137,6 +149,49 @@ class TokenCache(Protocol):
     def lock(self, key: CacheKey) -> TokenLock:
         """The single-flight lock for ``key``."""
 
+    def rate_cooldown(self, account: str) -> float:
+        """The wall-clock time (epoch seconds) until which ``account``'s API budget is spent,
+        as any user of this store recorded it; 0.0 when none is recorded or it has passed.
+        Never raises: a shared store that fails answers 0.0 (warning, throttled, as its other
+        operations do)."""
+
+    def extend_rate_cooldown(self, account: str, until: float) -> None:
+        """Records that ``account``'s budget is spent until ``until`` (epoch seconds), unless a
+        later time is recorded already (never shortens); the record vanishes by itself once
+        ``until`` has passed (a TTL / expiry, nothing to clean up). Never raises."""
+
+
+def check_account(account: object) -> str:
+    """``account`` as a store names it: 1 to 64 lowercase hex characters (a digest).
+
+    Raises:
+        ConfigurationError: anything else.
+    """
+    if not isinstance(account, str) or not _ACCOUNT.fullmatch(account):
+        raise ConfigurationError(
+            f"A rate-limit account must be 1 to 64 lowercase hex characters, got {account!r}."
+        )
+    return account
+
+
+def check_cooldown(until: object) -> float:
+    """``until`` as a cooldown's end: finite epoch seconds.
+
+    Raises:
+        ConfigurationError: not a number, not finite, or negative.
+    """
+    return _checks.seconds(until, "until", allow_zero=True)
+
+
+def parse_cooldown(raw: bytes | str) -> float | None:
+    """A cooldown's end as the shared stores keep it (decimal epoch seconds, ASCII); None when
+    ``raw`` is no finite number."""
+    try:
+        until = float(raw)
+    except ValueError:
+        return None
+    return until if math.isfinite(until) else None
+
 
 def _token_expiry(_key: Hashable, token: Token, _now: float) -> float:
     return token.expires_at
@@ -173,21 +228,26 @@ class MemoryTokenCache:
     """The default store: a ``cachetools.TLRUCache`` that drops each token as it expires.
 
     cachetools caches are not thread-safe; every access goes through one lock here. Share one
-    instance between several FalconAuth objects (``cache=``) to share their tokens; they must
-    run on one clock. Pickling gives an empty cache: tokens never travel.
+    instance between several FalconAuth objects (``cache=``) to share their tokens and their
+    accounts' rate-limit cooldowns; they must run on one clock. Pickling gives an empty cache:
+    tokens and cooldowns never travel.
 
     Args:
         maxsize: how many keys (credential sets) to hold.
+        wall_clock: the wall clock cooldowns end on (Falcon names their end in epoch seconds).
     """
 
     shared = False
 
-    def __init__(self, maxsize: int = 256) -> None:
+    def __init__(self, maxsize: int = 256, *, wall_clock: Clock = time.time) -> None:
         self._maxsize = maxsize
+        self._wall_clock = wall_clock
         self.timing = Timing()
         self._bound = False
         self._tokens: TLRUCache[str, Token] = TLRUCache(maxsize, ttu=_token_expiry, timer=self._now)
         self._version = 0
+        # Each account's cooldown end; written under the lock, read without it (one dict read).
+        self._cooldowns: dict[str, float] = {}
         self._reset_locks()
         _fork.register(self)
 
@@ -206,10 +266,10 @@ class MemoryTokenCache:
         self._reset_locks()
 
     def __getstate__(self) -> dict[str, object]:
-        return {"maxsize": self._maxsize}
+        return {"maxsize": self._maxsize, "wall_clock": self._wall_clock}
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        self.__init__(state["maxsize"])  # type: ignore[misc]
+        self.__init__(state["maxsize"], wall_clock=state["wall_clock"])  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return f"MemoryTokenCache(maxsize={self._maxsize}, keys={len(self)})"
@@ -245,6 +305,21 @@ class MemoryTokenCache:
 
     def lock(self, key: CacheKey) -> TokenLock:
         return _KeyLock(self, key.name)
+
+    def rate_cooldown(self, account: str) -> float:
+        # No lock: callers near the limit ask before every call, and one dict read is atomic.
+        until = self._cooldowns.get(check_account(account), 0.0)
+        return until if until > self._wall_clock() else 0.0
+
+    def extend_rate_cooldown(self, account: str, until: float) -> None:
+        account, until = check_account(account), check_cooldown(until)
+        now = self._wall_clock()
+        with self._condition:
+            # Ends that have passed go as another is recorded: the dict holds live ones only.
+            for passed in [name for name, end in self._cooldowns.items() if end <= now]:
+                del self._cooldowns[passed]
+            if until > max(now, self._cooldowns.get(account, 0.0)):
+                self._cooldowns[account] = until
 
 
 class LocalCopy:

@@ -15,11 +15,18 @@ process saw rejected is compare-and-deleted under the file lock, so the next pro
 it rejected reads the fresh one instead of fetching its own.
 
 On disk, in a directory of the user's (``platformdirs.user_cache_dir("requests-falcon-auth")``
-unless given), mode 0700, one pair of files per credential set, each mode 0600::
+unless given), mode 0700, one pair of files per credential set and one per rate-limit account
+(a digest), each mode 0600::
 
     <CacheKey.name>.token    the token, sealed (requests_falcon_auth._sealed, store "file",
                              location: CacheKey.name): v1:<fp>:<sealed>, ASCII, no newline
     <CacheKey.name>.lock     the flock of the set's single flight (empty, kept)
+    <account>.rate           the end of the account's cooldown, epoch seconds: ASCII decimal
+    <account>.rate.lock      the flock under which it is raised (empty, kept)
+
+A cooldown is raised only: under its flock a process reads the end recorded and replaces it
+only with a later one. An end that has passed reads as none; the file is left until the next
+cooldown of the account replaces it (two small files per account, like the token's lock file).
 
 The name is an HMAC that reveals no client id, and the sealed value opens only with the client
 secret: a reader of the directory (a backup, another user given access) learns neither the
@@ -28,7 +35,8 @@ in the same directory (``O_EXCL | O_NOFOLLOW``), fsynced, then ``os.replace``-d,
 see the old token or the new one, never half of one; symbolic links are never followed. A file
 that is missing, corrupt, truncated, of another format or tampered with is a miss (with a
 rate-limited warning for all but missing): the process fetches, and its write repairs the file
-for the others.
+for the others. A cooldown file that holds no time is no cooldown (warned the same way) until
+the next cooldown replaces it.
 
 If the directory cannot be used at run time (removed and not re-creatable, disk full,
 permissions changed), requests still go through on the process's own token, with a
@@ -62,7 +70,15 @@ except ImportError as exc:  # dependencies of the package: only a broken install
 from . import _checks, _fork
 from ._sealed import MAX_SIZE, Sealers, Unreadable
 from ._throttle import WarningThrottle
-from .cache import CacheKey, LocalCopy, Timing, TokenLock
+from .cache import (
+    CacheKey,
+    LocalCopy,
+    Timing,
+    TokenLock,
+    check_account,
+    check_cooldown,
+    parse_cooldown,
+)
 from .errors import ConfigurationError
 from .token import Clock, Token
 
@@ -76,6 +92,10 @@ _LOCK_POLL: Final = 0.05
 # How long a store or a compare-and-delete made outside the single-flight lock waits for it
 # (another process's token request): after that it writes anyway (os.replace is atomic).
 _WRITE_LOCK_WAIT: Final = 30.0
+# How long raising a cooldown waits for its flock, held only for a read and a write: past it
+# the holder is stuck, and the cooldown is written without it (at worst an earlier end wins a
+# race, and the account's next 429 raises it again).
+_RATE_LOCK_WAIT: Final = 5.0
 _SAFE_NAME: Final = re.compile(r"[0-9A-Za-z_-]{1,128}")
 _O_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
 _O_NONBLOCK: Final = getattr(os, "O_NONBLOCK", 0)
@@ -160,6 +180,14 @@ class FileTokenCache:
         """The file whose flock is ``key``'s single-flight lock."""
         return os.path.join(self.path, _file_stem(key) + ".lock")
 
+    def rate_path(self, account: str) -> str:
+        """The file that holds the end of ``account``'s rate-limit cooldown.
+
+        Raises:
+            ConfigurationError: ``account`` is not 1 to 64 lowercase hex characters.
+        """
+        return os.path.join(self.path, check_account(account) + ".rate")
+
     # -- the TokenCache protocol ----------------------------------------------------------------
 
     @property
@@ -241,6 +269,32 @@ class FileTokenCache:
         """The host-wide single-flight lock for ``key`` (see :class:`_HostLock`)."""
         return _HostLock(self, key)
 
+    def rate_cooldown(self, account: str) -> float:
+        """The end of ``account``'s cooldown any process of the host recorded (one read of its
+        file, no lock: the file is replaced whole); 0.0 when none, when it has passed, or while
+        the file cannot be read."""
+        until = self._recorded_cooldown(self.rate_path(account))
+        return until if until > self._wall_clock() else 0.0
+
+    def extend_rate_cooldown(self, account: str, until: float) -> None:
+        """Records ``until`` as the end of ``account``'s cooldown for the host's processes,
+        unless a later end is recorded: compared and replaced under the account's flock, so
+        two processes raising it at once leave the later end. Failures are logged, never
+        raised."""
+        entry, until = self.rate_path(account), check_cooldown(until)
+        # Most callers of a spent account get the same end: read first, lock only to raise it.
+        if until <= max(self._wall_clock(), self._recorded_cooldown(entry)):
+            return
+        _, lock = self._lock_file(entry + ".lock", wait=_RATE_LOCK_WAIT)
+        try:
+            if until > self._recorded_cooldown(entry) and self._directory_usable():
+                _replace_entry(entry, repr(until).encode("ascii"))
+        except OSError as exc:
+            self._no_cooldown(entry, _reason(exc, "write"))
+        finally:
+            if lock is not None:
+                self._unlock_file(lock)
+
     # -- on disk -----------------------------------------------------------------------------
 
     def _open(self, key: CacheKey, entry: str, raw: bytes) -> Token | None:
@@ -251,6 +305,25 @@ class FileTokenCache:
             self._unreadable(entry, str(exc))
             return None
         return sealed.token(self._copy.clock(), self._wall_clock())
+
+    def _recorded_cooldown(self, entry: str) -> float:
+        """The cooldown end a rate file holds; 0.0 when there is none, or it holds no time
+        (warned) or cannot be read (warned)."""
+        try:
+            raw = _read_entry(entry)
+        except Unreadable as exc:
+            self._no_cooldown(entry, str(exc))
+            return 0.0
+        except OSError as exc:
+            self._no_cooldown(entry, _reason(exc, "read"))
+            return 0.0
+        if raw is None:
+            return 0.0
+        until = parse_cooldown(raw)
+        if until is None:
+            self._no_cooldown(entry, "not a number")
+            return 0.0
+        return until
 
     def _write(self, key: CacheKey, value: bytes) -> None:
         """Replaces ``key``'s file with ``value``; a failure is logged, never raised."""
@@ -283,11 +356,11 @@ class FileTokenCache:
     # -- the single-flight lock ----------------------------------------------------------------
 
     def _lock_file(
-        self, key: CacheKey, blocking: bool, wait: float
+        self, path: str, *, blocking: bool = True, wait: float
     ) -> tuple[bool, filelock.BaseFileLock | None]:
-        """Takes ``key``'s file lock: (True, lock) when held, (False, None) when another
-        process holds it past ``wait``, (True, None) when the file cannot be used at all."""
-        path = self.lock_path(key)
+        """Takes the flock of the lock file ``path``: (True, lock) when held, (False, None)
+        when another process holds it past ``wait``, (True, None) when the file cannot be used
+        at all."""
         if not self._directory_usable():
             return True, None
         try:
@@ -300,6 +373,13 @@ class FileTokenCache:
             self._failure(exc, "lock")
             return True, None
         return True, lock
+
+    def _unlock_file(self, file_lock: filelock.BaseFileLock) -> None:
+        """Releases a flock ``_lock_file`` took; a failure is logged, never raised."""
+        try:
+            file_lock.release()
+        except OSError as exc:
+            self._failure(exc, "unlock")
 
     def _set_holder(self, key: CacheKey, thread: int | None) -> None:
         with self._state_lock:
@@ -325,6 +405,15 @@ class FileTokenCache:
 
     # -- warnings -----------------------------------------------------------------------------
 
+    def _no_cooldown(self, entry: str, reason: str) -> None:
+        self._warn(
+            "cooldown",
+            "The rate-limit cooldown file %s cannot be used (%s); until a cooldown replaces "
+            "it, the host's processes each wait only for the 429s they get",
+            entry,
+            reason,
+        )
+
     def _unreadable(self, entry: str, reason: str) -> None:
         self._warn(
             "unreadable",
@@ -336,7 +425,7 @@ class FileTokenCache:
         )
 
     def _failure(self, exc: BaseException, operation: str) -> None:
-        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        reason = _strerror(exc)
         self._warn(
             "failure",
             "The file token cache in %s failed (%s during %s: %s); this process uses its own "
@@ -377,7 +466,9 @@ class _HostLock:
             return False
         try:
             wait = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
-            acquired, file_lock = self._cache._lock_file(self._key, blocking, wait)
+            acquired, file_lock = self._cache._lock_file(
+                self._cache.lock_path(self._key), blocking=blocking, wait=wait
+            )
         except BaseException:
             self._local.release()
             raise
@@ -392,12 +483,19 @@ class _HostLock:
         file_lock, self._file = self._file, None
         try:
             if file_lock is not None:
-                file_lock.release()
-        except OSError as exc:
-            self._cache._failure(exc, "unlock")
+                self._cache._unlock_file(file_lock)
         finally:
             self._cache._set_holder(self._key, None)
             self._local.release()
+
+
+def _strerror(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or type(exc).__name__
+
+
+def _reason(exc: OSError, operation: str) -> str:
+    """What failed, for a warning: ``PermissionError during read: Permission denied``."""
+    return f"{type(exc).__name__} during {operation}: {_strerror(exc)}"
 
 
 def _unpickle(path: str, warn_interval: float, wall_clock: Clock) -> FileTokenCache:

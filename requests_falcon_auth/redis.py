@@ -28,8 +28,11 @@ learns nothing usable; a value that fails to decrypt or verify is a miss. ``expi
 time (``Token.issued_at`` is monotonic and process-local); a reader rebuilds an equivalent
 monotonic ``issued_at`` from it, so hosts' clocks must agree to within a few seconds (NTP). The
 fingerprint lets a Lua script delete exactly the token that failed, although ciphertexts differ
-on every write. The single-flight lock lives under ``<prefix>lock:<CacheKey.name>``. Every
-command names one key, so a Redis Cluster serves the cache as a single server does.
+on every write. The single-flight lock lives under ``<prefix>lock:<CacheKey.name>``, and the
+end of a rate-limit account's cooldown under ``<prefix>rate:<account>`` (the account is a
+digest): epoch seconds as a decimal string, raised only (by a Lua script, in one step), expiring
+when it ends. Every command names one key, so a Redis Cluster serves the cache as a single
+server does.
 
 The value is read by a Lua script that sends it only if it is a string of at most
 ``sealed.MAX_SIZE`` (64 KiB) bytes, and its size otherwise: a value planted to exhaust readers'
@@ -62,7 +65,15 @@ except ImportError as exc:
 from . import _checks, _fork
 from ._sealed import MAX_SIZE, Sealers, Unreadable
 from ._throttle import WarningThrottle
-from .cache import CacheKey, LocalCopy, Timing, TokenLock
+from .cache import (
+    CacheKey,
+    LocalCopy,
+    Timing,
+    TokenLock,
+    check_account,
+    check_cooldown,
+    parse_cooldown,
+)
 from .errors import ConfigurationError
 from .token import Clock, Token
 
@@ -86,6 +97,20 @@ end
 return redis.call('GET', KEYS[1])
 """
 _NOT_A_STRING: Final = -1
+# The most bytes a cooldown's value is read with: an epoch time in decimal is some 20.
+_COOLDOWN_SIZE: Final = 64
+
+# Sets KEYS[1] to ARGV[1] (a cooldown's end, epoch seconds) expiring in ARGV[2] ms, unless it
+# holds a finite end as late already: the check and the write must be one step, or two workers
+# raising it at once could leave the earlier end. pcall: a value of another type is no end.
+_EXTEND_COOLDOWN: Final = """
+local stored = tonumber(redis.pcall('GET', KEYS[1]))
+if stored and stored < math.huge and stored >= tonumber(ARGV[1]) then
+    return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
 
 # Deletes KEYS[1] only if its value starts with ARGV[1] ("v1:<fingerprint>:"): the check and
 # the delete must be one step, or a token another worker stored meanwhile would be dropped.
@@ -208,6 +233,7 @@ class RedisTokenCache:
         self._read = client.register_script(_READ)
         self._compare_and_delete = client.register_script(_COMPARE_AND_DELETE)
         self._unlock = client.register_script(_UNLOCK)
+        self._extend_cooldown = client.register_script(_EXTEND_COOLDOWN)
         self._after_fork_in_child()
         _fork.register(self)
 
@@ -253,6 +279,14 @@ class RedisTokenCache:
         """The Redis key of ``key``'s single-flight lock."""
         return f"{self.prefix}lock:{key.name}"
 
+    def rate_name(self, account: str) -> str:
+        """The Redis key that holds the end of ``account``'s rate-limit cooldown.
+
+        Raises:
+            ConfigurationError: ``account`` is not 1 to 64 lowercase hex characters.
+        """
+        return f"{self.prefix}rate:{check_account(account)}"
+
     # -- the TokenCache protocol ----------------------------------------------------------------
 
     @property
@@ -288,7 +322,9 @@ class RedisTokenCache:
                 lambda: self._read(keys=[name], args=[MAX_SIZE]),
                 passing=(UnicodeDecodeError,),
             )
-            raw = self._stored_value(name, answer)
+            raw = self._stored_value(
+                name, answer, limit=MAX_SIZE, operation="GET", unreadable=self._unreadable
+            )
         except _Outage:
             return local
         except UnicodeDecodeError:  # decode_responses=True, and what is stored is no text
@@ -342,14 +378,76 @@ class RedisTokenCache:
         """The fleet-wide single-flight lock for ``key`` (see :class:`_FleetLock`)."""
         return _FleetLock(self, key)
 
+    def rate_cooldown(self, account: str) -> float:
+        """The end of ``account``'s cooldown any worker of the fleet recorded (one round trip);
+        0.0 when none, when it has passed, or while Redis fails."""
+        name = self.rate_name(account)
+        if not self._redis_usable():
+            return 0.0
+        try:
+            answer = self._ask(
+                "read cooldown",
+                lambda: self._read(keys=[name], args=[_COOLDOWN_SIZE]),
+                passing=(UnicodeDecodeError,),
+            )
+            raw = self._stored_value(
+                name,
+                answer,
+                limit=_COOLDOWN_SIZE,
+                operation="read cooldown",
+                unreadable=self._no_cooldown,
+            )
+        except _Outage:
+            return 0.0
+        except UnicodeDecodeError:  # decode_responses=True, and what is stored is no text
+            raw = None
+            self._no_cooldown(name, "not text")
+        self._recovered()
+        if raw is None:
+            return 0.0
+        until = parse_cooldown(raw)
+        if until is None:
+            self._no_cooldown(name, "not a number")
+            return 0.0
+        return until if until > self._wall_clock() else 0.0
+
+    def extend_rate_cooldown(self, account: str, until: float) -> None:
+        """Records ``until`` as the end of ``account``'s cooldown for the fleet, unless a later
+        end is recorded (compared and set in one Lua step); Redis drops it once it has passed.
+        Failures are logged, never raised."""
+        name, until = self.rate_name(account), check_cooldown(until)
+        # PX from this store's wall clock, not PXAT on Redis's: readers compare the end with
+        # their wall clocks, so Redis's own plays no part.
+        ttl_ms = math.ceil((until - self._wall_clock()) * 1000)
+        if ttl_ms <= 0 or not self._redis_usable():
+            return
+        try:
+            answer = self._ask(
+                "extend cooldown",
+                lambda: self._extend_cooldown(keys=[name], args=[repr(until), ttl_ms]),
+            )
+            if _integer(answer) not in (0, 1):
+                raise self._nonsense(answer, "extend cooldown")
+        except _Outage:
+            return
+        self._recovered()
+
     # -- at rest -----------------------------------------------------------------------------
 
     def _seal(self, key: CacheKey, name: str, token: Token, expiry: float) -> str:
         return self._sealers.of(key).seal(token, location=name, expiry=expiry)
 
-    def _stored_value(self, name: str, answer: object) -> bytes | str | None:
-        """The value the read script answered with; None for a miss, or for a value that is no
-        sealed token (too large, not a string: warned).
+    def _stored_value(
+        self,
+        name: str,
+        answer: object,
+        *,
+        limit: int,
+        operation: str,
+        unreadable: Callable[[str, str], None],
+    ) -> bytes | str | None:
+        """The value the read script (given ``limit``) answered ``operation`` with; None for a
+        miss, or for a value larger than ``limit`` or not a string (told to ``unreadable``).
 
         Raises:
             _Outage: the answer is none the script gives (a broken or hostile server).
@@ -358,12 +456,12 @@ class RedisTokenCache:
             return answer
         size = _integer(answer)
         if size == _NOT_A_STRING:
-            self._unreadable(name, "not a string")
+            unreadable(name, "not a string")
             return None
-        if size is not None and size > MAX_SIZE:
-            self._unreadable(name, "too large")
+        if size is not None and size > limit:
+            unreadable(name, "too large")
             return None
-        raise self._nonsense(answer, "GET")
+        raise self._nonsense(answer, operation)
 
     def _open(self, key: CacheKey, name: str, raw: bytes | str) -> Token | None:
         """The token in a stored value; None (a miss) when expired, unreadable or tampered."""
@@ -379,6 +477,15 @@ class RedisTokenCache:
             "unreadable",
             "Ignoring the Falcon token stored in Redis under %s: it does not decrypt or verify "
             "(%s); written with another secret, or tampered with",
+            name,
+            reason,
+        )
+
+    def _no_cooldown(self, name: str, reason: str) -> None:
+        self._warn(
+            "cooldown",
+            "Ignoring the rate-limit cooldown stored in Redis under %s: it holds no time (%s); "
+            "the account's next cooldown replaces it",
             name,
             reason,
         )
