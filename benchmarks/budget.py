@@ -48,6 +48,10 @@ class Budget:
         loop_lag_tick: seconds the ticker task sleeps between its readings (row 10).
         host_runs: ``falcon-auth token`` runs one after another (row 11).
         host_processes: processes on one host starting cold together (row 11).
+        rate_processes: processes calling on one account's scaled-down rate budget (row 13).
+        rate_threads: threads per process calling as fast as they can (row 13).
+        rate_windows: rate windows each contender calls for (row 13); the budget starts full,
+            so the first window is a burst and the later ones show the steady state.
     """
 
     overhead_requests: int
@@ -76,6 +80,9 @@ class Budget:
     loop_lag_tick: float
     host_runs: int
     host_processes: int
+    rate_processes: int
+    rate_threads: int
+    rate_windows: int
 
 
 FULL = Budget(
@@ -105,6 +112,9 @@ FULL = Budget(
     loop_lag_tick=0.001,
     host_runs=20,
     host_processes=8,
+    rate_processes=4,
+    rate_threads=4,
+    rate_windows=5,
 )
 
 QUICK = dataclasses.replace(
@@ -122,4 +132,5 @@ QUICK = dataclasses.replace(
     httpx_overhead_requests=500,
     httpx_overhead_rounds=3,
     host_runs=10,
+    rate_windows=2,
 )

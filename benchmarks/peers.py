@@ -99,6 +99,8 @@ class PeerOptions:
             (each closes, and revokes, on close: use with one caller).
         clock: ours only: FalconAuth's monotonic clock (the fleet row steps a shared one).
         cache: ours only: FalconAuth's token store (default: its in-memory cache).
+        rate_limit_wait: ours only: FalconAuth's ``rate_limit_wait``, passed only when given
+            (None: FalconAuth's default; a FalconAuth without the argument takes none).
         trust_env: ``requests.Session.trust_env`` of the sessions that make user calls (False
             spares each call requests' scan of the environment for proxies and netrc).
     """
@@ -111,6 +113,7 @@ class PeerOptions:
     falcon_session: bool = False
     clock: Callable[[], float] | None = None
     cache: TokenCache | None = None
+    rate_limit_wait: float | None = None
     trust_env: bool = True
 
 
@@ -216,6 +219,9 @@ class FalconAuthPeer(Peer):
     def __init__(self, target: Target, options: PeerOptions) -> None:
         super().__init__(target, options)
         self._tokens = self._token_session(requests.Session())
+        extra: dict[str, Any] = {}
+        if options.rate_limit_wait is not None:
+            extra["rate_limit_wait"] = options.rate_limit_wait
         self.auth = FalconAuth(
             target.client_id,
             target.client_secret,
@@ -224,6 +230,7 @@ class FalconAuthPeer(Peer):
             session=self._tokens,
             cache=options.cache,
             clock=options.clock if options.clock is not None else time.monotonic,
+            **extra,
         )
 
     def _make_caller(self) -> Caller:

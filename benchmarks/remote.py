@@ -19,7 +19,7 @@ from multiprocessing.managers import BaseManager
 from types import TracebackType
 from typing import Any, Final
 
-from requests_falcon_auth.testing import FalconEmulator
+from requests_falcon_auth.testing import FalconEmulator, RateLimits
 
 from . import loopback
 from .clock import SharedClock
@@ -64,9 +64,12 @@ class Tally:
 class _EmulatorService:
     """Runs in the server process: one us-1 emulator, answering with picklable values."""
 
-    def __init__(self, token_ttl: int, clock: SharedClock | None, rate_limits: bool) -> None:
+    def __init__(
+        self, token_ttl: int, clock: SharedClock | None, rate_limits: bool | RateLimits
+    ) -> None:
         # Falcon's budgets are on unless a row says otherwise (and says so beside its figure):
-        # 300 token requests a minute per IP, 6,000 API calls per CID, 15 bad-token calls per IP.
+        # 300 token requests a minute per IP, 6,000 API calls per CID, 15 bad-token calls per IP;
+        # a RateLimits scales them (row 13 fills a CID's budget in seconds, not minutes).
         emulator = FalconEmulator(
             regions=("us-1",),
             token_ttl=token_ttl,
@@ -173,9 +176,10 @@ class Lab:
         *,
         token_ttl: int = FALCON_TOKEN_TTL,
         clock: SharedClock | None = None,
-        rate_limits: bool = True,
+        rate_limits: bool | RateLimits = True,
     ) -> Iterator[RemoteEmulator]:
-        """A running emulator for one row (Falcon's rate budgets on), stopped at the end."""
+        """A running emulator for one row (Falcon's rate budgets on, or the ``RateLimits``
+        given), stopped at the end."""
         remote = RemoteEmulator(self._manager.Emulator(token_ttl, clock, rate_limits))  # type: ignore[attr-defined]
         try:
             yield remote

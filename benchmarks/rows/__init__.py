@@ -18,11 +18,22 @@ from . import (
     httpx_overhead,
     invalidation,
     overhead,
+    rate_budget,
     renewal,
     throughput,
 )
 
 __all__ = ["HTTPX_ROWS", "ROWS"]
 
-ROWS = (overhead, cold_start, renewal, invalidation, fleet, throughput, host, front_ends)
+ROWS = (
+    overhead,
+    cold_start,
+    renewal,
+    invalidation,
+    fleet,
+    throughput,
+    host,
+    front_ends,
+    rate_budget,
+)
 HTTPX_ROWS = (httpx_cold_start, httpx_invalidation, httpx_overhead, httpx_loop_lag)
