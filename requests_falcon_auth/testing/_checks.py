@@ -8,6 +8,7 @@ here, though Python (and so JSON decoded by it) lets ``True`` pass for 1.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from http import HTTPStatus
 from typing import TYPE_CHECKING
@@ -75,7 +76,8 @@ def error_status(value: object, what: str = "status") -> int:
 
 
 def duration(value: object, what: str, *, positive: bool = False) -> float:
-    """A number of seconds, at least 0 (more than 0 if ``positive``); NaN is refused.
+    """A number of seconds, at least 0 (more than 0 if ``positive``); NaN and infinity are
+    refused (no timer waits forever, and no epoch second is infinitely far).
 
     Raises:
         ValueError: not an int or a float, or out of range.
@@ -84,6 +86,7 @@ def duration(value: object, what: str, *, positive: bool = False) -> float:
         isinstance(value, bool)
         or not isinstance(value, (int, float))
         or not (value > 0 if positive else value >= 0)
+        or not math.isfinite(value)
     ):
         bound = "a positive" if positive else "a non-negative"
         raise ValueError(f"{what} must be {bound} number of seconds, got {value!r}.")
