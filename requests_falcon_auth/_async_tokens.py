@@ -42,7 +42,7 @@ import anyio
 import anyio.to_thread
 from anyio.lowlevel import RunVar
 
-from ._flow import NEED_TOKEN, REWIND, Attach, Flow, NeedFreshToken, Reply, Step, advance
+from ._flow import NEED_TOKEN, REWIND, Attach, Flow, NeedFreshToken, Pause, Reply, Step, advance
 from ._port import Begun, Port
 from .errors import FalconAuthError
 from .token import Token
@@ -88,18 +88,36 @@ async def begin(port: Port, method: str, url: str) -> Begun:
     flow, step = port.start(method, url)
     if step is NEED_TOKEN:
         step = advance(flow, await token(port))
-    return Begun(flow, step if isinstance(step, Attach) else None)
+    if not isinstance(step, Attach):
+        return Begun(flow, None)
+    if not port.budget.clear:  # near the limit: a look in the store, off the loop
+        await _pause(port, await anyio.to_thread.run_sync(port.budget.pause))
+    return Begun(flow, step)
 
 
 async def settle(port: Port, flow: Flow, reply: Reply, rewind: Callable[[], bool]) -> Step | None:
-    """The flow's verdict on ``reply``, a fresh token awaited (``Port.settle`` for a loop)."""
+    """The flow's verdict on ``reply``, a fresh token and any wait for the account's budget
+    awaited (``Port.settle`` for a loop)."""
     step = advance(flow, reply)
-    while step is REWIND or isinstance(step, NeedFreshToken):
+    while step is REWIND or isinstance(step, (NeedFreshToken, Pause)):
         if isinstance(step, NeedFreshToken):
             step = advance(flow, await fresh_token(port, step.rejected))
+        elif isinstance(step, Pause):
+            await anyio.to_thread.run_sync(port.budget.share, step.until)
+            await _pause(port, step.seconds)
+            step = advance(flow, None)
         else:
             step = advance(flow, rewind())
     return step
+
+
+async def _pause(port: Port, seconds: float) -> None:
+    """Waits for the account's budget without blocking the loop, counted in its stats:
+    ``seconds``, then for any cooldown that began meanwhile (a look in the store, off the loop)."""
+    while seconds > 0:
+        await anyio.sleep(seconds)
+        port.budget.waited(seconds)
+        seconds = await anyio.to_thread.run_sync(functools.partial(port.budget.pause, again=True))
 
 
 async def token(port: Port) -> Token:

@@ -8,17 +8,22 @@ answers those steps with its own library's objects:
 - :class:`Attach` -> a :class:`Reply`: the request, re-targeted and carrying the token, went out;
 - :class:`NeedFreshToken` -> a Token: the API rejected ``rejected``; drop it, get another;
 - :data:`REWIND` -> bool: whether the body is ready to be sent again (False: it cannot be);
-- :class:`Resend` -> a Reply: the request went out again with the fresh token;
+- :class:`Pause` -> None: the account's API budget is spent (an account 429); wait this long;
+- :class:`Resend` -> a Reply: the request went out again, with a fresh token after a rejection,
+  or with the same one after a pause; its answer may need settling again (one re-send per
+  rejection, as many after 429s as the call's wait budget allows);
 - :data:`KEEP` -> another Reply or nothing: the last answer is the caller's. A driver whose
   library shows it every redirect hop (requests' response hook) sends the next hop's answer in;
   the others stop here.
 
-An answer for which :func:`rejects_token` is False always gets :data:`KEEP` and changes
-nothing, so a driver may keep it without building a Reply: the warm path's shortcut.
+An answer for which :func:`needs_settling` is False always gets :data:`KEEP` and changes
+nothing, so a driver may keep it without building a Reply: the warm path's shortcut (it still
+shows the answer's headers to the rate budget, :meth:`RateBudget.observe`).
 
 A flow that returns without yielding :class:`Attach` leaves the request as it was: no token.
-Fetching is the driver's, so an async driver can await it; everything else (scope, the
-bad-token rule, the one re-send, replay, logging) is decided here and nowhere else.
+Fetching and waiting are the driver's, so an async driver can await them; everything else
+(scope, the bad-token rule, the account's budget, the re-sends, replay, logging) is decided
+here and nowhere else.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from .token import Token
 
 if TYPE_CHECKING:
     from ._home import ApiHome
+    from ._ratelimit import RateBudget
 
 __all__ = [
     "BAD_TOKEN_RATE_LIMIT",
@@ -43,12 +49,14 @@ __all__ = [
     "Attach",
     "Flow",
     "NeedFreshToken",
+    "Pause",
     "Reply",
     "Resend",
     "Routing",
     "Step",
     "advance",
     "carries",
+    "needs_settling",
     "rejects_token",
     "request_flow",
     "settle",
@@ -58,6 +66,8 @@ log = logging.getLogger("requests_falcon_auth.auth")
 
 # Falcon's budget of calls with a bad token, per minute and source IP (falcon-oauth2.md).
 BAD_TOKEN_RATE_LIMIT: Final = 15
+# The statuses a flow may act on: a rejected token (401, the bad-token 429), a spent budget.
+_SETTLED: Final = frozenset({401, 429})
 _TRACE_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
 
@@ -89,6 +99,14 @@ class NeedFreshToken(NamedTuple):
     rejected: Token
 
 
+class Pause(NamedTuple):
+    """The account's budget is spent until ``until`` (epoch seconds): share that with every
+    caller of the account (the store: I/O), wait ``seconds`` (0: do not), answer None."""
+
+    seconds: float
+    until: float
+
+
 class Resend(NamedTuple):
     """Send the request again, its body rewound, with ``token``."""
 
@@ -109,9 +127,9 @@ class Reply(NamedTuple):
     url: str
 
 
-Step = Union[_Marker, Attach, NeedFreshToken, Resend]
+Step = Union[_Marker, Attach, NeedFreshToken, Pause, Resend]
 # What a driver sends in: a Token (to NEED_TOKEN and NeedFreshToken), a Reply (to Attach, Resend
-# and KEEP), a bool (to REWIND), or None (to start the flow).
+# and KEEP), a bool (to REWIND), or None (to start the flow, and after a Pause).
 Answer = Union[Token, Reply, bool, None]
 _A = TypeVar("_A", Token, Reply, bool)
 
@@ -129,10 +147,12 @@ class Routing:
 
     Args:
         home: where the API lives, which autodiscovery moves when it finds the home region.
+        budget: the account's API budget, which the tokens' calls spend.
     """
 
-    def __init__(self, home: ApiHome) -> None:
+    def __init__(self, home: ApiHome, budget: RateBudget) -> None:
         self._home = home
+        self.budget = budget
         self._logged: set[str] = set()
 
     def home_covering(self, url: str, origin: Origin) -> str | None:
@@ -187,37 +207,52 @@ def request_flow(routing: Routing, method: str, url: str) -> Generator[Step, Ans
     if target is None:
         return
     reply = _sent(Reply, (yield Attach(target, token)))
+    healed, waited = False, 0.0
     while True:
-        if _rejected_here(reply, token):
-            if _sent(bool, (yield REWIND)):
-                break
-            log.warning(
-                "Falcon answered %s to %s %s and the request body cannot be sent again "
-                "(a generator or unseekable stream); returning it",
-                _describe(reply.status),
-                method,
-                _path_of(reply.url),
-            )
+        if not healed and _rejected_here(reply, token):
+            if not _sent(bool, (yield REWIND)):
+                _unreplayable(reply, method)
+            else:
+                healed = True
+                log.info(
+                    "Falcon answered %s to %s %s (trace_id=%s); retrying once with a fresh token",
+                    _describe(reply),
+                    method,
+                    _path_of(reply.url),
+                    _trace_id(reply.headers),
+                )
+                token = _sent(Token, (yield NeedFreshToken(token)))
+                reply = _sent(Reply, (yield Resend(token)))
+                if rejects_token(reply.status, reply.headers):
+                    log.warning(
+                        "Falcon answered %s again to %s %s with a fresh token (trace_id=%s)",
+                        _describe(reply),
+                        method,
+                        _path_of(reply.url),
+                        _trace_id(reply.headers),
+                    )
+                continue
+        elif _spent_here(reply, token):
+            until, wait = routing.budget.spent(reply.headers, waited)
+            replay = wait is not None and _sent(bool, (yield REWIND))
+            yield Pause(wait if replay and wait is not None else 0.0, until)
+            if replay and wait is not None:
+                waited += wait
+                reply = _sent(Reply, (yield Resend(token)))
+                continue
+            if wait is not None:
+                _unreplayable(reply, method)
         reply = _sent(Reply, (yield KEEP))
-    log.info(
-        "Falcon answered %s to %s %s (trace_id=%s); retrying once with a fresh token",
-        _describe(reply.status),
+
+
+def _unreplayable(reply: Reply, method: str) -> None:
+    log.warning(
+        "Falcon answered %s to %s %s and the request body cannot be sent again "
+        "(a generator or unseekable stream); returning it",
+        _describe(reply),
         method,
         _path_of(reply.url),
-        _trace_id(reply.headers),
     )
-    fresh = _sent(Token, (yield NeedFreshToken(token)))
-    retried = _sent(Reply, (yield Resend(fresh)))
-    if rejects_token(retried.status, retried.headers):
-        log.warning(
-            "Falcon answered %s again to %s %s with a fresh token (trace_id=%s)",
-            _describe(retried.status),
-            method,
-            _path_of(retried.url),
-            _trace_id(retried.headers),
-        )
-    while True:
-        yield KEEP
 
 
 def _sent(kind: type[_A], answer: Answer) -> _A:
@@ -236,7 +271,11 @@ def advance(flow: Flow, answer: Answer) -> Step | None:
 
 
 def settle(
-    flow: Flow, reply: Reply, rewind: Callable[[], bool], fresh: Callable[[Token], Token]
+    flow: Flow,
+    reply: Reply,
+    rewind: Callable[[], bool],
+    fresh: Callable[[Token], Token],
+    pause: Callable[[Pause], None],
 ) -> Step | None:
     """Sends ``reply`` in and answers the steps up to the flow's verdict, for a sync driver.
 
@@ -245,14 +284,18 @@ def settle(
         reply: the answer to the request.
         rewind: readies the body for a re-send; False when it cannot be replayed.
         fresh: the token to re-send with, given the rejected one.
+        pause: shares a spent budget's cooldown and waits as the step says.
 
     Returns:
         :class:`Resend` when the request is to go again, else :data:`KEEP` or None.
     """
     step = advance(flow, reply)
-    while step is REWIND or isinstance(step, NeedFreshToken):
+    while step is REWIND or isinstance(step, (NeedFreshToken, Pause)):
         if isinstance(step, NeedFreshToken):
             step = advance(flow, fresh(step.rejected))
+        elif isinstance(step, Pause):
+            pause(step)
+            step = advance(flow, None)
         else:
             step = advance(flow, rewind())
     return step
@@ -263,6 +306,20 @@ def carries(token: Token, url: str) -> bool:
     prefix). Drivers ask it of every redirect hop, with the URL as their library sends it."""
     home = scope_of(token.base_url)
     return home is not None and home.covers(url)
+
+
+def needs_settling(status: int) -> bool:
+    """True for an answer the flow may act on (a rejection, a spent budget): every other
+    answer it only keeps, so a driver may skip sending it in."""
+    return status in _SETTLED
+
+
+def _spent_here(reply: Reply, token: Token) -> bool:
+    """The API at the token's home says the account's budget is spent (a 429 that is not the
+    bad-token budget's)."""
+    return (
+        reply.status == 429 and not rejects_token(429, reply.headers) and carries(token, reply.url)
+    )
 
 
 def _rejected_here(reply: Reply, token: Token) -> bool:
@@ -285,8 +342,12 @@ def rejects_token(status: int, headers: Mapping[str, str]) -> bool:
     return limit.isdigit() and int(limit) == BAD_TOKEN_RATE_LIMIT
 
 
-def _describe(status: int) -> str:
-    return "401" if status == 401 else "429 under the bad-token budget"
+def _describe(reply: Reply) -> str:
+    if reply.status == 401:
+        return "401"
+    if rejects_token(reply.status, reply.headers):
+        return "429 under the bad-token budget"
+    return "429 (the account's API budget is spent)"
 
 
 def _trace_id(headers: Mapping[str, str]) -> str | None:

@@ -9,7 +9,8 @@ twins of :meth:`Port.begin` and :meth:`Port.settle` are in ``_async_tokens.py``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+import time
+from collections.abc import Callable, Generator, Mapping
 from typing import NamedTuple
 
 from ._flow import (
@@ -17,13 +18,16 @@ from ._flow import (
     Answer,
     Attach,
     Flow,
+    Pause,
     Reply,
     Routing,
     Step,
     advance,
+    needs_settling,
     request_flow,
     settle,
 )
+from ._ratelimit import RateBudget
 from ._sources import TokenSource
 from .token import Token
 
@@ -75,6 +79,7 @@ class Port:
     def __init__(self, tokens: TokenSource, routing: Routing) -> None:
         self.tokens = tokens
         self.routing = routing
+        self.budget: RateBudget = routing.budget
 
     def token(self) -> Token:
         """The token to attach (the answer to ``NEED_TOKEN``); raises FalconAuthError."""
@@ -103,7 +108,7 @@ class Port:
         :meth:`begin` (or its async twin), which decide everything else (a token to fetch,
         renew or look up in a shared store, a URL to re-target or leave alone)."""
         token = self.tokens.hot()
-        if token is None or not self.routing.covered_at_home(url, token):
+        if token is None or not self.budget.clear or not self.routing.covered_at_home(url, token):
             return None
         return Begun(WarmFlow(self.routing, method, url, token), Attach(url, token))
 
@@ -115,8 +120,30 @@ class Port:
         flow, step = self.start(method, url)
         if step is NEED_TOKEN:
             step = advance(flow, self.token())
-        return Begun(flow, step if isinstance(step, Attach) else None)
+        if isinstance(step, Attach):
+            self.pause(self.budget.pause())
+            return Begun(flow, step)
+        return Begun(flow, None)
+
+    def pause(self, seconds: float) -> None:
+        """Waits for the account's budget (blocking), counted in its stats: ``seconds``, then
+        for any cooldown that began meanwhile."""
+        while seconds > 0:
+            time.sleep(seconds)
+            self.budget.waited(seconds)
+            seconds = self.budget.pause(again=True)
+
+    def spent(self, step: Pause) -> None:
+        """Answers a :class:`Pause`: the cooldown shared, then waited out (blocking)."""
+        self.budget.share(step.until)
+        self.pause(step.seconds)
+
+    def noted(self, status: int, headers: Mapping[str, str]) -> bool:
+        """Shows an answer's budget headers to the budget; True when the flow must settle it
+        (the warm path's one look at an answer)."""
+        self.budget.observe(headers)
+        return needs_settling(status)
 
     def settle(self, flow: Flow, reply: Reply, rewind: Callable[[], bool]) -> Step | None:
         """The flow's verdict on ``reply``: ``Resend`` to send again, else KEEP or None."""
-        return settle(flow, reply, rewind, self.replace)
+        return settle(flow, reply, rewind, self.replace, self.spent)

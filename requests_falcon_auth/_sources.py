@@ -249,7 +249,7 @@ class IssuedToken:
         self.home = home
         self.cache: TokenCache = MemoryTokenCache()
         # Keyed by the token itself, so key material derives from a secret as for credentials.
-        key = CacheKey.for_credentials(home.entry_url, "", value, None)
+        key = self.key = CacheKey.for_credentials(home.entry_url, "", value, None)
         self._token = token
         self._clock = clock
         # No renew window: a renewal could only fail, and would warn each time it did.

@@ -13,7 +13,7 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Final
 from urllib.parse import urljoin, urlparse
@@ -25,9 +25,16 @@ from requests.exceptions import UnrewindableBodyError
 from requests.utils import requote_uri, rewind_body
 
 from . import _checks
-from ._flow import Flow, Reply, Resend, Routing, advance, carries, rejects_token
+from ._flow import Flow, Reply, Resend, Routing, Step, advance, carries
 from ._home import ApiHome
 from ._port import Port
+from ._ratelimit import (
+    DEFAULT_RATE_LIMIT_WAIT,
+    FALCON_WINDOW,
+    RateBudget,
+    RateLimitStats,
+    account_of,
+)
 from ._sources import CANNOT_REVOKE, FetchedTokens, IssuedToken, TokenSource
 from .cache import DEFAULT_RENEW_WINDOW, CacheKey, MemoryTokenCache, TokenCache
 from .clouds import AUTODISCOVER, CloudTable
@@ -126,6 +133,13 @@ class FalconAuth(AuthBase):
         revoke_on_close: revoke tokens this process fetched on ``close()``; defaults to True,
             or False with a cache shared across processes.
         retry: retry policy for transient token-endpoint failures.
+        rate_limit_wait: the most seconds one API call may wait in all for the account's
+            rate budget (Falcon's 429 past its calls a minute): the call waits for the time
+            the gateway names and is re-sent, and every other call of the account waits with
+            it (through ``cache``: a process, a host, a fleet). Past it the 429 is returned.
+            0 returns every 429 at once (a handler that would rather fail fast).
+        rate_limit_window: the window Falcon counts that budget over (a minute); only an
+            emulator with scaled-down budgets needs another.
         clock: monotonic clock (tests inject a fake one).
 
     Raises:
@@ -152,6 +166,8 @@ class FalconAuth(AuthBase):
         user_agent: str | None = None,
         revoke_on_close: bool | None = None,
         retry: FalconRetry | None = None,
+        rate_limit_wait: float = DEFAULT_RATE_LIMIT_WAIT,
+        rate_limit_window: float = FALCON_WINDOW,
         clock: Clock = time.monotonic,
     ) -> None:
         window = _checks.seconds(renew_window, "renew_window", allow_zero=True)
@@ -166,6 +182,7 @@ class FalconAuth(AuthBase):
             _check_token_only(client_id, client_secret, member_cid, cache, revoke_on_close)
             home = ApiHome(cloud=cloud or AUTODISCOVER, base_url=base_url, clouds=clouds)
             tokens = IssuedToken(home, access_token, expires_in, clock)
+            account = account_of(home.entry_url, tokens.key.name, None)
             self.revoke_on_close = False
         else:
             if expires_in is not None:
@@ -194,6 +211,7 @@ class FalconAuth(AuthBase):
                 self._oauth.entry_url, client_id, client_secret, member_cid
             )
             tokens = FetchedTokens(self._oauth, store, key, renew_window=window, clock=clock)
+            account = account_of(self._oauth.entry_url, client_id, member_cid)
             self.revoke_on_close = (
                 revoke_on_close if revoke_on_close is not None else not store.shared
             )
@@ -208,13 +226,18 @@ class FalconAuth(AuthBase):
                     "timeout": timeout,
                     "user_agent": user_agent,
                     "revoke_on_close": revoke_on_close,
+                    "rate_limit_wait": rate_limit_wait,
+                    "rate_limit_window": rate_limit_window,
                     # A shared store must travel (or refuse to); a private one starts empty.
                     "cache": None if isinstance(store, MemoryTokenCache) else store,
                 }
         self._tokens = tokens
         self._home = tokens.home
         self.cache: TokenCache = tokens.cache
-        self._port = Port(tokens, Routing(tokens.home))
+        budget = RateBudget(
+            tokens.cache, account, max_wait=rate_limit_wait, window=rate_limit_window
+        )
+        self._port = Port(tokens, Routing(tokens.home, budget))
 
     @property
     def client_id(self) -> str | None:
@@ -246,6 +269,12 @@ class FalconAuth(AuthBase):
         """The raw token/revoke operations for these credentials; None for a pre-issued token
         (nothing to call the service with)."""
         return self._oauth
+
+    @property
+    def rate_limits(self) -> RateLimitStats:
+        """What the account's API rate budget has cost so far: waits, seconds waited,
+        re-sends after a 429, 429s returned, and the budget the last answer stated."""
+        return self._port.budget.stats()
 
     @property
     def port(self) -> Port:
@@ -301,35 +330,54 @@ class FalconAuth(AuthBase):
     def _on_response(
         self, flow: Flow, token: Token, r: requests.Response, **kwargs: Any
     ) -> requests.Response | None:
-        """Drives the flow with one answer: None keeps it, a response replaces it (a re-send)."""
+        """Drives the flow with one answer: None keeps it, a response replaces it (the answer
+        to the last re-send)."""
         _guard_next_hop(r, token)
-        if not rejects_token(r.status_code, r.headers):
+        port = self._port
+        if not port.noted(r.status_code, r.headers):
             return None  # nothing to heal: the flow would only say KEEP
         request = r.request
         prep = request.copy()
-        reply = Reply(r.status_code, r.headers, r.url or "")
+        rewind = functools.partial(_rewind, prep)
+        answer, step = r, self._settle(flow, r, rewind)
+        while isinstance(step, Resend):
+            answer = self._resend(answer, request, prep, step.token, kwargs)
+            if port.noted(answer.status_code, answer.headers):
+                step = self._settle(flow, answer, rewind)
+            else:
+                step = advance(flow, _reply(answer))
+        return None if answer is r else answer
+
+    def _settle(self, flow: Flow, r: requests.Response, rewind: Callable[[], bool]) -> Step | None:
         try:
-            step = self._port.settle(flow, reply, functools.partial(_rewind, prep))
+            return self._port.settle(flow, _reply(r), rewind)
         except FalconAuthError:
-            r.close()  # the caller gets the error; the 401's connection goes back to the pool
+            r.close()  # the caller gets the error; the answer's connection goes back to the pool
             raise
-        if not isinstance(step, Resend):
-            return None
+
+    @staticmethod
+    def _resend(
+        r: requests.Response,
+        request: requests.PreparedRequest,
+        prep: requests.PreparedRequest,
+        token: Token,
+        kwargs: dict[str, Any],
+    ) -> requests.Response:
+        """Sends ``prep`` again with ``token`` after ``r``, on ``r``'s adapter."""
         # Consume and release the connection so the re-send can reuse it.
         _ = r.content
         r.close()
-        jar = prep._cookies  # as HTTPDigestAuth does: cookies set by the 401 go along
+        jar = prep._cookies  # as HTTPDigestAuth does: cookies set by the answer go along
         if jar is not None:
             extract_cookies_to_jar(jar, request, r.raw)
             prep.prepare_cookies(jar)
-        prep.headers["Authorization"] = step.token.authorization
+        prep.headers["Authorization"] = token.authorization
         # requests builds the next redirect hop from this request, not from the re-sent copy.
-        request.headers["Authorization"] = step.token.authorization
+        request.headers["Authorization"] = token.authorization
         retried: requests.Response = r.connection.send(prep, **kwargs)
         retried.history.append(r)
         retried.request = prep
-        _guard_next_hop(retried, step.token, request)
-        advance(flow, Reply(retried.status_code, retried.headers, retried.url or ""))
+        _guard_next_hop(retried, token, request)
         return retried
 
     def attach(self, session: requests.Session) -> requests.Session:
@@ -378,6 +426,10 @@ class FalconAuth(AuthBase):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _reply(r: requests.Response) -> Reply:
+    return Reply(r.status_code, r.headers, r.url or "")
 
 
 def _unpickle(args: dict[str, Any]) -> FalconAuth:

@@ -27,7 +27,7 @@ except ImportError as exc:
     ) from exc
 
 from . import _async_tokens
-from ._flow import Attach, Reply, Resend, advance, rejects_token
+from ._flow import Attach, Reply, Resend, advance
 from ._scope import Origin, Scope, scope_of
 from .auth import FalconAuth
 
@@ -71,12 +71,18 @@ class FalconHttpxAuth(httpx.Auth):
             return
         _attach(request, url, attach, _HopGuard)
         response = yield request
-        if not rejects_token(response.status_code, response.headers):
+        if not port.noted(response.status_code, response.headers):
             return  # nothing to heal: the flow would only say KEEP
-        step = port.settle(flow, _reply(response), partial(_replayable, request))
-        if isinstance(step, Resend):
+        rewind = partial(_replayable, request)
+        while True:
+            step = port.settle(flow, _reply(response), rewind)
+            if not isinstance(step, Resend):
+                return
             _ready_to_resend(request, response, step)
-            advance(flow, _reply((yield request)))
+            response = yield request
+            if not port.noted(response.status_code, response.headers):
+                advance(flow, _reply(response))
+                return
 
     async def async_auth_flow(
         self, request: httpx.Request
@@ -89,13 +95,18 @@ class FalconHttpxAuth(httpx.Auth):
             return
         _attach(request, url, attach, _AsyncHopGuard)
         response = yield request
-        if not rejects_token(response.status_code, response.headers):
+        if not port.noted(response.status_code, response.headers):
             return  # nothing to heal: the flow would only say KEEP
         rewind = partial(_replayable, request)
-        step = await _async_tokens.settle(port, flow, _reply(response), rewind)
-        if isinstance(step, Resend):
+        while True:
+            step = await _async_tokens.settle(port, flow, _reply(response), rewind)
+            if not isinstance(step, Resend):
+                return
             _ready_to_resend(request, response, step)
-            advance(flow, _reply((yield request)))
+            response = yield request
+            if not port.noted(response.status_code, response.headers):
+                advance(flow, _reply(response))
+                return
 
     def close(self) -> None:
         """Closes the FalconAuth: revokes its tokens (bounded, never raises)."""

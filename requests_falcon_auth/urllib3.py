@@ -20,7 +20,7 @@ from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
 from . import _fork
-from ._flow import Flow, Reply, Resend, advance, carries, rejects_token
+from ._flow import Flow, Reply, Resend, advance, carries
 from ._scope import origin_of
 from .auth import FalconAuth
 from .errors import FalconAuthError
@@ -130,27 +130,30 @@ class AuthorizedPoolManager(RequestMethods):
         start: int | None,
         kwargs: Mapping[str, Any],
     ) -> tuple[Any, Token | None]:
-        """Sends one hop with the headers ``sent`` and heals a rejection once; returns the
-        answer, and the fresh token when it went again with one."""
+        """Sends one hop with the headers ``sent`` and re-sends as the flow says (a fresh token
+        after a rejection, the same after a wait for the budget); returns the last answer, and
+        the token it went with when that changed."""
+        port = self.auth.port
         response = self.http.urlopen(hop.method, hop.url, body=hop.body, headers=sent, **kwargs)
-        if not rejects_token(response.status, response.headers):
+        if not port.noted(response.status, response.headers):
             return response, None  # nothing to heal: the flow would only say KEEP
-        try:
-            step = self.auth.port.settle(
-                flow,
-                Reply(response.status, response.headers, hop.url),
-                functools.partial(_rewind, hop.body, start),
-            )
-        except FalconAuthError:
-            _release(response, kwargs)  # the caller gets the error, the pool its connection
-            raise
-        if not isinstance(step, Resend):
-            return response, None
-        _release(response, kwargs)
-        sent["Authorization"] = step.token.authorization
-        retried = self.http.urlopen(hop.method, hop.url, body=hop.body, headers=sent, **kwargs)
-        advance(flow, Reply(retried.status, retried.headers, hop.url))
-        return retried, step.token
+        rewind = functools.partial(_rewind, hop.body, start)
+        token: Token | None = None
+        while True:
+            try:
+                step = port.settle(flow, Reply(response.status, response.headers, hop.url), rewind)
+            except FalconAuthError:
+                _release(response, kwargs)  # the caller gets the error, the pool its connection
+                raise
+            if not isinstance(step, Resend):
+                return response, token
+            _release(response, kwargs)
+            token = step.token
+            sent["Authorization"] = token.authorization
+            response = self.http.urlopen(hop.method, hop.url, body=hop.body, headers=sent, **kwargs)
+            if not port.noted(response.status, response.headers):
+                advance(flow, Reply(response.status, response.headers, hop.url))
+                return response, token
 
     def clear(self) -> None:
         """Closes the pools if this object made them."""

@@ -22,6 +22,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -173,7 +174,9 @@ class MiniFalcon:
 
     The knobs: ``prefix`` (everything lives under it), ``redirect_to`` (``/redirect...`` answers
     302 there), ``bad_token_status`` (429: the bad-token budget is spent), ``account_limited``
-    (paths under it answer the account's 429), ``set_cookie_on_401`` and ``forbidden`` (403).
+    (paths under it answer the account's 429 as a gateway does: the budget is spent for
+    ``account_wait`` seconds, every call until then gets a 429 naming that epoch time; at most
+    ``account_429s`` such cooldowns if set), ``set_cookie_on_401`` and ``forbidden`` (403).
     """
 
     def __init__(self) -> None:
@@ -183,6 +186,11 @@ class MiniFalcon:
         self.prefix = ""
         self.bad_token_status = 401
         self.account_limited: str | None = None
+        self.account_429s: int | None = None
+        self.account_wait = 0.0
+        self.account_busy_until = 0.0
+        self.account_429_answers = 0
+        self.account_429_sent = threading.Event()
         self.set_cookie_on_401 = False
         self.forbidden: str | None = None
 
@@ -207,8 +215,20 @@ class MiniFalcon:
                 headers.update({"X-Ratelimit-Limit": "15", "X-Ratelimit-Remaining": "0"})
             return Answer(self.bad_token_status, b'{"errors": [{"code": 401}]}', headers)
         if self.account_limited and path.startswith(self.account_limited):
-            limits = {"X-Ratelimit-Limit": "6000", "X-Ratelimit-Remaining": "0"}
-            return Answer(429, b'{"errors": [{"code": 429}]}', limits)
+            now = time.time()
+            if now < self.account_busy_until or self.account_429s != 0:
+                if now >= self.account_busy_until:  # a new cooldown
+                    self.account_busy_until = now + self.account_wait
+                    if self.account_429s is not None:
+                        self.account_429s -= 1
+                self.account_429_answers += 1
+                self.account_429_sent.set()
+                limits = {
+                    "X-Ratelimit-Limit": "6000",
+                    "X-Ratelimit-Remaining": "0",
+                    "X-Ratelimit-Retryafter": f"{self.account_busy_until:.3f}",
+                }
+                return Answer(429, b'{"errors": [{"code": 429}]}', limits)
         if self.redirect_to and path.startswith("/redirect"):
             return Answer(302, b"", {"Location": self.redirect_to})
         if self.forbidden and path.startswith(self.forbidden):

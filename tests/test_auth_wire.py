@@ -14,7 +14,9 @@ import logging
 import os
 import socket
 import ssl
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,16 @@ def auth(falcon: tuple[MiniFalcon, LoopbackServer]) -> Iterator[FalconAuth]:
         yield auth
 
 
+def until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Waits for ``condition`` (checked every millisecond) up to ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
+
+
 def api_calls(server: LoopbackServer, path: str) -> list[Received]:
     return [r for r in server.received if r.path.startswith(path)]
 
@@ -80,15 +92,23 @@ class FrontEnd:
         self.kind = kind
         self.rewinds_files = not kind.startswith("httpx")
         self.session = requests.Session()
-        self.session.auth = auth
         # Per request: requests lets REQUESTS_CA_BUNDLE override session.verify (psf/requests#3829).
         self.ca_bundle = ca_bundle
         self.pool = urllib3.PoolManager(ca_certs=ca_bundle)
-        self.http = AuthorizedPoolManager(auth, self.pool)
-        self.httpx_auth = FalconHttpxAuth(auth)
         self.verify: ssl.SSLContext | bool = (
             ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
         )
+        self.session.auth = auth
+        self.http = AuthorizedPoolManager(auth, self.pool)
+        self.httpx_auth = FalconHttpxAuth(auth)
+        self.httpx = httpx.Client(auth=self.httpx_auth, verify=self.verify, follow_redirects=True)
+
+    def use(self, auth: FalconAuth) -> None:
+        """Sends with ``auth`` from now on."""
+        self.httpx.close()
+        self.session.auth = auth
+        self.http = AuthorizedPoolManager(auth, self.pool)
+        self.httpx_auth = FalconHttpxAuth(auth)
         self.httpx = httpx.Client(auth=self.httpx_auth, verify=self.verify, follow_redirects=True)
 
     def send(self, method: str, url: str, body: Any = None) -> int:
@@ -208,14 +228,64 @@ def test_a_bad_token_429_is_healed_like_a_401(falcon: Falcon, front_end: FrontEn
     assert sent == ["Bearer tok-1", "Bearer tok-2"]
 
 
-def test_an_account_429_is_the_callers_and_costs_no_token(
-    falcon: Falcon, front_end: FrontEnd
+def test_an_account_429_is_waited_out_and_resent_with_the_same_token(
+    falcon: Falcon, front_end: FrontEnd, auth: FalconAuth
 ) -> None:
     app, server = falcon
-    app.account_limited = "/busy"
-    assert front_end.send("GET", f"{server.url}/busy/v1") == 429
+    app.account_limited, app.account_429s, app.account_wait = "/busy", 2, 0.2
+    started = time.monotonic()
+    assert front_end.send("POST", f"{server.url}/busy/v1", b'{"ids": [1]}') == 200
+    assert time.monotonic() - started >= 0.3  # two waits for the epoch time the 429 named
+    sent = api_calls(server, "/busy")
+    assert [r.body for r in sent] == [b'{"ids": [1]}'] * 3
+    assert {r.headers["Authorization"] for r in sent} == {"Bearer tok-1"}
+    assert app.issued == ["tok-1"]  # the budget was spent, not the token
+    stats = auth.rate_limits
+    assert (stats.waits, stats.resent, stats.gave_up) == (2, 2, 0)
+    assert stats.waited >= 0.3
+
+
+def test_one_429_makes_every_caller_of_the_account_wait_instead_of_its_own_429(
+    falcon: Falcon, front_end: FrontEnd, auth: FalconAuth
+) -> None:
+    app, server = falcon
+    app.account_limited, app.account_429s, app.account_wait = "/busy", 1, 0.5
+    url = f"{server.url}/busy/v1"
+    with ThreadPoolExecutor(9) as pool:
+        first = pool.submit(front_end.send, "GET", url)
+        assert app.account_429_sent.wait(10)
+        assert until(lambda: auth.rate_limits.resent == 1)  # the cooldown is known here
+        others = [pool.submit(front_end.send, "GET", url) for _ in range(8)]
+        statuses = [first.result(), *(other.result() for other in others)]
+    assert statuses == [200] * 9
+    assert app.account_429_answers == 1  # the other eight waited instead of trying
+    assert len(api_calls(server, "/busy")) == 10
+    assert auth.rate_limits.waits == 9
+
+
+def test_an_account_429_is_the_callers_with_rate_limit_wait_zero(
+    falcon: Falcon, front_end: FrontEnd, auth: FalconAuth
+) -> None:
+    app, server = falcon
+    app.account_limited, app.account_wait = "/busy", 30.0
+    fail_fast = make_auth(server, rate_limit_wait=0)
+    front_end.use(fail_fast)
+    with fail_fast:
+        assert front_end.send("GET", f"{server.url}/busy/v1") == 429
+        assert len(api_calls(server, "/busy")) == 1
+        stats = fail_fast.rate_limits
+        assert (stats.waits, stats.resent, stats.gave_up) == (0, 0, 1)
+
+
+def test_a_429_past_the_wait_budget_is_returned_without_waiting(
+    falcon: Falcon, front_end: FrontEnd, auth: FalconAuth, caplog: pytest.LogCaptureFixture
+) -> None:
+    app, server = falcon
+    app.account_limited, app.account_wait = "/busy", 600.0
+    with caplog.at_level(logging.WARNING, "requests_falcon_auth"):
+        assert front_end.send("GET", f"{server.url}/busy/v1") == 429
     assert len(api_calls(server, "/busy")) == 1
-    assert app.issued == ["tok-1"]
+    assert "past rate_limit_wait" in caplog.text
 
 
 def test_a_rejected_token_is_not_revoked_at_close(

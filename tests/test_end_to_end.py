@@ -6,6 +6,7 @@ real; time moves by a fake clock shared by the client and the emulator, never by
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import select
@@ -282,15 +283,37 @@ def test_storms_past_the_bad_token_budget_heal_too(falcon: Falcon) -> None:
     auth.close()
 
 
-def test_an_account_429_is_the_callers_and_costs_no_token() -> None:
+def test_with_rate_limit_wait_zero_an_account_429_is_the_callers_and_costs_no_token() -> None:
     limits = RateLimits(api_per_cid=3)
     for falcon in start(False, rate_limits=limits):
-        auth = falcon.auth()
+        auth = falcon.auth(rate_limit_wait=0)
         statuses = [get_status(falcon, auth) for _ in range(5)]
         assert statuses == [200, 200, 200, 429, 429]
         counters = falcon.emulator.counters
         assert (counters.token_requests, counters.api_429, counters.api_401) == (1, 2, 0)
         auth.close()
+
+
+def test_threads_past_the_account_budget_all_succeed_with_few_429s() -> None:
+    """Eight threads, twelve calls each, against 20 calls per 2 s: every call ends 200, each
+    waiting out the cooldown the first 429 of each window set, instead of failing."""
+    limits = RateLimits(api_per_cid=20, window=2.0)
+    for falcon in start(False, real_time=True, rate_limits=limits):
+        auth = falcon.auth(rate_limit_window=2.0)
+        twelve_calls = functools.partial(_calls, falcon, auth, 12)
+        assert run_threads(8, twelve_calls) == [200] * 8
+        counters = falcon.emulator.counters
+        assert counters.api_ok == 96
+        assert 0 < counters.api_429 <= 16  # the calls a cooldown caught in flight
+        stats = auth.rate_limits
+        assert stats.gave_up == 0
+        assert stats.waits >= 8
+        auth.close()
+
+
+def _calls(falcon: Falcon, auth: FalconAuth, count: int) -> int:
+    """``count`` calls one after another; the worst status."""
+    return max(get_status(falcon, auth) for _ in range(count))
 
 
 def test_resent_upload_arrives_byte_identical(falcon: Falcon, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 from support import token
@@ -15,6 +16,7 @@ from requests_falcon_auth._flow import (
     Attach,
     Flow,
     NeedFreshToken,
+    Pause,
     Reply,
     Resend,
     Routing,
@@ -22,13 +24,18 @@ from requests_falcon_auth._flow import (
     request_flow,
 )
 from requests_falcon_auth._home import ApiHome
+from requests_falcon_auth._ratelimit import RateBudget
+from requests_falcon_auth.cache import MemoryTokenCache
 
 API = "https://api.crowdstrike.com"
 DEVICES = f"{API}/devices/queries/devices/v1"
 
 
-def flow_for(url: str, method: str = "GET", cloud: str = "us-1") -> Flow:
-    return request_flow(Routing(ApiHome(cloud=cloud)), method, url)
+def flow_for(
+    url: str, method: str = "GET", cloud: str = "us-1", rate_limit_wait: float = 65.0
+) -> Flow:
+    budget = RateBudget(MemoryTokenCache(), "0" * 64, max_wait=rate_limit_wait)
+    return request_flow(Routing(ApiHome(cloud=cloud), budget), method, url)
 
 
 def attached(flow: Flow, with_token: Token) -> Attach:
@@ -80,10 +87,38 @@ def test_a_rejection_asks_to_rewind_then_for_a_fresh_token_then_resends_once(
     assert advance(flow, reply(401)) is KEEP
 
 
-def test_an_account_429_and_a_403_are_the_callers() -> None:
+def test_an_account_429_waits_for_the_named_second_and_goes_again_with_the_token() -> None:
     flow = flow_for(DEVICES)
     attached(flow, token("t1"))
-    assert advance(flow, reply(429, **{"X-Ratelimit-Limit": "6000"})) is KEEP
+    spent = {"X-Ratelimit-Limit": "6000", "X-Ratelimit-Retryafter": "30"}
+    assert advance(flow, reply(429, **spent)) is REWIND
+    pause = advance(flow, True)
+    assert isinstance(pause, Pause)
+    assert 29 < pause.seconds <= 30
+    assert pause.until == pytest.approx(time.time() + 30, abs=1)
+    resend = advance(flow, None)
+    assert isinstance(resend, Resend)
+    assert resend.token.access_token == "t1"  # the budget was spent, not the token
+    assert advance(flow, reply(429, **spent)) is REWIND  # waited 30 s of 65: once more
+    assert isinstance(advance(flow, True), Pause)
+    assert isinstance(advance(flow, None), Resend)
+    assert advance(flow, reply(429, **spent)) is not REWIND  # 90 s would pass the 65 s
+    assert advance(flow, None) is KEEP
+
+
+def test_with_rate_limit_wait_zero_an_account_429_is_the_callers_and_still_shared() -> None:
+    flow = flow_for(DEVICES, rate_limit_wait=0)
+    attached(flow, token("t1"))
+    spent = {"X-Ratelimit-Limit": "6000", "X-Ratelimit-Retryafter": "30"}
+    pause = advance(flow, reply(429, **spent))
+    assert isinstance(pause, Pause)
+    assert (pause.seconds, pause.until) == (0.0, pytest.approx(time.time() + 30, abs=1))
+    assert advance(flow, None) is KEEP
+
+
+def test_a_403_is_the_callers() -> None:
+    flow = flow_for(DEVICES)
+    attached(flow, token("t1"))
     assert advance(flow, reply(403)) is KEEP
 
 
