@@ -26,15 +26,14 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Final, NamedTuple
+from typing import Final, NamedTuple
+from urllib.parse import urlsplit
 
-from . import _checks
+from . import _checks, _fork
 from ._flow import BAD_TOKEN_RATE_LIMIT
+from .cache import MemoryTokenCache, TokenCache
 from .retry import parse_ratelimit_retryafter
 from .token import Clock
-
-if TYPE_CHECKING:
-    from .cache import TokenCache
 
 __all__ = [
     "DEFAULT_RATE_LIMIT_WAIT",
@@ -43,6 +42,8 @@ __all__ = [
     "RateBudget",
     "RateLimitStats",
     "account_of",
+    "forget_token_budgets",
+    "token_budget",
 ]
 
 log = logging.getLogger("requests_falcon_auth.auth")
@@ -128,6 +129,11 @@ class RateBudget:
         self._waited = 0.0
         self._resent = 0
         self._gave_up = 0
+        _fork.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        # A parent thread may have held the lock at the fork; what it guarded stays true.
+        self._lock = threading.Lock()
 
     @property
     def clear(self) -> bool:
@@ -195,13 +201,8 @@ class RateBudget:
         seconds) and how long to wait before re-sending, or None for the wait when that would
         take the call past ``max_wait`` (the 429 goes to the caller)."""
         now = self._wall_clock()
-        value = headers.get(_RETRY_AFTER)
-        delay = parse_ratelimit_retryafter(value, now) if value is not None else None
+        until = self.cooled(headers)
         with self._lock:
-            self._until = max(self._until, now + (delay if delay is not None else _UNSAID_WAIT))
-            self._low = True
-            self._remaining = 0
-            until = self._until
             wait = self._slot(until) - now  # the calls this 429 caught go one by one too
         if not self.max_wait or waited + wait > self.max_wait:
             with self._lock:
@@ -217,6 +218,18 @@ class RateBudget:
         with self._lock:
             self._resent += 1
         return until, wait
+
+    def cooled(self, headers: Mapping[str, str]) -> float:
+        """Notes the cooldown a 429 names (here; :meth:`share` tells the store) and returns
+        its end, epoch seconds: the time named, or a second on when it names none."""
+        now = self._wall_clock()
+        value = headers.get(_RETRY_AFTER)
+        delay = parse_ratelimit_retryafter(value, now) if value is not None else None
+        with self._lock:
+            self._until = max(self._until, now + (delay if delay is not None else _UNSAID_WAIT))
+            self._low = True
+            self._remaining = 0
+            return self._until
 
     def share(self, until: float) -> None:
         """Tells the store the account's budget is spent until ``until``: every caller of the
@@ -253,6 +266,51 @@ class RateBudget:
             wait,
             what,
         )
+
+
+class _TokenBudgets:
+    """The process's budget per token endpoint host and window."""
+
+    def __init__(self) -> None:
+        self._budgets: dict[tuple[str, float], RateBudget] = {}
+        self._lock = threading.Lock()
+        _fork.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+
+    def of(self, host: str, window: float) -> RateBudget:
+        with self._lock:
+            budget = self._budgets.get((host, window))
+            if budget is None:
+                account = account_of(host, "", None)
+                budget = RateBudget(MemoryTokenCache(), account, window=window)
+                self._budgets[host, window] = budget
+            return budget
+
+    def clear(self) -> None:
+        """Forgets every budget (a test's cooldown must not hold up the next test's fetch)."""
+        with self._lock:
+            self._budgets.clear()
+
+
+_token_budgets: _TokenBudgets | None = None
+
+
+def token_budget(token_url: str, window: float = FALCON_WINDOW) -> RateBudget:
+    """The budget of token requests to ``token_url``'s host, one per process: Falcon counts
+    them per source IP (300 a minute), whichever credentials ask, so every FalconAuth of the
+    process (an MSSP's hundreds of child CIDs) paces against one cooldown."""
+    global _token_budgets  # noqa: PLW0603 -- made on first use, not at import
+    if _token_budgets is None:
+        _token_budgets = _TokenBudgets()
+    return _token_budgets.of(urlsplit(token_url).netloc.lower(), window)
+
+
+def forget_token_budgets() -> None:
+    """Forgets the process's token endpoint budgets."""
+    if _token_budgets is not None:
+        _token_budgets.clear()
 
 
 def _integer(value: str | None) -> int | None:

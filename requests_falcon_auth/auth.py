@@ -34,6 +34,7 @@ from ._ratelimit import (
     RateBudget,
     RateLimitStats,
     account_of,
+    token_budget,
 )
 from ._sources import CANNOT_REVOKE, FetchedTokens, IssuedToken, TokenSource
 from .cache import DEFAULT_RENEW_WINDOW, CacheKey, MemoryTokenCache, TokenCache
@@ -191,6 +192,7 @@ class FalconAuth(AuthBase):
                     "with client_id and client_secret come with their own."
                 )
             secret_from_env = client_secret is None
+            entry = ApiHome(cloud=cloud or AUTODISCOVER, base_url=base_url, clouds=clouds)
             client_id, client_secret = resolve_credentials(client_id, client_secret)
             member_cid = _from_env(member_cid, "member_cid")
             self._oauth = OAuth2(
@@ -204,6 +206,7 @@ class FalconAuth(AuthBase):
                 session=session,
                 user_agent=user_agent,
                 retry=retry,
+                budget=token_budget(entry.entry_url, rate_limit_window),
                 clock=clock,
             )
             store = cache if cache is not None else MemoryTokenCache()

@@ -42,6 +42,7 @@ from ._diagnosis import (
 )
 from ._exchange import Answer, DeadlineExceeded, Request, UnusableAnswer, post_form
 from ._home import ApiHome
+from ._ratelimit import RateBudget, token_budget
 from ._redaction import Redactor
 from ._scope import direct_proxies
 from .clouds import AUTODISCOVER, normalize
@@ -93,6 +94,8 @@ class OAuth2:
         user_agent: a product token to put before this library's in ``User-Agent``.
         retry: the policy for transient failures (connection errors, 5xx, 429); the calls
             are retried as POSTs whatever its ``allowed_methods``.
+        budget: the token endpoint's rate budget to pace token requests against; by default
+            the one every OAuth2 of this process shares for that host and a minute's window.
         clock: the monotonic clock that stamps tokens.
 
     Attributes:
@@ -116,6 +119,7 @@ class OAuth2:
         session: requests.Session | None = None,
         user_agent: str | None = None,
         retry: FalconRetry | None = None,
+        budget: RateBudget | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
         if not client_id or not isinstance(client_id, str):
@@ -137,6 +141,7 @@ class OAuth2:
         # given policy allows for API calls.
         self._retry = (retry or FalconRetry()).new(allowed_methods=None)
         self.call_budget = sum(self._timeout) * _tries(self._retry) + self._retry.max_wait
+        self._token_budget = budget if budget is not None else token_budget(self.entry_url)
         self._clock = clock
         self._owns_session = session is None
         self._session = session if session is not None else requests.Session()
@@ -289,6 +294,9 @@ class OAuth2:
         (no budget left, a certificate that does not verify, an unreadable answer) raises.
         """
         connect, read = self._timeout
+        paced = call.operation == TOKEN_REQUEST
+        if paced:
+            self._pace(call)
         started = time.monotonic()
         left = call.deadline - started
         shown = call.redact(url)  # after a redirect, the server's Location
@@ -302,7 +310,7 @@ class OAuth2:
             direct_proxies(url, self._session.proxies),
         )
         try:
-            return post_form(self._session, request, min(call.deadline, started + connect + read))
+            answer = post_form(self._session, request, min(call.deadline, started + connect + read))
         except requests.exceptions.SSLError as exc:  # a ConnectionError, but never retried
             raise call.fail(TokenEndpointError, tls_failure(call.operation, shown)) from exc
         except (requests.ConnectionError, requests.Timeout, DeadlineExceeded) as exc:
@@ -310,6 +318,23 @@ class OAuth2:
         except (requests.RequestException, ValueError, UnusableAnswer) as exc:
             # ValueError: requests parses a redirect's Location even when not following it.
             raise call.fail(TokenEndpointError, garbled(call.operation, shown, exc)) from exc
+        if paced:
+            self._token_budget.observe(answer.headers)
+            if answer.status == 429:
+                self._token_budget.share(self._token_budget.cooled(answer.headers))
+        return answer
+
+    def _pace(self, call: _Call) -> None:
+        """Waits, within the call's deadline, for the token endpoint's budget: the cooldown a
+        429 to any token request of this process named, or this request's slot when answers
+        say the budget is nearly spent (Falcon counts token requests per source IP)."""
+        budget = self._token_budget
+        wait = budget.pause()
+        while (wait := min(wait, call.deadline - time.monotonic())) > 0:
+            log.debug("Waiting %.2f s for the token endpoint's rate budget", wait)
+            time.sleep(wait)
+            budget.waited(wait)
+            wait = budget.pause(again=True)  # a cooldown that began meanwhile
 
     def _follow_region_redirect(self, url: str, answer: Answer, call: _Call) -> str:
         """Checks a 308 from autodiscovery and returns the URL to re-post to."""

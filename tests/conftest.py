@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from required_tools import install_falconjs
 
+from requests_falcon_auth._ratelimit import forget_token_budgets
 from requests_falcon_auth._redaction import wire_forms
 from requests_falcon_auth.errors import FalconAuthError
 from requests_falcon_auth.testing import FalconEmulator
@@ -122,6 +123,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def falconjs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory where falconjs is installed, with tests/falconjs/drive.js beside it."""
     return install_falconjs(tmp_path_factory.mktemp("falconjs"))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_token_budgets() -> Iterator[None]:
+    """The token endpoint's budget is the process's: one test's 429 must not pace the next."""
+    yield
+    forget_token_budgets()
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import queue
 import select
 import subprocess
 import sys
@@ -309,6 +310,41 @@ def test_threads_past_the_account_budget_all_succeed_with_few_429s() -> None:
         assert stats.gave_up == 0
         assert stats.waits >= 8
         auth.close()
+
+
+def test_an_mssp_warming_many_child_tokens_paces_on_the_token_budget() -> None:
+    """Six threads warm a token each for 30 child CIDs, past 10 token requests per 2 s per
+    source IP: every token arrives, and the token endpoint's 429s stay few, since every
+    FalconAuth of the process paces against one budget and waits out one cooldown."""
+    limits = RateLimits(token_per_ip=10, window=2.0)
+    children = [f"{number:032x}" for number in range(30)]
+    for falcon in start(False, real_time=True, rate_limits=limits):
+        falcon.emulator.add_client("mssp", "mssp-secret", member_cids=children)
+        shares = queue.SimpleQueue[list[str]]()
+        for thread in range(6):
+            shares.put(children[thread::6])
+        warm = functools.partial(_warm_children, falcon.emulator.clouds, shares)
+        assert run_threads(6, warm) == [200] * 6
+        outcomes = falcon.emulator.counters.token_outcomes
+        assert outcomes["issued"] == 30
+        # The six requests in flight when the first burst spends the budget, and then about
+        # one a window: without pacing, each thread's retries spend a dozen.
+        assert outcomes["rate_limited"] <= 8
+
+
+def _warm_children(clouds: dict[str, str], shares: queue.SimpleQueue[list[str]]) -> int:
+    """Fetches a token for each child CID of one share, one after another, as a warm-up."""
+    for child in shares.get():
+        with FalconAuth(
+            "mssp",
+            "mssp-secret",
+            member_cid=child,
+            clouds=clouds,
+            rate_limit_window=2.0,
+            revoke_on_close=False,
+        ) as auth:
+            auth.get_token()
+    return 200
 
 
 def _calls(falcon: Falcon, auth: FalconAuth, count: int) -> int:

@@ -27,6 +27,9 @@ from requests_falcon_auth import (
     TokenEndpointError,
     __version__,
 )
+from requests_falcon_auth._ratelimit import RateBudget
+from requests_falcon_auth.cache import MemoryTokenCache
+from requests_falcon_auth.testing import ManualClock
 
 US1 = "https://api.crowdstrike.com"
 US2 = "https://api.us-2.crowdstrike.com"
@@ -306,15 +309,22 @@ def test_rate_limit_error_carries_retry_after(
     falcon: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     slept: list[float] = []
-    monkeypatch.setattr("urllib3.util.retry.time.sleep", slept.append)
+    wall = ManualClock(1.7e9)
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        wall.now += seconds
+
+    monkeypatch.setattr("urllib3.util.retry.time.sleep", sleep)
     falcon.post(
         f"{US1}/oauth2/token",
         json=envelope(429, "API rate limit exceeded."),
         status=429,
         headers={"X-Ratelimit-Retryafter": "5", "X-Ratelimit-Limit": "300"},
     )
+    budget = RateBudget(MemoryTokenCache(), "0" * 64, wall_clock=wall)
     with pytest.raises(RateLimitError) as caught:
-        client().token()
+        client(budget=budget).token()
     assert caught.value.retry_after == 5
     assert "wait 5 s" in str(caught.value)
     assert slept == [5.0, 5.0, 5.0]
