@@ -56,6 +56,7 @@ __all__ = [
     "Step",
     "advance",
     "carries",
+    "header_count",
     "needs_settling",
     "rejects_token",
     "request_flow",
@@ -338,8 +339,16 @@ def rejects_token(status: int, headers: Mapping[str, str]) -> bool:
         return True
     if status != 429:
         return False
-    limit = (headers.get("X-Ratelimit-Limit") or "").strip()
-    return limit.isdigit() and int(limit) == BAD_TOKEN_RATE_LIMIT
+    return header_count(headers.get("X-Ratelimit-Limit")) == BAD_TOKEN_RATE_LIMIT
+
+
+def header_count(value: str | None) -> int | None:
+    """A count a server put in a header (``X-Ratelimit-Limit``), or None for anything but
+    plain ASCII digits: ``str.isdigit`` also takes ``²``, which ``int`` refuses."""
+    if value is None:
+        return None
+    value = value.strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else None
 
 
 def _describe(reply: Reply) -> str:

@@ -30,7 +30,7 @@ from typing import Final, NamedTuple
 from urllib.parse import urlsplit
 
 from . import _checks, _fork
-from ._flow import BAD_TOKEN_RATE_LIMIT
+from ._flow import BAD_TOKEN_RATE_LIMIT, header_count
 from .cache import MemoryTokenCache, TokenCache
 from .retry import parse_ratelimit_retryafter
 from .token import Clock
@@ -180,13 +180,13 @@ class RateBudget:
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Reads the budget headers of an answer: whether the budget is nearly spent."""
-        remaining = _integer(headers.get(_REMAINING))
+        remaining = header_count(headers.get(_REMAINING))
         if remaining is None:
             if self._low:  # an answer without the headers: nothing says the budget is low
                 with self._lock:
                     self._low = False
             return
-        limit = _integer(headers.get(_LIMIT))
+        limit = header_count(headers.get(_LIMIT))
         if limit == BAD_TOKEN_RATE_LIMIT:  # the bad-token budget's, not the account's
             return
         low = limit is not None and remaining <= limit * LOW_SHARE
@@ -311,10 +311,3 @@ def forget_token_budgets() -> None:
     """Forgets the process's token endpoint budgets."""
     if _token_budgets is not None:
         _token_budgets.clear()
-
-
-def _integer(value: str | None) -> int | None:
-    if value is None:
-        return None
-    value = value.strip()
-    return int(value) if value.isdigit() and len(value) < 10 else None

@@ -153,3 +153,14 @@ def test_a_url_for_another_region_is_retargeted_home_under_autodiscovery() -> No
 
 def test_a_named_cloud_leaves_other_regions_bare() -> None:
     assert advance(flow_for("https://api.eu-1.crowdstrike.com/devices/v1"), None) is None
+
+
+@pytest.mark.parametrize("limit", ["\u00b2", "\u0661\u0665", "15.0", "-15", "9" * 40, ""])
+def test_a_429_with_a_limit_that_is_no_count_is_an_account_429(limit: str) -> None:
+    """A superscript two passes ``str.isdigit`` and fails ``int``; Arabic-Indic digits pass
+    both. A hostile header neither raises out of the flow nor reads as a count."""
+    flow = flow_for(DEVICES, rate_limit_wait=0)
+    attached(flow, token("t1"))
+    headers = {"X-Ratelimit-Limit": limit, "X-Ratelimit-Remaining": limit}
+    assert isinstance(advance(flow, reply(429, **headers)), Pause)
+    assert advance(flow, None) is KEEP
