@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from requests_falcon_auth.testing import RateLimits
+from tests.redis_launcher import RedisServer
 
 from .. import loopback
 from ..budget import Budget
 from ..peers import OURS
-from ..redis_server import RedisServer
 from ..remote import Lab, RemoteEmulator
 from ..report import NOT_APPLICABLE, Cell, Row, Section, count
 from . import _rate_worker
