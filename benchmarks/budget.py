@@ -52,6 +52,9 @@ class Budget:
         rate_threads: threads per process calling as fast as they can (row 13).
         rate_windows: rate windows each contender calls for (row 13); the budget starts full,
             so the first window is a burst and the later ones show the steady state.
+        httpx_rate_tasks: asyncio tasks on one event loop calling as fast as they can on one
+            account's scaled-down rate budget (row 14).
+        httpx_rate_windows: rate windows each contender calls for (row 14), as ``rate_windows``.
     """
 
     overhead_requests: int
@@ -83,6 +86,8 @@ class Budget:
     rate_processes: int
     rate_threads: int
     rate_windows: int
+    httpx_rate_tasks: int
+    httpx_rate_windows: int
 
 
 FULL = Budget(
@@ -115,6 +120,8 @@ FULL = Budget(
     rate_processes=4,
     rate_threads=4,
     rate_windows=5,
+    httpx_rate_tasks=64,
+    httpx_rate_windows=5,
 )
 
 QUICK = dataclasses.replace(
@@ -133,4 +140,5 @@ QUICK = dataclasses.replace(
     httpx_overhead_rounds=3,
     host_runs=10,
     rate_windows=2,
+    httpx_rate_windows=2,
 )

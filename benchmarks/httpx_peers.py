@@ -75,9 +75,14 @@ class HttpxOptions:
     Attributes:
         api_transport: answers the client's requests in process instead of the network (the
             warm-cost row); token requests still go to the emulator.
+        rate_limit_wait: ours only: FalconAuth's ``rate_limit_wait`` (None: its default).
+        rate_limit_window: ours only: FalconAuth's ``rate_limit_window``, for an emulator whose
+            rate budgets are scaled down (None: Falcon's minute).
     """
 
     api_transport: httpx.MockTransport | None = None
+    rate_limit_wait: float | None = None
+    rate_limit_window: float | None = None
 
     def client_kwargs(self) -> dict[str, Any]:
         """The keyword arguments every peer's ``httpx.AsyncClient`` gets: ``timeout=30`` and
@@ -158,8 +163,13 @@ class FalconHttpxPeer(_AuthPeer):
         super().__init__(target, options)
         # As benchmarks.peers builds it: base_url (no region table), default renew window and
         # retry; its token calls go over its own requests session to the emulator.
+        extra: dict[str, Any] = {}
+        if options.rate_limit_wait is not None:
+            extra["rate_limit_wait"] = options.rate_limit_wait
+        if options.rate_limit_window is not None:
+            extra["rate_limit_window"] = options.rate_limit_window
         self.falcon = FalconHttpxAuth(
-            FalconAuth(target.client_id, target.client_secret, base_url=target.base_url)
+            FalconAuth(target.client_id, target.client_secret, base_url=target.base_url, **extra)
         )
         self.auth = self.falcon
 

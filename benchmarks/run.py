@@ -3,7 +3,7 @@
     python -m benchmarks [--quick] [--rows 1,3,7] [--output PATH | --no-write]
 
 Rows 1-6 make the main table (``requests`` and threads, beside falconpy, requests-auth and
-authlib); rows 7-10 a second one, "httpx and asyncio", beside httpx-auth and authlib's
+authlib); rows 7-10 and 14 a second one, "httpx and asyncio", beside httpx-auth and authlib's
 ``AsyncOAuth2Client``. Progress goes to stderr, the document to stdout. Every connection stays
 on loopback (see :mod:`benchmarks.loopback`); the run fails rather than report a figure from
 one that did not.
@@ -44,7 +44,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--rows",
         help="comma-separated row numbers to run (default: all), e.g. 1,3; "
-        "1-6 are requests and threads, 7-10 httpx and asyncio",
+        "1-6 are requests and threads, 7-10 and 14 httpx and asyncio",
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="markdown file")
@@ -92,8 +92,9 @@ def _tables(sections: list[Section], httpx_sections: list[Section]) -> list[str]
                 "",
                 "The same emulator and budgets, with `httpx` clients: this library's "
                 "`FalconHttpxAuth` beside the httpx auths a Falcon user might pick instead. "
-                "Rows 7 to 10 run on one asyncio event loop per trial; a library that fetches "
-                "its token with a blocking call on the loop stops every task on it (row 10).",
+                "Rows 7 to 10 and 14 run on one asyncio event loop per trial; a library that "
+                "fetches its token with a blocking call on the loop stops every task on it "
+                "(row 10).",
                 "",
                 table.markdown(),
             ]

@@ -16,6 +16,7 @@ from . import (
     httpx_invalidation,
     httpx_loop_lag,
     httpx_overhead,
+    httpx_rate_budget,
     invalidation,
     overhead,
     rate_budget,
@@ -36,4 +37,10 @@ ROWS = (
     front_ends,
     rate_budget,
 )
-HTTPX_ROWS = (httpx_cold_start, httpx_invalidation, httpx_overhead, httpx_loop_lag)
+HTTPX_ROWS = (
+    httpx_cold_start,
+    httpx_invalidation,
+    httpx_overhead,
+    httpx_loop_lag,
+    httpx_rate_budget,
+)
