@@ -123,6 +123,7 @@ class RateBudget:
         self._low = False
         self._next_slot = 0.0
         self._logged_until = 0.0
+        self._warned_until = 0.0
         self._limit: int | None = None
         self._remaining: int | None = None
         self._waits = 0
@@ -202,12 +203,18 @@ class RateBudget:
         take the call past ``max_wait`` (the 429 goes to the caller)."""
         now = self._wall_clock()
         until = self.cooled(headers)
-        with self._lock:
-            wait = self._slot(until) - now  # the calls this 429 caught go one by one too
+        wait = until - now
+        if self.max_wait and waited + wait <= self.max_wait:
+            with self._lock:
+                wait = self._slot(until) - now  # the calls this 429 caught go one by one too
         if not self.max_wait or waited + wait > self.max_wait:
             with self._lock:
                 self._gave_up += 1
-            log.warning(
+                first = now >= self._warned_until  # once per cooldown; the rest at DEBUG
+                if first:
+                    self._warned_until = until
+            log.log(
+                logging.WARNING if first else logging.DEBUG,
                 "Falcon's API rate budget for this account is spent for %.1f s more, past "
                 "rate_limit_wait=%.1f s; returning the 429",
                 wait,

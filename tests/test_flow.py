@@ -164,3 +164,18 @@ def test_a_429_with_a_limit_that_is_no_count_is_an_account_429(limit: str) -> No
     headers = {"X-Ratelimit-Limit": limit, "X-Ratelimit-Remaining": limit}
     assert isinstance(advance(flow, reply(429, **headers)), Pause)
     assert advance(flow, None) is KEEP
+
+
+def test_429s_returned_at_once_say_the_gateways_wait(caplog: pytest.LogCaptureFixture) -> None:
+    """With rate_limit_wait=0 every 429 goes to the caller, with a line naming how long the
+    budget stays spent: a thousand of them must not push that figure out, nor warn a
+    thousand times."""
+    budget = RateBudget(MemoryTokenCache(), "0" * 64, max_wait=0)
+    budget.observe({"X-Ratelimit-Limit": "6000", "X-Ratelimit-Remaining": "0"})
+    spent = {"X-Ratelimit-Limit": "6000", "X-Ratelimit-Retryafter": "2"}
+    with caplog.at_level(logging.DEBUG, "requests_falcon_auth"):
+        for _ in range(1000):
+            assert budget.spent(spent, 0.0)[1] is None
+    assert "spent for 2.0 s more" in caplog.records[-1].getMessage()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1  # once per cooldown
