@@ -99,8 +99,9 @@ class PeerOptions:
             (each closes, and revokes, on close: use with one caller).
         clock: ours only: FalconAuth's monotonic clock (the fleet row steps a shared one).
         cache: ours only: FalconAuth's token store (default: its in-memory cache).
-        rate_limit_wait: ours only: FalconAuth's ``rate_limit_wait``, passed only when given
-            (None: FalconAuth's default; a FalconAuth without the argument takes none).
+        rate_limit_wait: ours only: FalconAuth's ``rate_limit_wait`` (None: its default).
+        rate_limit_window: ours only: FalconAuth's ``rate_limit_window``, for an emulator whose
+            budgets are scaled down (None: Falcon's minute).
         trust_env: ``requests.Session.trust_env`` of the sessions that make user calls (False
             spares each call requests' scan of the environment for proxies and netrc).
     """
@@ -114,6 +115,7 @@ class PeerOptions:
     clock: Callable[[], float] | None = None
     cache: TokenCache | None = None
     rate_limit_wait: float | None = None
+    rate_limit_window: float | None = None
     trust_env: bool = True
 
 
@@ -222,6 +224,8 @@ class FalconAuthPeer(Peer):
         extra: dict[str, Any] = {}
         if options.rate_limit_wait is not None:
             extra["rate_limit_wait"] = options.rate_limit_wait
+        if options.rate_limit_window is not None:
+            extra["rate_limit_window"] = options.rate_limit_window
         self.auth = FalconAuth(
             target.client_id,
             target.client_secret,

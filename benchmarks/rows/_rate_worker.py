@@ -8,19 +8,17 @@ deadline. It reports its outcomes, how long it ran, or the error it hit, on a qu
 
 from __future__ import annotations
 
-import inspect
 import threading
 import time
 from collections import Counter
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Final
 
 import redis
 from requests.adapters import HTTPAdapter
 
-from requests_falcon_auth import FalconAuth
 from requests_falcon_auth.filecache import FileTokenCache
 from requests_falcon_auth.redis import RedisTokenCache
 from requests_falcon_auth.retry import FalconRetry
@@ -37,7 +35,6 @@ __all__ = [
     "RETRY",
     "RateJob",
     "RateReport",
-    "rate_limit_wait_parameter",
     "work",
 ]
 
@@ -46,12 +43,6 @@ FILE: Final = "requests-falcon-auth + FileTokenCache"
 MEMORY: Final = "requests-falcon-auth, in-memory cache"
 RETRY: Final = "requests-falcon-auth + per-call FalconRetry"
 _TIMEOUT: Final = 30.0
-
-
-def rate_limit_wait_parameter() -> inspect.Parameter | None:
-    """FalconAuth's ``rate_limit_wait`` argument, or None if it has none (before it waits out an
-    account's 429 itself, it hands every 429 to the caller)."""
-    return inspect.signature(FalconAuth).parameters.get("rate_limit_wait")
 
 
 @dataclass(frozen=True)
@@ -63,6 +54,7 @@ class RateJob:
     threads: int
     seconds: float  # how long each thread calls
     backoff: float  # seconds a caller waits after a failed call (0: not at all)
+    window: float  # the emulator's budget window, which FalconAuth is told
     redis_port: int | None = None
     cache_dir: str | None = None
 
@@ -81,24 +73,22 @@ class RateReport:
 def _peer(job: RateJob, stack: ExitStack) -> Peer:
     if job.kind == "falconpy":
         return make_peer("falconpy", job.target, PeerOptions(threads=job.threads))
-    options = PeerOptions(threads=job.threads)
+    options = PeerOptions(threads=job.threads, rate_limit_window=job.window)
     if job.kind == REDIS:
         if job.redis_port is None:
             raise ValueError("a Redis job needs redis_port")
         client = redis.Redis(host="127.0.0.1", port=job.redis_port, socket_timeout=_TIMEOUT)
         stack.callback(client.close)
-        options = PeerOptions(threads=job.threads, cache=RedisTokenCache(client))
+        options = replace(options, cache=RedisTokenCache(client))
     elif job.kind == FILE:
         if job.cache_dir is None:
             raise ValueError("a file job needs cache_dir")
-        options = PeerOptions(threads=job.threads, cache=FileTokenCache(job.cache_dir))
+        options = replace(options, cache=FileTokenCache(job.cache_dir))
     elif job.kind == RETRY:
         # The per-call answer to a 429: urllib3 retries on the gateway path, honouring
         # X-Ratelimit-Retryafter; FalconAuth itself must not wait as well.
-        options = PeerOptions(
-            threads=job.threads,
-            api_adapter=HTTPAdapter(max_retries=FalconRetry()),
-            rate_limit_wait=0.0 if rate_limit_wait_parameter() is not None else None,
+        options = replace(
+            options, api_adapter=HTTPAdapter(max_retries=FalconRetry()), rate_limit_wait=0.0
         )
     return make_peer(OURS, job.target, options)
 

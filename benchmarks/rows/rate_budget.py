@@ -135,23 +135,6 @@ def _ours(per_kind: dict[str, _Result], text: Callable[[_Result], str]) -> Cell:
     )
 
 
-def _rate_limit_wait_note() -> str:
-    parameter = _rate_worker.rate_limit_wait_parameter()
-    if parameter is None:
-        return (
-            "This FalconAuth has no `rate_limit_wait`: it hands every 429 to the caller, so "
-            "its first three figures differ only in where the token lives, and the caller's "
-            f"{BACKOFF:g} s back-off is all the waiting there is."
-        )
-    default = parameter.default
-    shown = f"{default:g} s" if isinstance(default, (int, float)) else repr(default)
-    return (
-        f"FalconAuth's `rate_limit_wait` at its default ({shown}) on Redis, on "
-        "the file cache and in memory; `rate_limit_wait=0` (it returns the 429 at once) under "
-        "FalconRetry."
-    )
-
-
 def run(lab: Lab, budget: Budget) -> Section:
     """Each contender on one account's budget, one after another."""
     context = _context()
@@ -167,6 +150,7 @@ def run(lab: Lab, budget: Budget) -> Section:
                     threads=threads,
                     seconds=seconds,
                     backoff=0.0 if kind == RETRY else BACKOFF,
+                    window=LIMITS.window,
                     redis_port=server.port if kind == REDIS else None,
                     cache_dir=cache_dir if kind == FILE else None,
                 )
@@ -235,7 +219,9 @@ def run(lab: Lab, budget: Budget) -> Section:
                 "by the processes, on its in-memory cache (one per process), and per-call "
                 "`HTTPAdapter(max_retries=FalconRetry())` on each thread's session (3 tries, "
                 "honouring `X-Ratelimit-Retryafter`, at most 30 s of waits a call). "
-                + _rate_limit_wait_note()
+                + f"FalconAuth at its default `rate_limit_wait` on Redis, on the file cache and "
+                f"in memory, told the scaled window (`rate_limit_window={LIMITS.window:g}`); "
+                "`rate_limit_wait=0` (it returns the 429 at once) under FalconRetry."
                 + " The table has one column per library, so the four share this one."
             ),
             "rate-falconpy": (
