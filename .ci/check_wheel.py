@@ -20,6 +20,7 @@ ALLOWED = (
     f"{PACKAGE}/*.py",
     f"{PACKAGE}/py.typed",
     f"{PACKAGE}/testing/*.py",
+    f"{PACKAGE}/testing/_operations.json",
     "requests_falcon_auth-*.dist-info/METADATA",
     "requests_falcon_auth-*.dist-info/WHEEL",
     "requests_falcon_auth-*.dist-info/RECORD",
@@ -35,6 +36,7 @@ REQUIRED = (
     f"{PACKAGE}/testing/__init__.py",
     f"{PACKAGE}/testing/emulator.py",
     f"{PACKAGE}/testing/pytest_plugin.py",
+    f"{PACKAGE}/testing/_operations.json",
     "requests_falcon_auth-*.dist-info/licenses/LICENSE",
 )
 
