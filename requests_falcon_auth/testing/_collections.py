@@ -302,25 +302,27 @@ def answer_query(collection: Collection, call: ApiCall, style: QueryStyle) -> Ap
     return ApiAnswer(200, ids, meta={"pagination": pagination})
 
 
-def answer_entities(collection: Collection, call: ApiCall) -> ApiAnswer:
+def answer_entities(collection: Collection, call: ApiCall, key: str = "ids") -> ApiAnswer:
     """The records of the ids asked (``?ids=`` repeated, or a POST body ``{"ids": [...]}``).
 
-    Unknown ids get an error each (``{"code": 404, "message", "id"}``): 200 when some id was
-    found, 404 when none was. Repeated ids are answered once.
+    ``key`` is the parameter (or body key) the operation reads its ids from, as the catalogue
+    of operations says (alerts take ``composite_ids``). Unknown ids get an error each
+    (``{"code": 404, "message", "id"}``): 200 when some id was found, 404 when none was.
+    Repeated ids are answered once.
     """
     if call.method == "POST":
         body = call.json_body
-        raw = body.get("ids") if isinstance(body, dict) else None
+        raw = body.get(key) if isinstance(body, dict) else None
         if raw is None:
-            return refuse('ids is required: send a JSON body {"ids": ["...", ...]}')
+            return refuse(f'{key} is required: send a JSON body {{"{key}": ["...", ...]}}')
         if not isinstance(raw, list) or not all(isinstance(i, str) for i in raw):
-            return refuse("ids must be a list of strings")
+            return refuse(f"{key} must be a list of strings")
         asked: list[str] = raw
     else:
-        asked = list(call.query.get("ids", ()))
+        asked = list(call.query.get(key, ()))
     ids = list(dict.fromkeys(i for i in asked if i))
     if not ids:
-        return refuse("ids is required")
+        return refuse(f"{key} is required")
     if len(ids) > MAX_IDS:
         return refuse(f"at most {MAX_IDS} ids per request, got {len(ids)}")
     found: list[object] = []
