@@ -82,16 +82,20 @@ def test_a_service_class_scrolls_and_posts_for_details(falcon: FalconEmulator) -
     assert [e["code"] for e in details["body"]["errors"]] == [404]
 
 
-def test_a_filtered_query_and_an_unsupported_filter(falcon: FalconEmulator) -> None:
+def test_filtered_queries_and_an_invalid_filter(falcon: FalconEmulator) -> None:
     sdk = harness(falcon)
     linux = sdk.command("QueryDevicesByFilter", filter="platform_name:'Linux'")
     expected = [
         str(h["device_id"]) for h in falcon.records("hosts") if h["platform_name"] == "Linux"
     ]
     assert linux["body"]["resources"] == expected
-    refused = sdk.command("QueryDevicesByFilter", filter="last_seen:>'2024-01-01'")
+    recent = sdk.command("QueryDevicesByFilter", filter="first_seen: >= '2024-03-01'")
+    assert recent["body"]["resources"] == [
+        str(h["device_id"]) for h in falcon.records("hosts") if h["first_seen"] >= "2024-03-01"
+    ]
+    refused = sdk.command("QueryDevicesByFilter", filter="platform_name:Linux")
     assert refused["status_code"] == 400
-    assert "unsupported filter" in refused["body"]["errors"][0]["message"]
+    assert "at position 14" in refused["body"]["errors"][0]["message"]
 
 
 def test_relogin_renewal_and_logout(falcon: FalconEmulator) -> None:
