@@ -21,7 +21,7 @@ from typing import Final, Literal
 
 from ._api_call import ApiAnswer, ApiCall, error_entry, refuse
 from ._checks import is_whole, non_empty, request_path
-from ._fql import FIELD, BadRequest, Fql, matches
+from ._fql import FIELD, BadRequest, Fql
 
 __all__ = [
     "HOSTS",
@@ -276,10 +276,10 @@ def answer_query(collection: Collection, call: ApiCall, style: QueryStyle) -> Ap
         limit = _int_param(
             call, "limit", DEFAULT_LIMIT, 1, MAX_SCROLL_LIMIT if style == "scroll" else MAX_LIMIT
         )
-        terms = Fql(filter_text, collection.fields).parse()
+        expression = Fql(filter_text, collection.fields).parse()
         order = _sort_order(sort_text, collection.fields)
         views = [collection.view(record, call) for record in collection.records]
-        matched = _sorted([view for view in views if matches(view, terms)], order)
+        matched = _sorted([view for view in views if expression.evaluate(view)], order)
         fingerprint = _fingerprint(collection.name, filter_text, sort_text)
         if style == "offset":
             start = _int_param(call, "offset", 0, 0, None)
