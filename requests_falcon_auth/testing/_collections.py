@@ -14,7 +14,8 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Final, Literal
@@ -88,6 +89,40 @@ class Collection:
             served[self.cid_field] = call.cid
         return served
 
+    def views(self, call: ApiCall, *texts: str) -> Sequence[Mapping[str, object]]:
+        """The records as ``call`` sees them, to filter and sort without copying any.
+
+        The stored records themselves, unless one of ``texts`` (the filter, the sort) names
+        the ``cid_field``: then each is seen through a :class:`_CallerView` that shows the
+        caller's CID. A query over 100,000 hosts then costs no copy but the page it serves.
+        """
+        cid_field = self.cid_field
+        if cid_field is None or not any(cid_field.lower() in text.lower() for text in texts):
+            return self.records
+        return [_CallerView(record, cid_field, call.cid) for record in self.records]
+
+
+class _CallerView(Mapping[str, object]):
+    """A stored record with its CID field showing the caller's CID (a view, not a copy)."""
+
+    __slots__ = ("_cid", "_cid_field", "_record")
+
+    def __init__(self, record: Mapping[str, object], cid_field: str, cid: str) -> None:
+        self._record = record
+        self._cid_field = cid_field
+        self._cid = cid
+
+    def __getitem__(self, key: str) -> object:
+        return self._cid if key == self._cid_field else self._record[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._record
+        if self._cid_field not in self._record:
+            yield self._cid_field
+
+    def __len__(self) -> int:
+        return len(self._record) + (self._cid_field not in self._record)
+
 
 def _copy_records(
     records: Iterable[Mapping[str, object]], id_field: str, name: str
@@ -96,12 +131,15 @@ def _copy_records(
         raise TypeError(f"records of {name!r} must be an iterable of dicts, got {records!r}.")
     copies: list[Mapping[str, object]] = []
     index: dict[str, int] = {}
+    # One object for each distinct string (keys, and values such as a platform or a tag):
+    # 100,000 hosts repeat a few hundred of them, and sharing them keeps memory bounded.
+    strings: dict[str, str] = {}
     for position, record in enumerate(records):
         if not isinstance(record, Mapping):
             raise TypeError(f"Record {position} of {name!r} is not a dict: {record!r}.")
         try:
-            copy = json.loads(json.dumps(dict(record), allow_nan=False))
-        except (TypeError, ValueError) as exc:
+            copy = _json_object(record, strings)
+        except ValueError as exc:
             raise ValueError(f"Record {position} of {name!r} is not JSON: {exc}.") from None
         ident = copy.get(id_field)
         if not isinstance(ident, str) or not ident:
@@ -114,6 +152,36 @@ def _copy_records(
         index[ident] = position
         copies.append(MappingProxyType(copy))
     return tuple(copies), MappingProxyType(index)
+
+
+def _json_copy(value: object, strings: dict[str, str]) -> object:
+    """A deep copy of a JSON value (dicts and lists new, equal strings shared).
+
+    Raises:
+        ValueError: anything JSON cannot carry (a set, NaN, a key that is not a string).
+    """
+    if isinstance(value, str):
+        return strings.setdefault(value, value)
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} is not a JSON number")
+        return value
+    if isinstance(value, Mapping):
+        return _json_object(value, strings)
+    if isinstance(value, (list, tuple)):
+        return [_json_copy(item, strings) for item in value]
+    raise ValueError(f"{value!r} is not a JSON value")
+
+
+def _json_object(value: Mapping[str, object], strings: dict[str, str]) -> dict[str, object]:
+    copy: dict[str, object] = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise ValueError(f"the key {key!r} is not a string")
+        copy[strings.setdefault(key, key)] = _json_copy(item, strings)
+    return copy
 
 
 def make_collection(
@@ -207,8 +275,8 @@ def _sort_key(value: object) -> tuple[int, float, str]:
 
 
 def _sorted(
-    records: list[dict[str, object]], order: tuple[str, bool] | None
-) -> list[dict[str, object]]:
+    records: list[Mapping[str, object]], order: tuple[str, bool] | None
+) -> list[Mapping[str, object]]:
     if order is None:
         return records
     name, descending = order
@@ -268,7 +336,7 @@ def answer_query(collection: Collection, call: ApiCall, style: QueryStyle) -> Ap
     starts (as ``/devices/queries/devices/v1`` does; some Falcon endpoints echo the request's
     offset instead). After style: ``after`` in and out, empty on the last page. Scroll style
     (``/devices/queries/devices-scroll/v1``): a string token in ``offset``, in and out, empty
-    on the last page.
+    on the last page. Only the page served is copied (see :meth:`Collection.views`).
     """
     filter_text = call.param("filter") or ""
     sort_text = call.param("sort") or ""
@@ -278,7 +346,7 @@ def answer_query(collection: Collection, call: ApiCall, style: QueryStyle) -> Ap
         )
         expression = Fql(filter_text, collection.fields).parse()
         order = _sort_order(sort_text, collection.fields)
-        views = [collection.view(record, call) for record in collection.records]
+        views = collection.views(call, filter_text, sort_text)
         matched = _sorted([view for view in views if expression.evaluate(view)], order)
         fingerprint = _fingerprint(collection.name, filter_text, sort_text)
         if style == "offset":
