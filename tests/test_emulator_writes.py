@@ -1,0 +1,474 @@
+"""Falcon's write semantics as pure functions: the answer each write gets and what it changes."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from types import MappingProxyType
+
+import pytest
+
+from requests_falcon_auth.testing._api_call import ApiCall, parse_query
+from requests_falcon_auth.testing._host_writes import (
+    HIDDEN_HOSTS,
+    HOST_GROUPS,
+    HOSTS,
+    PREVENTION_POLICIES,
+    create_host_groups,
+    delete_host_groups,
+    device_action,
+    group_action,
+    group_member_ids,
+    settle,
+    update_device_tags,
+    update_host_groups,
+)
+from requests_falcon_auth.testing._samples import (
+    sample_host_groups,
+    sample_prevention_policies,
+    sample_tenant_hosts,
+)
+from requests_falcon_auth.testing._wire import Headers
+from requests_falcon_auth.testing._writes import create_records, delete_records, update_records
+
+NOW = "2026-03-01T12:00:00Z"
+LATER = "2026-03-02T08:30:00Z"
+
+
+def call(method: str, query: str = "", body: object = None, client_id: str = "writer") -> ApiCall:
+    raw = b"" if body is None else json.dumps(body).encode()
+    return ApiCall(
+        method=method,
+        path="/any/v1",
+        query=parse_query(query),
+        query_string=query,
+        json_body=body,
+        body=raw,
+        client_id=client_id,
+        member_cid=None,
+        cid="0123456789abcdef0123456789abcdef",
+        region="us-1",
+        headers=Headers(),
+    )
+
+
+def frozen(records):
+    """Records as a collection holds them: read-only."""
+    return tuple(MappingProxyType(copy.deepcopy(r)) for r in records)
+
+
+@pytest.fixture
+def hosts():
+    return frozen(sample_tenant_hosts())
+
+
+@pytest.fixture
+def groups():
+    return frozen(sample_host_groups())
+
+
+def by_id(records, key="device_id"):
+    return {r[key]: r for r in records}
+
+
+def group_named(groups, name):
+    return next(g for g in groups if g["name"] == name)
+
+
+# -- devices actions ---------------------------------------------------------------------------
+
+
+def test_contain_answers_202_and_the_host_goes_pending_then_contained(hosts):
+    target = hosts[0]["device_id"]
+    outcome = device_action(call("POST", "action_name=contain", {"ids": [target]}), hosts, ())
+    assert outcome.answer.status == 202
+    assert list(outcome.answer.resources) == [{"id": target, "path": ""}]
+    assert list(outcome.answer.errors) == []
+    changed = by_id(outcome.changes[HOSTS])
+    assert changed[target]["status"] == "containment_pending"
+    assert [h["device_id"] for h in outcome.changes[HOSTS]] == [h["device_id"] for h in hosts]
+    assert hosts[0]["status"] == "normal"  # the records handed in are left alone
+    settled = settle(outcome.changes[HOSTS])
+    assert settled is not None
+    assert by_id(settled)[target]["status"] == "contained"
+    assert settle(settled) is None  # nothing pending any more
+
+
+def test_lift_containment_goes_pending_then_normal(hosts):
+    contained = next(h for h in hosts if h["status"] == "contained")
+    ident = contained["device_id"]
+    lifted = device_action(
+        call("POST", "action_name=lift_containment", {"ids": [ident]}), hosts, ()
+    )
+    assert lifted.answer.status == 202
+    assert by_id(lifted.changes[HOSTS])[ident]["status"] == "lift_containment_pending"
+    assert by_id(settle(lifted.changes[HOSTS]))[ident]["status"] == "normal"
+
+
+def test_containing_a_contained_host_is_accepted_and_changes_nothing(hosts):
+    contained = next(h for h in hosts if h["status"] == "contained")["device_id"]
+    again = device_action(call("POST", "action_name=contain", {"ids": [contained]}), hosts, ())
+    assert again.answer.status == 202
+    assert dict(again.changes) == {}
+
+
+def test_unknown_hosts_get_an_error_each(hosts):
+    known = hosts[1]["device_id"]
+    body = {"ids": [known, "f" * 32]}
+    mixed = device_action(call("POST", "action_name=contain", body), hosts, ())
+    assert mixed.answer.status == 202
+    assert [r["id"] for r in mixed.answer.resources] == [known]
+    assert [(e["code"], e["id"]) for e in mixed.answer.errors] == [(404, "f" * 32)]
+    none = device_action(call("POST", "action_name=contain", {"ids": ["f" * 32]}), hosts, ())
+    assert none.answer.status == 404
+    assert dict(none.changes) == {}
+
+
+@pytest.mark.parametrize(
+    ("query", "body", "named"),
+    [
+        ("action_name=explode", {"ids": ["a"]}, "action_name"),
+        ("", {"ids": ["a"]}, "action_name"),
+        ("action_name=contain", {}, "ids"),
+        ("action_name=contain", {"ids": []}, "ids"),
+        ("action_name=contain", {"ids": [7]}, "ids"),
+        ("action_name=contain", ["a"], "body"),
+    ],
+)
+def test_a_bad_device_action_is_a_400_naming_what_is_wrong(hosts, query, body, named):
+    outcome = device_action(call("POST", query, body), hosts, ())
+    assert outcome.answer.status == 400
+    assert named in outcome.answer.errors[0]["message"]
+    assert dict(outcome.changes) == {}
+
+
+def test_hide_moves_hosts_to_the_hidden_ones_and_unhide_brings_them_back(hosts):
+    chosen = [hosts[2]["device_id"], hosts[5]["device_id"]]
+    hidden = device_action(call("POST", "action_name=hide_host", {"ids": chosen}), hosts, ())
+    assert hidden.answer.status == 202
+    visible_ids = [h["device_id"] for h in hidden.changes[HOSTS]]
+    assert len(visible_ids) == len(hosts) - 2
+    assert not set(chosen) & set(visible_ids)
+    assert [h["device_id"] for h in hidden.changes[HIDDEN_HOSTS]] == chosen
+    # A hidden host is no longer there to contain; unhiding finds it among the hidden.
+    now_visible = hidden.changes[HOSTS]
+    now_hidden = hidden.changes[HIDDEN_HOSTS]
+    contain = call("POST", "action_name=contain", {"ids": chosen[:1]})
+    assert device_action(contain, now_visible, now_hidden).answer.status == 404
+    back = device_action(
+        call("POST", "action_name=unhide_host", {"ids": chosen[:1]}), now_visible, now_hidden
+    )
+    assert back.answer.status == 202
+    assert [h["device_id"] for h in back.changes[HIDDEN_HOSTS]] == chosen[1:]
+    assert back.changes[HOSTS][-1] == by_id(hosts)[chosen[0]]
+
+
+def test_detection_suppression_is_accepted_without_state(hosts):
+    body = {"ids": [hosts[0]["device_id"]]}
+    outcome = device_action(call("POST", "action_name=detection_suppress", body), hosts, ())
+    assert outcome.answer.status == 202
+    assert dict(outcome.changes) == {}
+
+
+def test_settle_leaves_hosts_without_pending_status_alone(hosts):
+    assert settle(hosts) is None
+
+
+# -- grouping tags -----------------------------------------------------------------------------
+
+
+def tags_call(action, device_ids, tags):
+    return call("PATCH", body={"action": action, "device_ids": device_ids, "tags": tags})
+
+
+def test_tags_are_added_once_and_removed(hosts):
+    target = hosts[3]
+    tag = "FalconGroupingTags/emulator-test"
+    added = update_device_tags(tags_call("add", [target["device_id"]], [tag]), hosts)
+    assert added.answer.status == 200
+    assert list(added.answer.resources) == [
+        {"device_id": target["device_id"], "code": 200, "updated": True}
+    ]
+    tagged = by_id(added.changes[HOSTS])[target["device_id"]]
+    assert tagged["tags"] == [*target["tags"], tag]
+    again = update_device_tags(tags_call("add", [target["device_id"]], [tag]), added.changes[HOSTS])
+    assert again.answer.resources[0]["updated"] is False
+    assert dict(again.changes) == {}
+    removed = update_device_tags(
+        tags_call("remove", [target["device_id"]], [tag]), added.changes[HOSTS]
+    )
+    assert by_id(removed.changes[HOSTS])[target["device_id"]]["tags"] == target["tags"]
+
+
+def test_tagging_an_unknown_device_reports_it(hosts):
+    known = hosts[0]["device_id"]
+    outcome = update_device_tags(
+        tags_call("add", [known, "0" * 32], ["FalconGroupingTags/x"]), hosts
+    )
+    assert outcome.answer.status == 200
+    assert [(r["device_id"], r["code"]) for r in outcome.answer.resources] == [
+        (known, 200),
+        ("0" * 32, 404),
+    ]
+    assert outcome.answer.errors[0]["id"] == "0" * 32
+    alone = update_device_tags(tags_call("add", ["0" * 32], ["FalconGroupingTags/x"]), hosts)
+    assert alone.answer.status == 404
+
+
+@pytest.mark.parametrize(
+    ("action", "tags", "named"),
+    [
+        ("add", ["no-prefix"], "no-prefix"),
+        ("add", ["FalconGroupingTags/with space"], "with space"),
+        ("add", ["FalconGroupingTags/"], "FalconGroupingTags/"),
+        ("replace", ["FalconGroupingTags/x"], "action"),
+        ("add", [], "tags"),
+    ],
+)
+def test_bad_tags_are_a_400(hosts, action, tags, named):
+    outcome = update_device_tags(tags_call(action, [hosts[0]["device_id"]], tags), hosts)
+    assert outcome.answer.status == 400
+    assert named in outcome.answer.errors[0]["message"]
+
+
+# -- host groups -------------------------------------------------------------------------------
+
+
+def test_creating_host_groups_stores_them_with_ids_and_dates(groups):
+    ids = (f"{n:032x}" for n in itertools.count(1))
+    body = {
+        "resources": [
+            {"name": "Canaries", "description": "first to update"},
+            {"name": "Web", "group_type": "dynamic", "assignment_rule": "hostname:'web*'"},
+        ]
+    }
+    outcome = create_host_groups(
+        call("POST", body=body), groups, now=NOW, make_id=lambda: next(ids)
+    )
+    assert outcome.answer.status == 201
+    created = list(outcome.answer.resources)
+    assert [g["id"] for g in created] == [f"{1:032x}", f"{2:032x}"]
+    canaries, web = created
+    assert canaries["group_type"] == "static"
+    assert canaries["assignment_rule"] == "device_id:[],hostname:[]"
+    assert web["assignment_rule"] == "hostname:'web*'"
+    assert canaries["created_by"] == "api-client-id:writer"
+    assert canaries["created_timestamp"] == canaries["modified_timestamp"] == NOW
+    assert outcome.changes[HOST_GROUPS] == [*map(dict, groups), canaries, web]
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"resources": [{"name": "windows workstations"}]}, "already exists"),
+        ({"resources": [{"name": "X", "group_type": "smart"}]}, "group_type"),
+        ({"resources": [{"description": "no name"}]}, "name"),
+        ({"name": "not wrapped"}, "resources"),
+    ],
+)
+def test_a_bad_host_group_is_a_400(groups, body, named):
+    outcome = create_host_groups(call("POST", body=body), groups, now=NOW)
+    assert outcome.answer.status == 400
+    assert named in outcome.answer.errors[0]["message"]
+    assert dict(outcome.changes) == {}
+
+
+def test_updating_a_host_group_changes_what_is_sent(groups):
+    finance = group_named(groups, "Finance")
+    body = {"resources": [{"id": finance["id"], "description": "Money"}, {"id": "9" * 32}]}
+    outcome = update_host_groups(call("PATCH", body=body), groups, now=LATER)
+    assert outcome.answer.status == 200
+    (updated,) = outcome.answer.resources
+    assert updated["description"] == "Money"
+    assert updated["name"] == "Finance"
+    assert updated["modified_timestamp"] == LATER
+    assert updated["modified_by"] == "api-client-id:writer"
+    assert [e["id"] for e in outcome.answer.errors] == ["9" * 32]
+    assert by_id(outcome.changes[HOST_GROUPS], "id")[finance["id"]] == updated
+
+
+def test_a_static_groups_rule_cannot_be_set_by_hand(groups):
+    finance = group_named(groups, "Finance")
+    body = {"resources": [{"id": finance["id"], "assignment_rule": "hostname:'x'"}]}
+    outcome = update_host_groups(call("PATCH", body=body), groups, now=LATER)
+    assert outcome.answer.status == 400
+    assert "assignment_rule" in outcome.answer.errors[0]["message"]
+
+
+def test_deleting_a_group_takes_it_off_its_hosts_and_policies(groups, hosts):
+    policies = frozen(sample_prevention_policies())
+    servers = group_named(groups, "Windows Servers")["id"]
+    query = f"ids={servers}&ids={'8' * 32}"
+    outcome = delete_host_groups(call("DELETE", query), groups, hosts, policies)
+    assert outcome.answer.status == 200
+    assert list(outcome.answer.resources) == [servers]
+    assert [e["id"] for e in outcome.answer.errors] == ["8" * 32]
+    assert servers not in {g["id"] for g in outcome.changes[HOST_GROUPS]}
+    assert all(servers not in h["groups"] for h in outcome.changes[HOSTS])
+    assert group_member_ids(hosts, servers)  # it had members
+    aggressive = next(
+        p for p in outcome.changes[PREVENTION_POLICIES] if p["name"] == "Servers - Aggressive"
+    )
+    assert aggressive["groups"] == []
+    missing = delete_host_groups(call("DELETE", f"ids={'8' * 32}"), groups, hosts, policies)
+    assert missing.answer.status == 404
+
+
+def group_action_call(action, group_ids, filter_text):
+    body = {"ids": group_ids, "action_parameters": [{"name": "filter", "value": filter_text}]}
+    return call("POST", f"action_name={action}", body)
+
+
+def test_adding_hosts_as_caracara_does_makes_them_members(groups, hosts):
+    response = group_named(groups, "Incident Response")
+    chosen = [hosts[0]["device_id"], hosts[7]["device_id"]]
+    filter_text = f"(device_id:{chosen})"  # caracara formats a Python list
+    added = group_action(
+        group_action_call("add-hosts", [response["id"]], filter_text), groups, hosts
+    )
+    assert added.answer.status == 200
+    (shown,) = added.answer.resources
+    ids = ",".join(f"'{i}'" for i in chosen)
+    assert shown["assignment_rule"] == f"device_id:[{ids}],hostname:[]"
+    assert group_member_ids(added.changes[HOSTS], response["id"]) == chosen
+    removed = group_action(
+        group_action_call("remove-hosts", [response["id"]], f"device_id:['{chosen[0]}']"),
+        added.changes[HOST_GROUPS],
+        added.changes[HOSTS],
+    )
+    assert group_member_ids(removed.changes[HOSTS], response["id"]) == chosen[1:]
+
+
+def test_adding_hosts_by_hostname_updates_a_static_groups_rule(groups, hosts):
+    finance = group_named(groups, "Finance")
+    newcomer = next(h for h in hosts if finance["id"] not in h["groups"])
+    filter_text = f"hostname:['{newcomer['hostname']}']"
+    outcome = group_action(
+        group_action_call("add-hosts", [finance["id"]], filter_text), groups, hosts
+    )
+    assert outcome.answer.status == 200
+    assert f"'{newcomer['hostname']}'" in outcome.answer.resources[0]["assignment_rule"]
+    assert newcomer["device_id"] in group_member_ids(outcome.changes[HOSTS], finance["id"])
+
+
+@pytest.mark.parametrize(
+    ("action", "group", "filter_text", "named"),
+    [
+        ("add-hosts", "Linux Servers", "device_id:['x']", "dynamic"),
+        ("move-hosts", "Finance", "device_id:['x']", "action_name"),
+        ("add-hosts", "Finance", "platform_name:'Linux'", "position 0"),
+        ("add-hosts", "Finance", "device_id:['x']+os_version:'y'", "position 16"),
+    ],
+)
+def test_a_bad_group_action_is_a_400(groups, hosts, action, group, filter_text, named):
+    group_id = group_named(groups, group)["id"]
+    outcome = group_action(group_action_call(action, [group_id], filter_text), groups, hosts)
+    assert outcome.answer.status == 400
+    assert named in outcome.answer.errors[0]["message"]
+
+
+def test_a_group_action_on_unknown_groups_is_a_404(groups, hosts):
+    outcome = group_action(
+        group_action_call("add-hosts", ["7" * 32], "device_id:['x']"), groups, hosts
+    )
+    assert outcome.answer.status == 404
+    assert outcome.answer.errors[0]["id"] == "7" * 32
+
+
+# -- the generic model ---------------------------------------------------------------------------
+
+RECORDS = frozen(
+    [
+        {"id": "a1", "name": "first", "created_timestamp": NOW, "modified_timestamp": NOW},
+        {"id": "b2", "name": "second", "created_timestamp": NOW, "modified_timestamp": NOW},
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"resources": [{"name": "third", "id": "mine"}]}, {"name": "third", "id": "mine"}],
+)
+def test_create_stores_records_with_server_ids_and_dates(body):
+    outcome = create_records(
+        call("POST", body=body), "things", RECORDS, id_field="id", now=LATER, make_id=lambda: "c3"
+    )
+    assert outcome.answer.status == 201
+    assert list(outcome.answer.resources) == [
+        {"id": "c3", "name": "third", "created_timestamp": LATER, "modified_timestamp": LATER}
+    ]
+    assert [r["id"] for r in outcome.changes["things"]] == ["a1", "b2", "c3"]
+
+
+def test_update_merges_fields_and_reports_unknown_ids():
+    body = {"resources": [{"id": "b2", "name": "renamed", "extra": [1]}, {"id": "zz"}]}
+    outcome = update_records(call("PATCH", body=body), "things", RECORDS, id_field="id", now=LATER)
+    assert outcome.answer.status == 200
+    assert list(outcome.answer.resources) == [
+        {
+            "id": "b2",
+            "name": "renamed",
+            "extra": [1],
+            "created_timestamp": NOW,
+            "modified_timestamp": LATER,
+        }
+    ]
+    assert [(e["code"], e["id"]) for e in outcome.answer.errors] == [(404, "zz")]
+    assert outcome.changes["things"][0] == dict(RECORDS[0])
+    assert RECORDS[1]["name"] == "second"
+
+
+def test_update_by_an_id_in_the_query():
+    outcome = update_records(
+        call("PATCH", "user_uuid=a1", {"name": "by query", "id": "ignored"}),
+        "things",
+        RECORDS,
+        id_field="id",
+        now=LATER,
+        id_param="user_uuid",
+    )
+    assert outcome.answer.status == 200
+    assert outcome.answer.resources[0]["id"] == "a1"
+    assert outcome.answer.resources[0]["name"] == "by query"
+
+
+def test_update_of_nothing_known_is_a_404_and_a_resource_without_id_a_400():
+    unknown = update_records(
+        call("PATCH", body={"resources": [{"id": "zz"}]}),
+        "things",
+        RECORDS,
+        id_field="id",
+        now=LATER,
+    )
+    assert unknown.answer.status == 404
+    assert dict(unknown.changes) == {}
+    anonymous = update_records(
+        call("PATCH", body={"resources": [{"name": "x"}]}),
+        "things",
+        RECORDS,
+        id_field="id",
+        now=LATER,
+    )
+    assert anonymous.answer.status == 400
+    assert "id" in anonymous.answer.errors[0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("query", "body"), [("ids=a1&ids=zz", None), ("ids=a1,zz", None), ("", {"ids": ["a1", "zz"]})]
+)
+def test_delete_answers_the_ids_deleted(query, body):
+    outcome = delete_records(call("DELETE", query, body), "things", RECORDS, id_field="id")
+    assert outcome.answer.status == 200
+    assert list(outcome.answer.resources) == ["a1"]
+    assert [e["id"] for e in outcome.answer.errors] == ["zz"]
+    assert [r["id"] for r in outcome.changes["things"]] == ["b2"]
+
+
+def test_delete_of_nothing_known_is_a_404_and_of_nothing_named_a_400():
+    none = delete_records(call("DELETE", "ids=zz"), "things", RECORDS, id_field="id")
+    assert none.answer.status == 404
+    assert dict(none.changes) == {}
+    unnamed = delete_records(call("DELETE"), "things", RECORDS, id_field="id")
+    assert unnamed.answer.status == 400
+    assert "ids is required" in unnamed.answer.errors[0]["message"]
