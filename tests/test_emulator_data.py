@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -233,7 +234,7 @@ def test_scroll_pagination_to_the_end(api: Api, emu: FalconEmulator) -> None:
         body = api.ok(SCROLL, limit=10, offset=token)
         pages.append(body["resources"])
         pagination = body["meta"]["pagination"]
-        assert set(pagination) == {"offset", "limit", "total"}
+        assert set(pagination) == {"offset", "limit", "total", "expires_at"}
         assert (pagination["limit"], pagination["total"]) == (10, 37)
         token = pagination["offset"]
         assert isinstance(token, str)
@@ -248,6 +249,20 @@ def test_scroll_pagination_to_the_end(api: Api, emu: FalconEmulator) -> None:
     # The scroll endpoint takes more at once than the offset one.
     assert len(api.ok(SCROLL, limit=10_000)["resources"]) == 37
     assert_refused(api.get(SCROLL, limit=10_001), 400, "limit")
+
+
+def test_a_scroll_answer_says_when_it_expires(api: Api) -> None:
+    # Falcon's devices scroll answers carry expires_at: epoch nanoseconds, two minutes on.
+    before = time.time_ns()
+    first = api.ok(SCROLL, limit=30)["meta"]["pagination"]
+    last = api.ok(SCROLL, limit=30, offset=first["offset"])["meta"]["pagination"]
+    after = time.time_ns()
+    for pagination in (first, last):
+        expires_at = pagination["expires_at"]
+        assert isinstance(expires_at, int)
+        assert before + 120 * 10**9 <= expires_at <= after + 120 * 10**9
+    assert last["offset"] == ""
+    assert "expires_at" not in api.ok(QUERY, limit=30)["meta"]["pagination"]
 
 
 def test_scroll_with_filter_and_sort_matches_offset_style(api: Api) -> None:

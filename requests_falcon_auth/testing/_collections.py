@@ -15,6 +15,7 @@ import binascii
 import hashlib
 import json
 import math
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -39,6 +40,9 @@ DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 5000  # queries/devices/v1 and most offset or after query endpoints
 MAX_SCROLL_LIMIT: Final = 10_000  # devices-scroll documents [1-10000]
 MAX_IDS: Final = 5000  # ids per entity request (POST /devices/entities/devices/v2's maximum)
+# From a scroll answer to its expires_at, in nanoseconds: two minutes in recorded Falcon
+# answers (2019 and 2023, JupiterOne/graph-crowdstrike's recordings).
+SCROLL_LIFETIME_NS: Final = 120 * 10**9
 
 Pagination = Literal["offset", "after"]
 QueryStyle = Literal["offset", "after", "scroll"]
@@ -336,7 +340,9 @@ def answer_query(collection: Collection, call: ApiCall, style: QueryStyle) -> Ap
     starts (as ``/devices/queries/devices/v1`` does; some Falcon endpoints echo the request's
     offset instead). After style: ``after`` in and out, empty on the last page. Scroll style
     (``/devices/queries/devices-scroll/v1``): a string token in ``offset``, in and out, empty
-    on the last page. Only the page served is copied (see :meth:`Collection.views`).
+    on the last page, and ``expires_at`` (epoch nanoseconds) when the scroll lapses on Falcon;
+    the emulator does not expire it. Only the page served is copied (see
+    :meth:`Collection.views`).
     """
     filter_text = call.param("filter") or ""
     sort_text = call.param("sort") or ""
@@ -366,6 +372,8 @@ def answer_query(collection: Collection, call: ApiCall, style: QueryStyle) -> Ap
     else:
         token = _cursor(end, fingerprint) if end < total else ""
         pagination["after" if style == "after" else "offset"] = token
+    if style == "scroll":
+        pagination["expires_at"] = time.time_ns() + SCROLL_LIFETIME_NS
     ids = [view[collection.id_field] for view in page]
     return ApiAnswer(200, ids, meta={"pagination": pagination})
 
