@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from requests_falcon_auth.testing import ApiAnswer, ApiCall, FalconEmulator, RateLimits
+from requests_falcon_auth.testing._sample_hosts import sample_hosts
 
 SECRET = "s3cret-data-tests"
 CID = "0123456789abcdef0123456789abcdef"
@@ -263,6 +264,44 @@ def test_a_scroll_answer_says_when_it_expires(api: Api) -> None:
         assert before + 120 * 10**9 <= expires_at <= after + 120 * 10**9
     assert last["offset"] == ""
     assert "expires_at" not in api.ok(QUERY, limit=30)["meta"]["pagination"]
+
+
+def test_a_hundred_thousand_hosts_are_served_page_by_page(api: Api, emu: FalconEmulator) -> None:
+    hosts = sample_hosts(100_000)
+    assert hosts[:37] == sample_hosts()
+    emu.load("hosts", hosts)
+    ids = [str(host["device_id"]) for host in hosts]
+    assert len(set(ids)) == 100_000
+    first = api.ok(QUERY, limit=5000)
+    assert first["resources"] == ids[:5000]
+    assert first["meta"]["pagination"] == {"offset": 5000, "limit": 5000, "total": 100_000}
+    last = api.ok(QUERY, limit=5000, offset=95_000)
+    assert last["resources"] == ids[95_000:]
+    linux = [i for i, host in zip(ids, hosts) if host["platform_name"] == "Linux"]
+    page = api.ok(QUERY, limit=5000, offset=20_000, filter="platform_name:'Linux'")
+    assert page["resources"] == linux[20_000:]
+    assert page["meta"]["pagination"]["total"] == len(linux) == 25_000
+    # A filter on the CID field sees the caller's CID on every record.
+    assert api.ok(QUERY, limit=1, filter=f"cid:'{CID}'")["meta"]["pagination"]["total"] == 100_000
+    scrolled, token = [], ""
+    while True:
+        body = api.ok(SCROLL, limit=10_000, offset=token)
+        scrolled.extend(body["resources"])
+        token = body["meta"]["pagination"]["offset"]
+        if not token:
+            break
+    assert scrolled == ids
+    details = api.request("POST", ENTITIES, json={"ids": ids[50_000:55_000]})
+    assert details.status_code == 200
+    served = details.json()["resources"]
+    assert [record["device_id"] for record in served] == ids[50_000:55_000]
+    assert served[0] == {**hosts[50_000], "cid": CID}
+
+
+@pytest.mark.parametrize("count", [-1, 2.0, "37", True])
+def test_sample_hosts_takes_a_whole_count(count: object) -> None:
+    with pytest.raises(ValueError, match="count"):
+        sample_hosts(count)  # type: ignore[arg-type]
 
 
 def test_scroll_with_filter_and_sort_matches_offset_style(api: Api) -> None:

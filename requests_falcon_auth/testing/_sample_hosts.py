@@ -1,4 +1,5 @@
-"""The built-in sample hosts: 37 devices with Falcon's fields, the same on every run.
+"""The built-in sample hosts: 37 devices with Falcon's fields, the same on every run (and more
+on demand, in the same pattern).
 
 Registered on every emulator as the ``hosts`` collection, on Falcon's device query, scroll and
 entity endpoints, so code that lists hosts gets realistic data out of the box. Derived from
@@ -11,6 +12,7 @@ import hashlib
 from datetime import datetime, timedelta, timezone
 from typing import Final
 
+from ._checks import whole
 from ._collections import HOSTS, Collection, make_collection
 
 __all__ = ["sample_hosts", "sample_hosts_collection"]
@@ -53,7 +55,8 @@ def _sample_host(index: int) -> dict[str, object]:
         hostname = f"{role}-{ordinal:02d}.prod.example.com"
         os_version, product, agent = _LINUX_OS[digest[0] % len(_LINUX_OS)], "Server", "7.14.16703.0"
         tags = ["FalconGroupingTags/Production"] if digest[1] % 2 else []
-    first_seen = _FIRST_SEEN + timedelta(days=index * 3, minutes=digest[2] * 5)
+    # The dates repeat every 59 hosts, so first_seen stays before last_seen at any count.
+    first_seen = _FIRST_SEEN + timedelta(days=index % 59 * 3, minutes=digest[2] * 5)
     last_seen = _LAST_SEEN - timedelta(minutes=digest[3] * 7)
     return {
         "device_id": digest.hex()[:32],
@@ -71,9 +74,17 @@ def _sample_host(index: int) -> dict[str, object]:
     }
 
 
-def sample_hosts() -> list[dict[str, object]]:
-    """The 37 built-in sample hosts, always the same (no ``cid``: it is the caller's)."""
-    return [_sample_host(index) for index in range(_SAMPLE_SIZE)]
+def sample_hosts(count: int = _SAMPLE_SIZE) -> list[dict[str, object]]:
+    """``count`` sample hosts, always the same (no ``cid``: it is the caller's).
+
+    The first 37 are the built-in ones; more (100,000 to measure the emulator at a large
+    customer's scale) follow the same pattern, each with its own ``device_id`` and hostname.
+
+    Raises:
+        ValueError: ``count`` is not a whole number of at least 0.
+    """
+    whole(count, "count", 0, meaning="a whole number of at least 0")
+    return [_sample_host(index) for index in range(count)]
 
 
 def sample_hosts_collection() -> Collection:
