@@ -63,6 +63,37 @@ def test_an_empty_tenant_has_no_devices(falcon: FalconEmulator, client: Any) -> 
     assert client.hosts.describe_devices() == {}
 
 
+def test_a_filter_from_caracaras_generator(falcon: FalconEmulator, client: Any) -> None:
+    filters = client.FalconFilter()
+    filters.create_new_filter("OS", "Linux")  # FQL with a space: platform_name: 'Linux'
+    linux = {
+        i: h["hostname"] for i, h in hosts_by_id(falcon).items() if h["platform_name"] == "Linux"
+    }
+    assert linux
+    described = client.hosts.describe_devices(filters)
+    assert {device_id: data["hostname"] for device_id, data in described.items()} == linux
+
+
+def test_generated_filters_are_joined_with_and(falcon: FalconEmulator, client: Any) -> None:
+    filters = client.FalconFilter(dialect="hosts")
+    filters.create_new_filter("OS", "Windows")
+    filters.create_new_filter("Role", "Server")
+    servers = [
+        device_id
+        for device_id, h in hosts_by_id(falcon).items()
+        if h["platform_name"] == "Windows" and h["product_type_desc"] == "Server"
+    ]
+    assert servers
+    assert client.hosts.get_device_ids(filters) == servers
+
+
+def test_a_hostname_filter_finds_one_host(falcon: FalconEmulator, client: Any) -> None:
+    device_id, host = next(iter(hosts_by_id(falcon).items()))
+    filters = client.FalconFilter(dialect="hosts")
+    filters.create_new_filter("Hostname", host["hostname"])
+    assert client.hosts.get_device_ids(filters) == [device_id]
+
+
 def test_a_filter_string_written_by_hand(falcon: FalconEmulator, client: Any) -> None:
     macs = [
         device_id for device_id, h in hosts_by_id(falcon).items() if h["platform_name"] == "Mac"
