@@ -7,7 +7,9 @@ starts a :class:`~requests_falcon_auth.testing.FalconEmulator` (sample hosts loa
 rate budgets on, real sockets), points the variables at it and runs pytest on each chosen file
 in a subprocess of its own, then prints passed/failed/skipped per file and one line per
 failure or skip. Which of those are the emulator's fault is a judgement this script leaves to
-its reader: a test that calls ``base_url="us1"`` needs the public cloud, whatever answers here.
+its reader, with one piece of evidence: each line names the hosts other than loopback that the
+test looked up (a test that calls ``base_url="us1"`` needs the public cloud, whatever answers
+here). A ``conftest.py`` beside ``tests/`` records them; falconpy's own files are untouched.
 
 The emulator leaves ``X-Cs-Region`` out of token answers (``region_header=False``): falconpy
 moves a custom base URL to the public cloud that header names.
@@ -25,6 +27,7 @@ Needs falconpy and pytest installed in the interpreter that runs it (``pip insta
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import subprocess
@@ -59,6 +62,40 @@ ISSUE_FILES = (
 )
 
 
+# Written beside tests/ (so theirs stays untouched): records, per test, every host name other
+# than loopback it looked up, into the JSON file named by HOSTS_FILE.
+HOSTS_CONFTEST = """
+import json, os, socket
+import pytest
+
+_resolve = socket.getaddrinfo
+_current = ["(collection)"]
+_looked_up = {}
+
+
+def _recording(host, *args, **kwargs):
+    name = host.decode() if isinstance(host, bytes) else host
+    if name not in (None, "127.0.0.1", "localhost", "::1"):
+        _looked_up.setdefault(_current[0], set()).add(name)
+    return _resolve(host, *args, **kwargs)
+
+
+socket.getaddrinfo = _recording
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    _current[0] = "::".join(item.nodeid.split("::")[1:])
+    yield
+    _current[0] = "(teardown)"
+
+
+def pytest_sessionfinish(session):
+    with open(os.environ["HOSTS_FILE"], "w") as out:
+        json.dump({test: sorted(hosts) for test, hosts in _looked_up.items()}, out)
+"""
+
+
 @dataclass
 class Outcome:
     """One test's result: ``passed``, ``failed``, ``error`` or ``skipped``, and why."""
@@ -66,6 +103,7 @@ class Outcome:
     name: str
     status: str
     reason: str = ""
+    hosts: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -75,6 +113,7 @@ class FileResult:
     name: str
     outcomes: list[Outcome] = field(default_factory=list)
     crashed: str = ""
+    collection_hosts: list[str] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(1 for outcome in self.outcomes if outcome.status == status)
@@ -117,7 +156,9 @@ def unpack_tests(sdist: Path, into: Path) -> Path:
         if not members:
             raise SystemExit(f"{sdist} holds no tests/ directory")
         archive.extractall(into, members=members)  # noqa: S202 (regular files of one sdist)
-    return into / members[0].name.split("/")[0]
+    root = into / members[0].name.split("/")[0]
+    (root / "conftest.py").write_text(HOSTS_CONFTEST, encoding="utf-8")
+    return root
 
 
 def suite_environment(falcon: FalconEmulator, client_id: str, secret: str) -> dict[str, str]:
@@ -150,7 +191,8 @@ def read_report(report: Path) -> Iterator[Outcome]:
     """The outcomes in a pytest JUnit XML report."""
     root = ET.parse(report).getroot()  # noqa: S314 (written by the pytest we just ran)
     for case in root.iter("testcase"):
-        name = f"{case.get('classname', '').rsplit('.', 1)[-1]}::{case.get('name', '')}"
+        classes = case.get("classname", "").split(".")[2:]  # after "tests.test_x"
+        name = "::".join([*classes, case.get("name", "")])
         status, reason = "passed", ""
         for child in case:
             if child.tag in {"failure", "error", "skipped"}:
@@ -163,6 +205,7 @@ def read_report(report: Path) -> Iterator[Outcome]:
 def run_file(root: Path, name: str, env: dict[str, str], timeout: float) -> FileResult:
     """Runs one test file in a pytest subprocess, from the directory holding ``tests/``."""
     report = root / f"report-{name}.xml"
+    hosts_file = root / f"hosts-{name}.json"
     command = [
         sys.executable,
         "-m",
@@ -178,13 +221,24 @@ def run_file(root: Path, name: str, env: dict[str, str], timeout: float) -> File
     result = FileResult(name)
     try:
         finished = subprocess.run(  # noqa: S603 (our own interpreter, fixed arguments)
-            command, check=False, cwd=root, env=env, capture_output=True, text=True, timeout=timeout
+            command,
+            check=False,
+            cwd=root,
+            env={**env, "HOSTS_FILE": str(hosts_file)},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
     except subprocess.TimeoutExpired:
         result.crashed = f"no result within {timeout:g} s"
         return result
     if report.exists():
         result.outcomes = list(read_report(report))
+    if hosts_file.exists():
+        looked_up: dict[str, list[str]] = json.loads(hosts_file.read_text(encoding="utf-8"))
+        result.collection_hosts = looked_up.get("(collection)", [])
+        for outcome in result.outcomes:
+            outcome.hosts = looked_up.get(outcome.name, [])
     if not result.outcomes:
         tail = (finished.stdout + finished.stderr).strip().splitlines()[-1:] or ["no output"]
         result.crashed = f"pytest exited {finished.returncode}: {tail[0][:200]}"
@@ -204,12 +258,16 @@ def print_results(results: Sequence[FileResult]) -> None:
         ]
         totals = [a + b for a, b in zip(totals, counts)]
         note = f"  ({result.crashed})" if result.crashed else ""
+        if result.collection_hosts:
+            note += f"  [imported with: {', '.join(result.collection_hosts)}]"
         print(f"{result.name:<{width}}  {counts[0]:6}  {counts[1]:6}  {counts[2]:7}{note}")
     print(f"{'total':<{width}}  {totals[0]:6}  {totals[1]:6}  {totals[2]:7}")
     for result in results:
         for outcome in result.outcomes:
             if outcome.status != "passed":
-                print(f"{outcome.status.upper():7} {result.name}::{outcome.name}: {outcome.reason}")
+                hosts = f" [looked up: {', '.join(outcome.hosts)}]" if outcome.hosts else ""
+                line = f"{result.name}::{outcome.name}: {outcome.reason}{hosts}"
+                print(f"{outcome.status.upper():7} {line}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
