@@ -486,6 +486,44 @@ def test_invalid_filters_are_a_400_naming_the_position(
     assert not any(device_id in response.text for device_id in all_ids(emu))
 
 
+@pytest.mark.parametrize(
+    ("fql", "wanted"),
+    [  # as caracara's FQLGenerator writes them: "name: <operator><value>" joined with '+'
+        ("platform_name: 'Linux'", lambda h: h["platform_name"] == "Linux"),
+        ("hostname:*'web*'", lambda h: h["hostname"].startswith("web")),
+        (
+            "first_seen: >='2024-02-01T00:00:00Z'+first_seen: <'2024-03-01T00:00:00Z'",
+            lambda h: "2024-02-01" <= h["first_seen"] < "2024-03-01",
+        ),
+        (
+            "platform_name: ['Windows','Mac']+status: !'contained'+product_type_desc: 'Workstation'",
+            lambda h: (
+                h["platform_name"] != "Linux"
+                and h["status"] != "contained"
+                and h["product_type_desc"] == "Workstation"
+            ),
+        ),
+        (
+            "hostname: !['SRV-APP-02','SRV-APP-04']+hostname: 'srv*'",
+            lambda h: h["hostname"] in ("SRV-APP-06", "SRV-APP-08", "SRV-APP-10"),
+        ),
+        ("last_seen: >='now-30d'", lambda h: False),  # the samples are from 2024
+    ],
+)
+def test_caracara_style_filters_over_the_wire(
+    api: Api, emu: FalconEmulator, fql: str, wanted: Callable[[dict[str, Any]], bool]
+) -> None:
+    matching = expected(emu, wanted)
+    assert api.ok(QUERY, filter=fql)["resources"] == matching
+    # Paged with the same filter, in pages of 2.
+    pages: list[str] = []
+    while len(pages) < len(matching):
+        body = api.ok(QUERY, filter=fql, limit=2, offset=len(pages))
+        assert body["meta"]["pagination"]["total"] == len(matching)
+        pages += body["resources"]
+    assert pages == matching
+
+
 def test_nested_properties_and_lists_of_objects(api: Api, emu: FalconEmulator) -> None:
     emu.load(
         "hosts",
