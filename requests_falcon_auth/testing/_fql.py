@@ -249,6 +249,7 @@ def _compare_test(symbol: str, literal: _Literal, now: float) -> Test:
     number = literal.number()
     instant = _instant(literal.text, now) if literal.quoted else None
     folded = literal.text.casefold()
+    instants: dict[str, float | None] = {}
 
     def test(value: object) -> bool:
         if isinstance(value, bool) or value is None:
@@ -258,7 +259,10 @@ def _compare_test(symbol: str, literal: _Literal, now: float) -> Test:
         if not isinstance(value, str):
             return False
         if instant is not None:
-            seen = _instant(value, None)
+            if value in instants:  # timestamps repeat across records: parse each once a query
+                seen = instants[value]
+            else:
+                seen = instants[value] = _instant(value, None)
             return seen is not None and compare(seen, instant)
         return compare(value.casefold(), folded)
 
