@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import http.client
 import json
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -302,6 +305,98 @@ def test_a_hundred_thousand_hosts_are_served_page_by_page(api: Api, emu: FalconE
 def test_sample_hosts_takes_a_whole_count(count: object) -> None:
     with pytest.raises(ValueError, match="count"):
         sample_hosts(count)  # type: ignore[arg-type]
+
+
+def raw_get(
+    emu: FalconEmulator, path: str, headers: dict[str, str]
+) -> tuple[http.client.HTTPResponse, bytes]:
+    """A GET with exactly ``headers`` (no Accept-Encoding unless they have one), and its body."""
+    url = urlsplit(emu.base_url("us-1"))
+    connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=10)
+    connection.putrequest("GET", path, skip_accept_encoding=True)
+    for name, value in headers.items():
+        connection.putheader(name, value)
+    connection.endheaders()
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    return response, body
+
+
+@pytest.mark.parametrize(
+    ("accept_encoding", "coded"),
+    [
+        ("gzip", True),
+        ("gzip, deflate", True),  # what requests sends
+        ("deflate, GZIP;q=0.5", True),
+        ("br;q=1.0, gzip;q=0.001", True),
+        ("gzip;q=0", False),
+        ("gzip; q=0.0", False),
+        ("deflate", False),
+        ("identity", False),
+        ("*", False),  # nginx, Falcon's front, gzips only when gzip is named
+        ("x-gzip", False),
+        (None, False),
+    ],
+)
+def test_api_answers_honour_accept_encoding_gzip(
+    session: requests.Session, emu: FalconEmulator, accept_encoding: str | None, coded: bool
+) -> None:
+    headers = {"Authorization": f"Bearer {token_for(session, emu)}"}
+    if accept_encoding is not None:
+        headers["Accept-Encoding"] = accept_encoding
+    response, body = raw_get(emu, QUERY + "?limit=5", headers)
+    assert response.status == 200
+    assert response.getheader("Content-Length") == str(len(body))
+    assert response.getheader("Vary") == "Accept-Encoding"
+    assert response.getheader("Content-Encoding") == ("gzip" if coded else None)
+    text = gzip.decompress(body) if coded else body
+    assert json.loads(text)["resources"] == all_ids(emu)[:5]
+
+
+def test_errors_are_gzipped_too(session: requests.Session, emu: FalconEmulator) -> None:
+    token = token_for(session, emu)
+    for headers, status in [
+        ({"Authorization": "Bearer not-a-token"}, 401),
+        ({"Authorization": f"Bearer {token}"}, 404),
+    ]:
+        response, body = raw_get(
+            emu, ENTITIES + "?ids=unknown", {**headers, "Accept-Encoding": "gzip"}
+        )
+        assert response.status == status
+        assert response.getheader("Content-Encoding") == "gzip"
+        assert json.loads(gzip.decompress(body))["errors"][0]["code"] == status
+
+
+def test_a_head_tells_the_length_of_the_coded_body(api: Api) -> None:
+    url = api.emu.base_url("us-1") + QUERY
+    head = api.session.head(url, headers={**api.headers, "Accept-Encoding": "gzip"})
+    assert head.headers["Content-Encoding"] == "gzip"
+    assert int(head.headers["Content-Length"]) > 0
+    assert head.content == b""
+
+
+@pytest.mark.parametrize("region_header", [True, False])
+def test_api_answers_carry_the_region_unless_told_not_to(
+    session: requests.Session, region_header: bool
+) -> None:
+    with FalconEmulator(regions=("us-2",), region_header=region_header) as emulator:
+        emulator.add_client("region-client", SECRET, region="us-2")
+        base = emulator.base_url("us-2")
+        form = {"client_id": "region-client", "client_secret": SECRET}
+        issued = session.post(base + "/oauth2/token", data=form)
+        token = issued.json()["access_token"]
+        answers = [
+            issued,
+            session.get(base + QUERY, headers={"Authorization": f"Bearer {token}"}),
+            session.get(
+                base + ENTITIES, params={"ids": "x"}, headers={"Authorization": f"Bearer {token}"}
+            ),
+            session.get(base + QUERY, headers={"Authorization": "Bearer not-a-token"}),
+        ]
+    assert [answer.status_code for answer in answers] == [201, 200, 404, 401]
+    expected = "us-2" if region_header else None
+    assert [answer.headers.get("X-Cs-Region") for answer in answers] == [expected] * 4
 
 
 def test_scroll_with_filter_and_sort_matches_offset_style(api: Api) -> None:

@@ -16,6 +16,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from http import HTTPStatus
 from typing import Final, NamedTuple
 
@@ -36,6 +37,7 @@ from ._wire import (
     basic_credentials,
     bearer_token,
     error_response,
+    gzipped,
     json_response,
     meta,
     mint_access_token,
@@ -174,7 +176,7 @@ class Service:
                 self._log(state, request, None, body)
             return DROP
         if body is not None:
-            response = self._gateway(request, body)
+            response = self._as_sent(request, self._gateway(request, body))
         elif request.path == TOKEN_PATH:
             response = self._token(request)
         else:
@@ -182,6 +184,15 @@ class Service:
         with self._shared.locked() as state:
             self._log(state, request, response.status, body)
         return response
+
+    def _as_sent(self, request: Request, response: Response) -> Response:
+        """A gateway answer as Falcon's front sends it: with ``X-Cs-Region`` (unless the
+        emulator was told not to) and in gzip when the client accepts it."""
+        if self.region_header:
+            response = replace(
+                response, headers=(*response.headers, ("X-Cs-Region", request.region))
+            )
+        return gzipped(response, request.headers.get("Accept-Encoding", ""))
 
     @staticmethod
     def _log(state: State, request: Request, status: int | None, body: BodyFacts | None) -> None:
