@@ -138,9 +138,16 @@ class Port:
         self.budget.share(step.until)
         self.pause(step.seconds)
 
-    def noted(self, status: int, headers: Mapping[str, str]) -> bool:
+    def noted(self, status: int, headers: Mapping[str, str], inside: bool) -> bool:
         """Shows an answer's budget headers to the budget; True when the flow must settle it
-        (the warm path's one look at an answer)."""
+        (the warm path's one look at an answer).
+
+        An answer from ``inside`` the token's scope only: one from elsewhere (a redirect hop
+        to another host) speaks for no budget of the account's, so it neither paces the
+        account's calls nor asks the flow for anything (the flow would keep it as it is).
+        """
+        if not inside:
+            return False
         self.budget.observe(headers)
         return needs_settling(status)
 

@@ -327,17 +327,19 @@ class FalconAuth(AuthBase):
         r.headers["Authorization"] = attach.token.authorization
         # The flow rides with the hook: requests copies the request at every redirect hop,
         # keeping hooks but not attributes, and shows the hook every hop's answer.
-        r.register_hook("response", functools.partial(self._on_response, flow, attach.token))
+        hook = functools.partial(self._on_response, flow, attach.token, attach.url)
+        r.register_hook("response", hook)
         return r
 
     def _on_response(
-        self, flow: Flow, token: Token, r: requests.Response, **kwargs: Any
+        self, flow: Flow, token: Token, url: str, r: requests.Response, **kwargs: Any
     ) -> requests.Response | None:
-        """Drives the flow with one answer: None keeps it, a response replaces it (the answer
-        to the last re-send)."""
+        """Drives the flow with one answer (to the request sent to ``url``, or to a redirect
+        hop): None keeps it, a response replaces it (the answer to the last re-send)."""
         _guard_next_hop(r, token)
         port = self._port
-        if not port.noted(r.status_code, r.headers):
+        inside = r.url == url or carries(token, r.url)
+        if not port.noted(r.status_code, r.headers, inside):
             return None  # nothing to heal: the flow would only say KEEP
         request = r.request
         prep = request.copy()
@@ -345,7 +347,7 @@ class FalconAuth(AuthBase):
         answer, step = r, self._settle(flow, r, rewind)
         while isinstance(step, Resend):
             answer = self._resend(answer, request, prep, step.token, kwargs)
-            if port.noted(answer.status_code, answer.headers):
+            if port.noted(answer.status_code, answer.headers, inside):
                 step = self._settle(flow, answer, rewind)
             else:
                 step = advance(flow, _reply(answer))

@@ -27,7 +27,7 @@ except ImportError as exc:
     ) from exc
 
 from . import _async_tokens
-from ._flow import Attach, Reply, Resend, advance
+from ._flow import Attach, Reply, Resend, advance, carries
 from ._scope import Origin, Scope, scope_of
 from .auth import FalconAuth
 
@@ -71,7 +71,7 @@ class FalconHttpxAuth(httpx.Auth):
             return
         _attach(request, url, attach, _HopGuard)
         response = yield request
-        if not port.noted(response.status_code, response.headers):
+        if not port.noted(response.status_code, response.headers, _inside(response, attach)):
             return  # nothing to heal: the flow would only say KEEP
         rewind = partial(_replayable, request)
         while True:
@@ -80,7 +80,7 @@ class FalconHttpxAuth(httpx.Auth):
                 return
             _ready_to_resend(request, response, step)
             response = yield request
-            if not port.noted(response.status_code, response.headers):
+            if not port.noted(response.status_code, response.headers, _inside(response, attach)):
                 advance(flow, _reply(response))
                 return
 
@@ -95,7 +95,7 @@ class FalconHttpxAuth(httpx.Auth):
             return
         _attach(request, url, attach, _AsyncHopGuard)
         response = yield request
-        if not port.noted(response.status_code, response.headers):
+        if not port.noted(response.status_code, response.headers, _inside(response, attach)):
             return  # nothing to heal: the flow would only say KEEP
         rewind = partial(_replayable, request)
         while True:
@@ -104,7 +104,7 @@ class FalconHttpxAuth(httpx.Auth):
                 return
             _ready_to_resend(request, response, step)
             response = yield request
-            if not port.noted(response.status_code, response.headers):
+            if not port.noted(response.status_code, response.headers, _inside(response, attach)):
                 advance(flow, _reply(response))
                 return
 
@@ -223,6 +223,12 @@ def _strip_outside(scope: Scope, request: Any) -> None:
 
 
 _PORTS = {"http": 80, "https": 443}
+
+
+def _inside(response: httpx.Response, attach: Attach) -> bool:
+    """True when ``response`` answers from inside the token's scope: the request the flow
+    attached, or the last of the redirect hops httpx followed, if that one is in scope."""
+    return not response.history or carries(attach.token, str(response.url))
 
 
 def _reply(response: httpx.Response) -> Reply:

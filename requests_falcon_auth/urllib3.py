@@ -96,9 +96,9 @@ class AuthorizedPoolManager(RequestMethods):
         kwargs["redirect"] = False  # followed here, each hop judged against the token's scope
         hop, token = _Hop(method, attach.url, body, caller_headers), attach.token
         sent = {**caller_headers, "Authorization": token.authorization}  # the flow chose the URL
-        start = _body_position(body)
+        start, inside = _body_position(body), True
         while True:
-            response, fresh = self._send(flow, hop, sent, start, kwargs)
+            response, fresh = self._send(flow, hop, sent, start, kwargs, inside=inside)
             token = fresh or token
             location = redirect and response.get_redirect_location()
             if not location:
@@ -118,8 +118,8 @@ class AuthorizedPoolManager(RequestMethods):
                     raise
                 return response
             response.drain_conn()
-            sent = dict(hop.headers)
-            if carries(token, hop.url):
+            sent, inside = dict(hop.headers), carries(token, hop.url)
+            if inside:
                 sent["Authorization"] = token.authorization
 
     def _send(
@@ -129,13 +129,16 @@ class AuthorizedPoolManager(RequestMethods):
         sent: dict[str, str],
         start: int | None,
         kwargs: Mapping[str, Any],
+        *,
+        inside: bool,
     ) -> tuple[Any, Token | None]:
         """Sends one hop with the headers ``sent`` and re-sends as the flow says (a fresh token
         after a rejection, the same after a wait for the budget); returns the last answer, and
-        the token it went with when that changed."""
+        the token it went with when that changed. ``inside``: the hop is in the token's scope
+        (only then do its answers count)."""
         port = self.auth.port
         response = self.http.urlopen(hop.method, hop.url, body=hop.body, headers=sent, **kwargs)
-        if not port.noted(response.status, response.headers):
+        if not port.noted(response.status, response.headers, inside):
             return response, None  # nothing to heal: the flow would only say KEEP
         rewind = functools.partial(_rewind, hop.body, start)
         token: Token | None = None
@@ -151,7 +154,7 @@ class AuthorizedPoolManager(RequestMethods):
             token = step.token
             sent["Authorization"] = token.authorization
             response = self.http.urlopen(hop.method, hop.url, body=hop.body, headers=sent, **kwargs)
-            if not port.noted(response.status, response.headers):
+            if not port.noted(response.status, response.headers, inside):
                 advance(flow, Reply(response.status, response.headers, hop.url))
                 return response, token
 

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import certifi
 import httpx
 import pytest
 import requests
@@ -95,9 +96,9 @@ class FrontEnd:
         # Per request: requests lets REQUESTS_CA_BUNDLE override session.verify (psf/requests#3829).
         self.ca_bundle = ca_bundle
         self.pool = urllib3.PoolManager(ca_certs=ca_bundle)
-        self.verify: ssl.SSLContext | bool = (
-            ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
-        )
+        # One context for every client made here: httpx builds one per client otherwise, which
+        # takes long enough (the CA store, read again) to leave a test's cooldown behind.
+        self.verify = ssl.create_default_context(cafile=ca_bundle or certifi.where())
         self.session.auth = auth
         self.http = AuthorizedPoolManager(auth, self.pool)
         self.httpx_auth = FalconHttpxAuth(auth)
@@ -375,6 +376,33 @@ def test_redirect_to_another_host_never_carries_the_token(
         assert "Authorization" not in elsewhere.received[0].headers
     assert api_calls(server, "/redirect")[0].headers["Authorization"] == "Bearer tok-1"
     assert app.issued == ["tok-1"]
+
+
+def test_budget_headers_from_another_host_steer_nothing(
+    falcon: Falcon, front_end: FrontEnd, auth: FalconAuth
+) -> None:
+    """A redirect target elsewhere answers with budget headers: a budget of one call, spent,
+    then a 429 naming a cooldown of ten minutes. Neither is the account's: nothing paces, waits
+    or holds up the next call to the API."""
+    app, server = falcon
+    busy_until = f"{time.time() + 600:.3f}"
+    spent = {"X-Ratelimit-Limit": "1", "X-Ratelimit-Remaining": "0"}
+
+    def elsewhere_answer(request: Received) -> Answer:
+        if request.path == "/busy":
+            return Answer(429, b"{}", {**spent, "X-Ratelimit-Retryafter": busy_until})
+        return Answer(200, b"{}", spent)
+
+    with LoopbackServer(elsewhere_answer) as elsewhere:
+        app.redirect_to = f"{elsewhere.url}/landing"
+        assert front_end.send("GET", f"{server.url}/redirect/me") == 200
+        app.redirect_to = f"{elsewhere.url}/busy"
+        assert front_end.send("GET", f"{server.url}/redirect/me") == 429  # not ours to wait out
+    assert front_end.send("GET", f"{server.url}/devices/v1") == 200
+    stats = auth.rate_limits
+    assert (stats.limit, stats.remaining) == (None, None)
+    assert (stats.waits, stats.resent, stats.gave_up) == (0, 0, 0)
+    assert auth.port.budget.clear
 
 
 def test_redirect_to_another_port_on_the_same_host_never_carries_the_token(
