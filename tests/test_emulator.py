@@ -30,7 +30,8 @@ pytest_plugins = ["pytester"]
 
 SECRET = "s3cret-us1"
 DEVICES = "/devices/queries/devices/v1"
-ECHO = "/echo/v1"  # a path with no data: the gateway echoes the request
+RULE_GROUPS = "/ioarules/entities/rule-groups/v1"  # catalogued, no data: Falcon's empty answers
+NETWORK_LOCATIONS = "/fwmgr/entities/network-locations/v1"  # catalogued PUT, no data
 INVALID = "access denied, invalid bearer token"
 
 
@@ -338,8 +339,8 @@ def test_member_cid_is_honoured(emu: FalconEmulator, session: requests.Session) 
     form = {"client_id": "us1-client", "client_secret": SECRET, "member_cid": "CHILD-CID"}
     response = session.post(emu.base_url("us-1") + "/oauth2/token", data=form)
     assert response.status_code == 201
-    echo = call(session, emu, response.json()["access_token"], path=ECHO).json()["resources"][0]
-    assert echo["member_cid"] == "CHILD-CID"
+    assert call(session, emu, response.json()["access_token"]).status_code == 200
+    assert emu.request_log[-1].member_cid == "CHILD-CID"
 
 
 def test_commercial_credentials_are_redirected_home(
@@ -468,43 +469,41 @@ def test_revoke_leaves_other_clients_tokens_alone(
 # -- the API gateway --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE"])
-def test_gateway_echoes_authenticated_calls(
-    emu: FalconEmulator, session: requests.Session, method: str
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", RULE_GROUPS, 404),  # an entity lookup of an id nobody loaded
+        ("POST", RULE_GROUPS, 201),
+        ("PUT", NETWORK_LOCATIONS, 200),
+        ("PATCH", RULE_GROUPS, 200),
+        ("DELETE", RULE_GROUPS, 200),
+    ],
+)
+def test_gateway_answers_authenticated_calls_as_falcon_and_logs_them(
+    emu: FalconEmulator, session: requests.Session, method: str, path: str, status: int
 ) -> None:
-    """A path with no data echoes a read; a write is accepted, and the log shows what came."""
+    """A catalogued operation with no data gets Falcon's empty answer (never an echo), and
+    the log shows what came."""
     token = get_token(session, emu)
     body = b'{"ids": ["abc"]}'
     response = session.request(
         method,
-        emu.base_url("us-1") + ECHO + "?limit=10&offset=0",
+        emu.base_url("us-1") + path + "?ids=abc&comment=x",
         headers={"Authorization": f"BEARER {token}"},
         data=body,
     )
-    assert response.status_code == 200
+    assert response.status_code == status
     envelope = response.json()
-    assert envelope["errors"] == []
-    if method == "GET":
-        assert envelope["resources"] == [
-            {
-                "method": method,
-                "path": ECHO,
-                "query": "limit=10&offset=0",
-                "body_length": len(body),
-                "body_sha256": hashlib.sha256(body).hexdigest(),
-                "client_id": "us1-client",
-                "member_cid": None,
-                "region": "us-1",
-            }
-        ]
+    assert envelope["resources"] == []
+    if status == 404:
+        assert envelope["errors"] == [{"code": 404, "message": "ids 'abc' not found", "id": "abc"}]
     else:
-        assert envelope["resources"] == []
-        assert envelope["meta"]["writes"] == {"resources_affected": 1}
+        assert envelope["errors"] == []
     entry = emu.request_log[-1]
     assert (entry.method, entry.path, entry.query, entry.region) == (
         method,
-        ECHO,
-        "limit=10&offset=0",
+        path,
+        "ids=abc&comment=x",
         "us-1",
     )
     assert (entry.body_length, entry.body_sha256) == (len(body), hashlib.sha256(body).hexdigest())
@@ -515,7 +514,7 @@ def test_gateway_echoes_authenticated_calls(
     )
     assert response.headers["X-Ratelimit-Limit"] == "6000"
     assert response.headers["X-Ratelimit-Remaining"] == "5999"
-    assert emu.counters.api_ok == 1
+    assert emu.counters.api_ok == (1 if status == 200 else 0)
 
 
 def test_head_answers_without_a_body(emu: FalconEmulator, session: requests.Session) -> None:
@@ -605,9 +604,9 @@ def test_api_budget_is_per_cid_and_shared(clock: ManualClock) -> None:
 def test_chunked_upload_is_decoded(emu: FalconEmulator, session: requests.Session) -> None:
     token = get_token(session, emu)
     parts = [b"first chunk,", b"", b"x" * 70_000, b"\r\n0\r\n", b"last"]
-    response = call(session, emu, token, method="POST", path=ECHO, data=iter(parts))
+    response = call(session, emu, token, method="POST", path=RULE_GROUPS, data=iter(parts))
     assert response.request.headers["Transfer-Encoding"] == "chunked"
-    assert response.status_code == 200
+    assert response.status_code == 201
     received = emu.request_log[-1]
     whole = b"".join(parts)
     assert received.body_length == len(whole)

@@ -24,7 +24,8 @@ from requests_falcon_auth.testing import FalconEmulator
 
 CLIENT_ID = "admin-test-client"
 SECRET = "admin-test-s3cret"
-ECHO = "/echo/v1"  # a path with no data: the gateway echoes the request
+NO_DATA = "/aidr/queries/agents/v1"  # catalogued, no data: Falcon's empty answer
+RULE_GROUPS = "/ioarules/entities/rule-groups/v1"  # catalogued, its POST creates (201)
 INVALID = "access denied, invalid bearer token"
 WIDGETS_QUERY = "/widgets/queries/widgets/v1"
 WIDGETS_ENTITIES = "/widgets/entities/widgets/v1"
@@ -99,7 +100,7 @@ def token_of(emu: FalconEmulator, **kwargs: str) -> str:
 
 
 def api(
-    emu: FalconEmulator, token: str, path: str = ECHO, method: str = "GET", **kwargs: Any
+    emu: FalconEmulator, token: str, path: str = NO_DATA, method: str = "GET", **kwargs: Any
 ) -> requests.Response:
     return requests.request(
         method,
@@ -164,8 +165,9 @@ def test_a_client_added_with_curl_gets_tokens_for_its_member_cids(
 
     credentials = {"client_id": "curl-client", "secret": "curl-client-s3cret", "region": "us-2"}
     token = token_of(emu, **credentials, member_cid="child-cid-1")
-    echoed = api(emu, token, region="us-2").json()["resources"][0]
-    assert (echoed["client_id"], echoed["member_cid"]) == ("curl-client", "child-cid-1")
+    assert api(emu, token, region="us-2").status_code == 200
+    called = emu.request_log[-1]
+    assert (called.client_id, called.member_cid) == ("curl-client", "child-cid-1")
     assert get_token(emu, **credentials, member_cid="stranger").status_code == 403
 
     # A client added without the optional fields: us-1, no member CIDs, a derived CID.
@@ -219,7 +221,7 @@ def test_collections_loaded_with_curl_are_served_through_the_api(
     assert api(emu, token, "/devices/queries/devices/v1").json()["resources"] == []
 
     assert ok("DELETE", admin + "/collections/widgets") == {"ok": True}
-    assert api(emu, token, WIDGETS_QUERY).json()["resources"][0]["path"] == WIDGETS_QUERY  # echo
+    assert api(emu, token, WIDGETS_QUERY).status_code == 404  # a path Falcon does not know
     assert_error(
         curl("GET", admin + "/collections/widgets/records"),
         404,
@@ -419,7 +421,8 @@ def test_counters_and_their_reset(emu: FalconEmulator, admin: str) -> None:
 def test_the_request_log(emu: FalconEmulator, admin: str) -> None:
     token = token_of(emu)
     body = b'{"ids": ["a", "b"], "note": "caf\\u00e9"}'
-    assert api(emu, token, "/things/entities/v1", "POST", params={"x": "1"}, data=body).ok
+    created = api(emu, token, RULE_GROUPS, "POST", params={"x": "1"}, data=body)
+    assert created.status_code == 201
     log = ok("GET", admin + "/requests")["requests"]
     entries = emu.request_log
     assert [entry["headers"] for entry in log] == [dict(entry.headers) for entry in entries]
@@ -441,9 +444,9 @@ def test_the_request_log(emu: FalconEmulator, admin: str) -> None:
         {
             "region": "us-1",
             "method": "POST",
-            "path": "/things/entities/v1",
+            "path": RULE_GROUPS,
             "query": "x=1",
-            "status": 200,
+            "status": 201,
             "headers": log[1]["headers"],
             "client_ip": "127.0.0.1",
             "client_id": CLIENT_ID,

@@ -27,7 +27,9 @@ SCROLL = "/devices/queries/devices-scroll/v1"
 ENTITIES = "/devices/entities/devices/v2"
 ACTIONS = "/devices/entities/devices-actions/v2"
 ALERTS = "/alerts/queries/alerts/v2"
-ECHO = "/echo/v1"
+NO_DATA = "/aidr/queries/agents/v1"  # catalogued, no data: Falcon's empty answer
+RULE_GROUPS = "/ioarules/entities/rule-groups/v1"  # catalogued writes with no data
+NETWORK_LOCATIONS = "/fwmgr/entities/network-locations/v1"  # a catalogued PUT
 FIRST_HOST = "efb4519063603a975b1e87170198830e"  # the sample hosts are the same in every run
 HOST_FIELDS = {
     "device_id",
@@ -774,25 +776,32 @@ def test_data_calls_spend_the_cids_budget(session: requests.Session) -> None:
 # -- writes and the request log -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
-def test_writes_are_accepted_and_logged(
-    session: requests.Session, emu: FalconEmulator, method: str
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("POST", RULE_GROUPS, 201),
+        ("PUT", NETWORK_LOCATIONS, 200),
+        ("PATCH", RULE_GROUPS, 200),
+        ("DELETE", RULE_GROUPS, 200),
+    ],
+)
+def test_writes_with_no_data_get_falcons_status_and_are_logged(
+    session: requests.Session, emu: FalconEmulator, method: str, path: str, status: int
 ) -> None:
     member = Api(session, emu, token_for(session, emu, "mssp-client", MEMBER_CID))
     payload = {"ids": [FIRST_HOST, "b" * 32], "comment": "contain them"}
-    response = member.request(method, ACTIONS, params={"action_name": "contain"}, json=payload)
-    assert response.status_code == 200
+    response = member.request(method, path, params={"ids": "b" * 32}, json=payload)
+    assert response.status_code == status
     body = response.json()
     assert body["resources"] == []
     assert body["errors"] == []
-    assert body["meta"]["writes"] == {"resources_affected": 2}
     assert response.headers["X-Cs-Traceid"] == body["meta"]["trace_id"]
     entry = emu.request_log[-1]
     assert (entry.method, entry.path, entry.query, entry.status) == (
         method,
-        ACTIONS,
-        "action_name=contain",
-        200,
+        path,
+        "ids=" + "b" * 32,
+        status,
     )
     assert entry.json_body == payload
     assert (entry.client_id, entry.member_cid) == ("mssp-client", MEMBER_CID)
@@ -804,9 +813,9 @@ def test_writes_are_accepted_and_logged(
     assert emu.request_log[-1].json_body == payload
 
 
-def test_a_write_with_no_ids_affects_none(api: Api, emu: FalconEmulator) -> None:
-    response = api.request("PATCH", "/policy/entities/prevention/v1", data=b"\x00\xff binary")
-    assert response.json()["meta"]["writes"] == {"resources_affected": 0}
+def test_a_write_whose_body_is_not_json_is_logged(api: Api, emu: FalconEmulator) -> None:
+    response = api.request("PATCH", RULE_GROUPS, data=b"\x00\xff binary")
+    assert (response.status_code, response.json()["resources"]) == (200, [])
     entry = emu.request_log[-1]
     assert entry.json_body is None
     assert entry.body_length == 9
@@ -837,12 +846,16 @@ def test_reads_are_logged_with_their_caller(api: Api, emu: FalconEmulator) -> No
     assert (entry.body_length, entry.body_sha256) == (0, hashlib.sha256(b"").hexdigest())
 
 
-def test_a_read_of_a_path_with_no_data_is_echoed(api: Api) -> None:
-    body = api.ok(ECHO, x="1")
-    assert body["resources"][0]["path"] == ECHO
-    assert body["resources"][0]["query"] == "x=1"
-    assert body["resources"][0]["client_id"] == "data-client"
+def test_a_read_of_a_path_with_no_data_gets_falcons_empty_answer(api: Api) -> None:
+    body = api.ok(NO_DATA, x="1")
+    assert body["resources"] == []
+    assert body["meta"]["pagination"] == {"offset": 0, "limit": 100, "total": 0}
     assert body["meta"]["powered_by"] == "falcon-emulator"
+    unknown = api.get("/echo/v1")
+    assert (unknown.status_code, unknown.json()["errors"]) == (
+        404,
+        [{"code": 404, "message": "Not Found"}],
+    )
 
 
 # -- handlers --------------------------------------------------------------------------------------
@@ -986,7 +999,7 @@ def test_api_answer_refuses_statuses_it_cannot_carry(status: int) -> None:
 # -- managing collections --------------------------------------------------------------------------
 
 
-def test_load_replaces_and_remove_collection_restores_the_echo(
+def test_load_replaces_and_remove_collection_restores_falcons_empty_answers(
     api: Api, emu: FalconEmulator
 ) -> None:
     emu.load("hosts", [])
@@ -1000,7 +1013,8 @@ def test_load_replaces_and_remove_collection_restores_the_echo(
     assert api.ok(QUERY, filter="site:'paris'")["resources"] == ["d1"]
     assert api.ok(ENTITIES, ids="d1")["resources"] == [{**mine[0], "cid": CID}]
     emu.remove_collection("hosts")
-    assert api.ok(QUERY)["resources"][0]["path"] == QUERY  # an echo: no data there now
+    assert api.ok(QUERY)["resources"] == []  # Falcon's empty answer: no data there now
+    assert api.ok(QUERY, limit=5)["meta"]["pagination"] == {"offset": 0, "limit": 5, "total": 0}
     with pytest.raises(KeyError, match="hosts"):
         emu.load("hosts", [])
 

@@ -22,7 +22,7 @@ from requests_falcon_auth.testing import ApiAnswer, ApiCall, FalconEmulator, Man
 
 CLIENT_ID = "limits-client"
 SECRET = "s3cret-limits"
-ECHO = "/echo/v1"  # a path with no data: the gateway echoes the call (it has no 404 to give)
+NO_DATA = "/aidr/queries/agents/v1"  # catalogued, no data: Falcon's empty answer
 DEVICES = "/devices/queries/devices/v1"
 ENTITIES = "/devices/entities/devices/v2"
 RECORDS = "/records/entities/records/v1"  # a handler's path, whose POST creates a record
@@ -79,7 +79,7 @@ def call(
     emu: FalconEmulator,
     token: str | None,
     method: str = "GET",
-    path: str = ECHO,
+    path: str = NO_DATA,
     **kwargs: Any,
 ) -> requests.Response:
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
@@ -119,8 +119,9 @@ def _raise(call: ApiCall) -> ApiAnswer:
 @pytest.mark.parametrize(
     ("method", "path", "status"),
     [
-        ("GET", ECHO, 200),  # an unknown path: echoed, and counted like any other call
-        ("POST", ECHO, 200),  # a write nothing answers: accepted
+        ("GET", NO_DATA, 200),  # an operation with no data: Falcon's empty answer
+        ("GET", "/no-such/v1", 404),  # an unknown path, counted like any other call
+        ("POST", "/ioarules/entities/rule-groups/v1", 400),  # no body: the parameter checks
         ("GET", DEVICES, 200),
         ("HEAD", DEVICES, 200),
         ("GET", DEVICES + "?filter=hostname:x", 400),  # not FQL

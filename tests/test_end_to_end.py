@@ -32,7 +32,7 @@ from requests_falcon_auth import (
 from requests_falcon_auth.testing import FalconEmulator, ManualClock, RateLimits
 
 DEVICES = "/devices/queries/devices/v1"
-ECHO = "/echo/v1"  # a path with no data: the gateway echoes the request
+NO_DATA = "/aidr/queries/agents/v1"  # catalogued, no data: Falcon's empty answer
 SECRET = "e2e-secret-value"
 
 
@@ -379,12 +379,12 @@ def test_autodiscovery_across_two_regions(falcon: Falcon) -> None:
     ) as session:
         session.trust_env = False
         session.verify = falcon.session().verify
-        response = session.get(ECHO)
+        response = session.get(NO_DATA)
         assert response.status_code == 200
-        assert response.json()["resources"][0]["region"] == "us-2"
+        assert falcon.emulator.request_log[-1].region == "us-2"
         assert session.auth.region == "us-2"
-        echoed = session.get(falcon.url(ECHO, region="us-1")).json()["resources"][0]
-        assert echoed["region"] == "us-2"
+        assert session.get(falcon.url(NO_DATA, region="us-1")).status_code == 200
+        assert falcon.emulator.request_log[-1].region == "us-2"
     counters = falcon.emulator.counters
     assert counters.token_outcomes["redirected"] == 1
     assert counters.tokens_issued == 1

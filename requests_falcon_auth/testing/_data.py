@@ -1,53 +1,39 @@
-"""Which answer an authenticated gateway call gets: a handler, a collection, or a default.
+"""Which answer an authenticated gateway call gets: a handler, a collection, or Falcon's.
 
 The :class:`DataRegistry` holds the user's handlers and the collections (:mod:`._collections`)
 by path and resolves each call to a :class:`Route`: a handler first, then a collection, then
-the generic answer to a write, then an echo of the request. It is not thread-safe: it is part
-of the emulator's state (:mod:`._state`), used under its lock. Answering a call is a pure
-function of the call and an immutable collection snapshot (or a user's handler), run outside
-that lock, so a handler may call back into the emulator.
+the operation of the catalogue (:mod:`._operations`) with its empty answer
+(:mod:`._operation_answers`); a path Falcon knows called with another method gets a 405, any
+other path a 404. Collections and the catalogue's answers check the call's parameters as
+Falcon does (:mod:`._operation_checks`) first. Nothing is echoed. The registry is not
+thread-safe: it is part of the emulator's state (:mod:`._state`), used under its lock.
+Answering a call is a pure function of the call and an immutable collection snapshot (or a
+user's handler), run outside that lock, so a handler may call back into the emulator.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Final, NamedTuple
 
-from ._api_call import ApiAnswer, ApiCall, Handler, as_answer, error_entry
+from ._api_call import ApiAnswer, ApiCall, Handler, as_answer, error_entry, refuse
 from ._collections import Collection, QueryStyle, answer_entities, answer_query
+from ._operation_answers import default_answer
+from ._operation_checks import check_call
+from ._operations import Operation, PathMatch, catalogue
 from ._wire import GATEWAY
 
-__all__ = ["EMULATOR", "HANDLER_METHODS", "DataRegistry", "Route", "accept_write", "echo"]
+__all__ = ["EMULATOR", "HANDLER_METHODS", "DataRegistry", "Route"]
 
 EMULATOR: Final = "falcon-emulator"  # meta.powered_by of answers no Falcon service would give
 WRITE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 HANDLER_METHODS: Final = frozenset({"GET", *WRITE_METHODS})
 
 
-def accept_write(call: ApiCall) -> ApiAnswer:
-    """A write to a path with no data: accepted, ``meta.writes.resources_affected`` = the ids
-    named (in the body's ``ids`` or the query's), else 0."""
-    body = call.json_body
-    named = body.get("ids") if isinstance(body, dict) else None
-    affected = len(named) if isinstance(named, list) else len(call.query.get("ids", ()))
-    return ApiAnswer(200, [], meta={"writes": {"resources_affected": affected}})
-
-
-def echo(call: ApiCall) -> ApiAnswer:
-    """An echo of the request, for paths with no data."""
-    resource = {
-        "method": call.method,
-        "path": call.path,
-        "query": call.query_string,
-        "body_length": len(call.body),
-        "body_sha256": hashlib.sha256(call.body).hexdigest(),
-        "client_id": call.client_id,
-        "member_cid": call.member_cid,
-        "region": call.region,
-    }
-    return ApiAnswer(200, [resource])
+def _not_found(call: ApiCall) -> ApiAnswer:
+    """Falcon's answer to a path it does not know."""
+    return ApiAnswer(404, errors=[error_entry(404, "Not Found")])
 
 
 def _not_allowed(allowed: tuple[str, ...]) -> Callable[[ApiCall], ApiAnswer]:
@@ -129,30 +115,62 @@ class DataRegistry:
             raise KeyError(f"No handler for {method} {path}.") from None
 
     def resolve(self, method: str, path: str) -> Route:
-        """How to answer ``method`` on ``path``: a handler first, then a collection, then a
-        write's generic answer, then the echo."""
-        routed = "GET" if method == "HEAD" else method
+        """How to answer ``method`` on ``path``: a handler first, then a collection, then the
+        catalogue's operation; 405 for a known path called with another method, else 404."""
+        known = catalogue().match(path)
+        routed = method
+        if method == "HEAD" and (known is None or "HEAD" not in known.operations):
+            routed = "GET"
         handler = self._handlers.get((routed, path))
         if handler is not None:
             return Route(_handled(handler), EMULATOR)
+        operation = known.operations.get(routed) if known is not None else None
         for collection in self._collections.values():
             if path in collection.paths:
-                return _collection_route(collection, routed, path)
-        if routed in WRITE_METHODS:
-            return Route(accept_write, EMULATOR)
-        return Route(echo, EMULATOR)
+                return _collection_route(collection, routed, path, operation)
+        if known is None:
+            return Route(_not_found, GATEWAY)
+        if operation is None:
+            return Route(_not_allowed(known.allowed), GATEWAY)
+        return Route(_catalogued(operation, known), EMULATOR)
 
 
-def _collection_route(collection: Collection, method: str, path: str) -> Route:
+def _catalogued(operation: Operation, known: PathMatch) -> Callable[[ApiCall], ApiAnswer]:
+    def answer(call: ApiCall) -> ApiAnswer:
+        problem = check_call(operation, call, known.segments)
+        return refuse(problem) if problem is not None else default_answer(operation, call)
+
+    return answer
+
+
+def _checked(
+    operation: Operation | None, answer: Callable[[ApiCall], ApiAnswer]
+) -> Callable[[ApiCall], ApiAnswer]:
+    """``answer``, after the call's parameters pass the checks of its catalogued operation."""
+    if operation is None:
+        return answer
+
+    def checked(call: ApiCall) -> ApiAnswer:
+        problem = check_call(operation, call, {})
+        return refuse(problem) if problem is not None else answer(call)
+
+    return checked
+
+
+def _collection_route(
+    collection: Collection, method: str, path: str, operation: Operation | None
+) -> Route:
     """A query path answers GET, an entity path GET and POST; other methods get a 405."""
     if path == collection.entity_path:
         if method not in ("GET", "POST"):
             return Route(_not_allowed(("GET", "POST")), GATEWAY)
-        return Route(_entities_answer(collection), collection.powered_by)
+        key = operation.id_key if operation is not None else None
+        answer = _entities_answer(collection, key.name if key is not None else "ids")
+        return Route(_checked(operation, answer), collection.powered_by)
     if method != "GET":
         return Route(_not_allowed(("GET",)), GATEWAY)
     style: QueryStyle = "scroll" if path == collection.scroll_path else collection.pagination
-    return Route(_query_answer(collection, style), collection.powered_by)
+    return Route(_checked(operation, _query_answer(collection, style)), collection.powered_by)
 
 
 def _query_answer(collection: Collection, style: QueryStyle) -> Callable[[ApiCall], ApiAnswer]:
@@ -162,8 +180,8 @@ def _query_answer(collection: Collection, style: QueryStyle) -> Callable[[ApiCal
     return answer
 
 
-def _entities_answer(collection: Collection) -> Callable[[ApiCall], ApiAnswer]:
+def _entities_answer(collection: Collection, key: str) -> Callable[[ApiCall], ApiAnswer]:
     def answer(call: ApiCall) -> ApiAnswer:
-        return answer_entities(collection, call)
+        return answer_entities(collection, call, key)
 
     return answer

@@ -79,7 +79,7 @@ class Operation:
     def id_key(self) -> IdKey | None:
         """Where an entity lookup reads its ids, or None for an operation that takes none."""
         if self.method == "POST":
-            body = self.param("body", "body")
+            body = next((p for p in self.params if p.where == "body"), None)
             if body is None:
                 return None
             return IdKey(self.body_key or "ids", "body", body.required)
