@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from requests_falcon_auth.testing import ApiAnswer, ApiCall, FalconEmulator, RateLimits
-from requests_falcon_auth.testing._sample_hosts import sample_hosts
+from requests_falcon_auth.testing._sample_hosts import iter_sample_hosts, sample_hosts
 
 SECRET = "s3cret-data-tests"
 CID = "0123456789abcdef0123456789abcdef"
@@ -304,9 +304,15 @@ def test_a_hundred_thousand_hosts_are_served_page_by_page(api: Api, emu: FalconE
 
 
 @pytest.mark.parametrize("count", [-1, 2.0, "37", True])
-def test_sample_hosts_takes_a_whole_count(count: object) -> None:
+@pytest.mark.parametrize("make", [sample_hosts, iter_sample_hosts])
+def test_sample_hosts_takes_a_whole_count(make: Callable[[int], object], count: object) -> None:
     with pytest.raises(ValueError, match="count"):
-        sample_hosts(count)  # type: ignore[arg-type]
+        make(count)  # type: ignore[arg-type]  # refused at the call, not at the first host
+
+
+def test_sample_hosts_come_one_by_one_too() -> None:
+    assert list(iter_sample_hosts(40)) == sample_hosts(40)
+    assert sample_hosts(40)[:37] == sample_hosts()
 
 
 def raw_get(

@@ -9,13 +9,14 @@ SHA-256 of their index with fixed 2024 dates: no randomness, no wall clock.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Final
 
 from ._checks import whole
 from ._collections import HOSTS, Collection, make_collection
 
-__all__ = ["sample_hosts", "sample_hosts_collection"]
+__all__ = ["iter_sample_hosts", "sample_hosts", "sample_hosts_collection"]
 
 _SAMPLE_SIZE: Final = 37  # with limit=10, four pages: 10, 10, 10 and 7
 _FIRST_SEEN: Final = datetime(2024, 1, 2, 8, 0, tzinfo=timezone.utc)
@@ -83,8 +84,18 @@ def sample_hosts(count: int = _SAMPLE_SIZE) -> list[dict[str, object]]:
     Raises:
         ValueError: ``count`` is not a whole number of at least 0.
     """
+    return list(iter_sample_hosts(count))
+
+
+def iter_sample_hosts(count: int = _SAMPLE_SIZE) -> Iterator[dict[str, object]]:
+    """The hosts of :func:`sample_hosts` one at a time: ``emulator.load`` takes any iterable,
+    so loading 100,000 of them builds no list beside the emulator's own copies.
+
+    Raises:
+        ValueError: ``count`` is not a whole number of at least 0.
+    """
     whole(count, "count", 0, meaning="a whole number of at least 0")
-    return [_sample_host(index) for index in range(count)]
+    return (_sample_host(index) for index in range(count))
 
 
 def sample_hosts_collection() -> Collection:
