@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import (
     cold_start,
+    emulator_scale,
     fleet,
     front_ends,
     host,
@@ -36,6 +37,7 @@ ROWS = (
     host,
     front_ends,
     rate_budget,
+    emulator_scale,
 )
 HTTPX_ROWS = (
     httpx_cold_start,
