@@ -285,13 +285,14 @@ def test_a_store_of_its_own_on_the_backend_waits_for_the_cooldown_another_set(
 PROCESSES = 3
 THREADS = 3
 CALLS = 8  # each thread's: 72 in all, three windows of the budget
-FLEET = RateLimits(api_per_cid=30, window=3.0)
+# A second: Retryafter names a whole epoch second, so a shorter window would wait no less.
+FLEET = RateLimits(api_per_cid=30, window=1.0)
 
 
 def test_processes_past_the_budget_all_succeed_with_few_429s(
     shared: StoreSpec, processes: Processes
 ) -> None:
-    """Three processes of three threads each, on one store, make 72 calls against 30 per 3 s
+    """Three processes of three threads each, on one store, make 72 calls against 30 a second
     (three windows): no 429 reaches a caller, and few are spent, at most two a process for
     each window. The ones that remain are calls no cooldown can stop: calls a process had on
     the way before its answers said the budget was low, and calls at the slots the processes
