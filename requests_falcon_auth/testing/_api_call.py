@@ -2,7 +2,8 @@
 
 An authenticated call reaches collections and user handlers as an :class:`ApiCall`; they answer
 with an :class:`ApiAnswer` (or ``(status, resources)``), which the service wraps in Falcon's
-envelope. Nothing here knows where an answer comes from: that is :mod:`._data`'s routing.
+envelope, or sends as raw bytes when the answer is a file (a sensor installer, a sample).
+Nothing here knows where an answer comes from: that is :mod:`._data`'s routing.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from types import MappingProxyType
 from typing import Final, NamedTuple, Union
 from urllib.parse import parse_qsl
 
-from ._checks import whole
+from ._checks import non_empty, whole
 from ._wire import Headers
 
 __all__ = [
     "JSON_LOG_LIMIT",
+    "OCTET_STREAM",
     "ApiAnswer",
     "ApiCall",
     "BodyFacts",
@@ -33,6 +35,7 @@ __all__ = [
 ]
 
 JSON_LOG_LIMIT: Final = 1 << 20  # JSON bodies larger than this are not kept in the request log
+OCTET_STREAM: Final = "application/octet-stream"  # the Content-Type of Falcon's downloads
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ class ApiCall:
         cid: the CID the token acts for: the member CID (lower case) or the client's own.
         region: the region that received the call.
         headers: the request headers, credentials redacted.
+        base_url: the emulator's base URL for ``region``, for answers that hold URLs back to
+            it (an event stream's refresh URL); empty when the call was built without one.
     """
 
     method: str
@@ -66,6 +71,7 @@ class ApiCall:
     cid: str
     region: str
     headers: Headers = field(repr=False)
+    base_url: str = ""
 
     def param(self, name: str) -> str | None:
         """The first value of query parameter ``name``, or None when it was not sent."""
@@ -75,10 +81,12 @@ class ApiCall:
 
 @dataclass(frozen=True)
 class ApiAnswer:
-    """What a handler answers; the emulator wraps it in Falcon's envelope.
+    """What a handler answers; the emulator wraps it in Falcon's envelope, or sends a file.
 
     The answer becomes ``{"meta": {...}, "resources": [...], "errors": [...]}`` with the
     gateway's rate-limit and trace-id headers, so a handler only says what is specific to it.
+    An answer with a ``body`` is a file instead (Falcon's downloads): those bytes, with
+    ``content_type`` and the same gateway headers, and no envelope.
 
     Args:
         status: the HTTP status (200-599, not 204 or 304: Falcon's answers all have a body).
@@ -88,9 +96,15 @@ class ApiAnswer:
         meta: keys merged into ``meta`` (``pagination``, ``writes``, or ``powered_by`` to
             replace the emulator's); ``trace_id`` always stays the header's.
         headers: extra response headers.
+        resource_object: ``resources`` as an object instead of a list, for the few Falcon
+            operations that answer one (``GetConfigurationDetections``: ``{"events": [...]}``).
+        body: the bytes of a file answer (a success: Falcon's errors are JSON envelopes).
+        content_type: the file's ``Content-Type``.
 
     Raises:
-        ValueError: a status the envelope cannot carry.
+        TypeError: a body that is not bytes.
+        ValueError: a status the envelope cannot carry, a body beside an envelope's parts or
+            with an error status, or resources given both as a list and as an object.
     """
 
     status: int = 200
@@ -98,11 +112,25 @@ class ApiAnswer:
     errors: Sequence[Mapping[str, object]] = ()
     meta: Mapping[str, object] = field(default_factory=dict)
     headers: Sequence[tuple[str, str]] = ()
+    resource_object: Mapping[str, object] | None = None
+    body: bytes | None = field(default=None, repr=False)
+    content_type: str = OCTET_STREAM
 
     def __post_init__(self) -> None:
         status = whole(self.status, "ApiAnswer.status", 200, 599, meaning="an int from 200 to 599")
         if status in (204, 304):
             raise ValueError(f"ApiAnswer.status {status} has no body, and Falcon's answers do.")
+        if self.resource_object is not None and self.resources:
+            raise ValueError("ApiAnswer takes resources as a list or as an object, not both.")
+        if self.body is None:
+            return
+        if not isinstance(self.body, bytes):
+            raise TypeError(f"ApiAnswer.body must be bytes, got {type(self.body).__name__}.")
+        if status >= 400:
+            raise ValueError(f"ApiAnswer.status {status} with a body: Falcon's errors are JSON.")
+        if self.resources or self.errors or self.meta or self.resource_object is not None:
+            raise ValueError("ApiAnswer.body is a file: it takes no resources, errors or meta.")
+        non_empty(self.content_type, "ApiAnswer.content_type")
 
 
 HandlerResult = Union[ApiAnswer, tuple[int, Sequence[object]]]
