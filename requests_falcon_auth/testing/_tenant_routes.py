@@ -1,0 +1,340 @@
+"""The sample tenant's operations beyond plain query and entity lookups: reads that join or
+filter collections, and writes that change them.
+
+A :class:`TenantRoute` serves one method and path. A read is built under the emulator's lock
+from the collections' snapshots and answers outside it, as every read does; a write runs
+whole under the lock (:mod:`._host_writes` computes the answer and the new records, which the
+:class:`Store` takes). A route serves only the tenant's own collections
+(:func:`._tenant.is_builtin`): where a user put a collection of their own under a tenant name,
+the operation falls back to the plain collection or to the catalogue's answer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from typing import Final, NamedTuple, Protocol
+
+from ._api_call import ApiAnswer, ApiCall
+from ._collections import HOSTS, Collection, QueryStyle, answer_entities, answer_query
+from ._host_writes import (
+    HIDDEN_HOSTS,
+    HOST_GROUPS,
+    PREVENTION_POLICIES,
+    create_host_groups,
+    delete_host_groups,
+    device_action,
+    group_action,
+    settle,
+    update_device_tags,
+    update_host_groups,
+)
+from ._tenant import LOGIN_HISTORY, USER_ROLES, is_builtin
+from ._writes import Outcome
+
+__all__ = ["ROUTES", "Answer", "Store", "TenantRoute", "answer_combined"]
+
+Answer = Callable[[ApiCall], ApiAnswer]
+
+
+class Store(Protocol):
+    """The collections, as the emulator's state holds them (used under its lock)."""
+
+    def snapshot(self, name: str) -> Collection | None:
+        """Collection ``name`` as it is now, or None."""
+
+    def replace(self, name: str, records: Iterable[Mapping[str, object]]) -> None:
+        """Makes ``records`` collection ``name``'s (adding the tenant's collection if absent)."""
+
+
+class TenantRoute(NamedTuple):
+    """One operation of the tenant: a read (built under the lock, answering outside it) or a
+    write (answering under the lock), and the collections it needs."""
+
+    needs: tuple[str, ...]  # a read needs them present; a write needs them absent or the tenant's
+    read: Callable[[Store], Answer] | None = None
+    write: Callable[[ApiCall, Store, str], ApiAnswer] | None = None
+
+    def serves(self, store: Store) -> bool:
+        """Whether the collections it needs are the tenant's own."""
+        for name in self.needs:
+            found = store.snapshot(name)
+            if found is None and self.write is None:
+                return False
+            if found is not None and not is_builtin(found):
+                return False
+        return True
+
+
+def _tenant(store: Store, name: str) -> Collection | None:
+    found = store.snapshot(name)
+    return found if found is not None and is_builtin(found) else None
+
+
+def _needed(store: Store, name: str) -> Collection:
+    found = _tenant(store, name)
+    if found is None:  # TenantRoute.serves checked it
+        raise LookupError(f"the tenant's collection {name!r} is missing")
+    return found
+
+
+def _records(store: Store, name: str) -> tuple[Mapping[str, object], ...]:
+    found = _tenant(store, name)
+    return found.records if found is not None else ()
+
+
+# -- reads -------------------------------------------------------------------------------------
+
+
+def answer_combined(
+    collection: Collection, call: ApiCall, style: QueryStyle = "offset"
+) -> ApiAnswer:
+    """A combined operation: the query's page, as records rather than ids."""
+    page = answer_query(collection, call, style)
+    if page.status != 200:
+        return page
+    records: list[object] = [
+        collection.view(collection.records[collection.index[str(ident)]], call)
+        for ident in page.resources
+    ]
+    return dataclasses.replace(page, resources=records)
+
+
+def _subset(collection: Collection, keep: Callable[[Mapping[str, object]], bool]) -> Collection:
+    return collection.with_records(r for r in collection.records if keep(r))
+
+
+def _hosts(store: Store) -> Collection:
+    """The hosts as this read sees them; pending containment settles for the next read."""
+    hosts = _needed(store, HOSTS)
+    settled = settle(hosts.records)
+    if settled is not None:
+        store.replace(HOSTS, settled)
+    return hosts
+
+
+def _hosts_query(style: QueryStyle) -> Callable[[Store], Answer]:
+    def build(store: Store) -> Answer:
+        hosts = _hosts(store)
+        return lambda call: answer_query(hosts, call, style)
+
+    return build
+
+
+def _hosts_combined(store: Store) -> Answer:
+    hosts = _hosts(store)
+    return lambda call: answer_combined(hosts, call)
+
+
+def _devices(store: Store) -> Answer:
+    """Device details by id: visible hosts, then hidden ones (still readable by id)."""
+    hosts = _hosts(store)
+    hidden = _tenant(store, HIDDEN_HOSTS)
+
+    def answer(call: ApiCall) -> ApiAnswer:
+        found = answer_entities(hosts, call, "ids")
+        if hidden is None or found.status not in (200, 404):
+            return found
+        missing = [str(e.get("id")) for e in found.errors if e.get("code") == 404]
+        extra = [
+            hidden.view(hidden.records[hidden.index[i]], call) for i in missing if i in hidden.index
+        ]
+        if not extra:
+            return found
+        errors = [e for e in found.errors if str(e.get("id")) not in hidden.index]
+        return ApiAnswer(200, [*found.resources, *extra], errors)
+
+    return answer
+
+
+def _online_state(store: Store) -> Answer:
+    """``[{"id", "state"}]`` per host: the sample sensors are online for two hosts in three."""
+    details = _devices(store)
+
+    def answer(call: ApiCall) -> ApiAnswer:
+        found = details(call)
+        states: list[object] = []
+        for record in found.resources:
+            if isinstance(record, Mapping):
+                ident = str(record.get("device_id"))
+                state = "offline" if int(ident[-1], 16) % 3 == 0 else "online"
+                states.append({"id": ident, "state": state})
+        return dataclasses.replace(found, resources=states)
+
+    return answer
+
+
+def _hidden_combined(store: Store) -> Answer:
+    hidden = _needed(store, HIDDEN_HOSTS)
+    return lambda call: answer_combined(hidden, call)
+
+
+def _groups_of(host: Mapping[str, object]) -> list[object]:
+    groups = host.get("groups")
+    return groups if isinstance(groups, list) else []
+
+
+def _group_members(combined: bool) -> Callable[[Store], Answer]:
+    """queryGroupMembers and queryCombinedGroupMembers: the hosts that list group ``id``
+    (every grouped host when no ``id`` is given)."""
+
+    def build(store: Store) -> Answer:
+        hosts = _hosts(store)
+
+        def answer(call: ApiCall) -> ApiAnswer:
+            wanted = call.param("id")
+            members = _subset(
+                hosts, lambda h: wanted in _groups_of(h) if wanted else bool(_groups_of(h))
+            )
+            return (
+                answer_combined(members, call)
+                if combined
+                else answer_query(members, call, "offset")
+            )
+
+        return answer
+
+    return build
+
+
+def _policy_members(combined: bool) -> Callable[[Store], Answer]:
+    """queryPreventionPolicyMembers and its combined form: the hosts policy ``id`` applies to."""
+
+    def build(store: Store) -> Answer:
+        hosts = _hosts(store)
+
+        def policy_of(host: Mapping[str, object]) -> object:
+            policies = host.get("device_policies")
+            prevention = policies.get("prevention") if isinstance(policies, Mapping) else None
+            return prevention.get("policy_id") if isinstance(prevention, Mapping) else None
+
+        def answer(call: ApiCall) -> ApiAnswer:
+            wanted = call.param("id")
+            members = _subset(hosts, lambda h: policy_of(h) == wanted if wanted else True)
+            return (
+                answer_combined(members, call)
+                if combined
+                else answer_query(members, call, "offset")
+            )
+
+        return answer
+
+    return build
+
+
+def _combined(name: str) -> Callable[[Store], Answer]:
+    def build(store: Store) -> Answer:
+        collection = _needed(store, name)
+        return lambda call: answer_combined(collection, call)
+
+    return build
+
+
+def _user_roles(store: Store) -> Answer:
+    """combinedUserRolesV1: the roles granted to ``user_uuid``."""
+    roles = _needed(store, USER_ROLES)
+
+    def answer(call: ApiCall) -> ApiAnswer:
+        user = call.param("user_uuid")
+        return answer_combined(_subset(roles, lambda r: r.get("uuid") == user), call)
+
+    return answer
+
+
+def _login_history(store: Store) -> Answer:
+    history = _needed(store, LOGIN_HISTORY)
+    return lambda call: answer_entities(history, call, "ids")
+
+
+# -- writes ------------------------------------------------------------------------------------
+
+
+def _applied(store: Store, outcome: Outcome) -> ApiAnswer:
+    for name, records in outcome.changes.items():
+        store.replace(name, records)
+    return outcome.answer
+
+
+def _device_action(call: ApiCall, store: Store, now: str) -> ApiAnswer:
+    hosts, hidden = _records(store, HOSTS), _records(store, HIDDEN_HOSTS)
+    return _applied(store, device_action(call, hosts, hidden))
+
+
+def _tags(call: ApiCall, store: Store, now: str) -> ApiAnswer:
+    return _applied(store, update_device_tags(call, _records(store, HOSTS)))
+
+
+def _create_groups(call: ApiCall, store: Store, now: str) -> ApiAnswer:
+    return _applied(store, create_host_groups(call, _records(store, HOST_GROUPS), now=now))
+
+
+def _update_groups(call: ApiCall, store: Store, now: str) -> ApiAnswer:
+    return _applied(store, update_host_groups(call, _records(store, HOST_GROUPS), now=now))
+
+
+def _delete_groups(call: ApiCall, store: Store, now: str) -> ApiAnswer:
+    groups = _records(store, HOST_GROUPS)
+    hosts, policies = _records(store, HOSTS), _records(store, PREVENTION_POLICIES)
+    return _applied(store, delete_host_groups(call, groups, hosts, policies))
+
+
+def _group_action(call: ApiCall, store: Store, now: str) -> ApiAnswer:
+    groups, hosts = _records(store, HOST_GROUPS), _records(store, HOSTS)
+    return _applied(store, group_action(call, groups, hosts))
+
+
+_DEVICES: Final = "/devices/entities/devices/v2"
+_HOST_GROUPS: Final = "/devices/entities/host-groups/v1"
+_GROUP_WRITES: Final = (HOST_GROUPS, HOSTS, PREVENTION_POLICIES)
+
+ROUTES: Final[Mapping[tuple[str, str], TenantRoute]] = {
+    ("GET", "/devices/queries/devices/v1"): TenantRoute((HOSTS,), read=_hosts_query("offset")),
+    ("GET", "/devices/queries/devices-scroll/v1"): TenantRoute(
+        (HOSTS,), read=_hosts_query("scroll")
+    ),
+    ("GET", "/devices/combined/devices/v1"): TenantRoute((HOSTS,), read=_hosts_combined),
+    ("GET", _DEVICES): TenantRoute((HOSTS,), read=_devices),
+    ("POST", _DEVICES): TenantRoute((HOSTS,), read=_devices),
+    ("GET", "/devices/entities/devices/v1"): TenantRoute((HOSTS,), read=_devices),
+    ("GET", "/devices/entities/online-state/v1"): TenantRoute((HOSTS,), read=_online_state),
+    ("GET", "/devices/combined/devices-hidden/v1"): TenantRoute(
+        (HIDDEN_HOSTS,), read=_hidden_combined
+    ),
+    ("GET", "/devices/queries/host-group-members/v1"): TenantRoute(
+        (HOSTS,), read=_group_members(combined=False)
+    ),
+    ("GET", "/devices/combined/host-group-members/v1"): TenantRoute(
+        (HOSTS,), read=_group_members(combined=True)
+    ),
+    ("GET", "/devices/combined/host-groups/v1"): TenantRoute(
+        (HOST_GROUPS,), read=_combined(HOST_GROUPS)
+    ),
+    ("GET", "/policy/combined/prevention/v1"): TenantRoute(
+        (PREVENTION_POLICIES,), read=_combined(PREVENTION_POLICIES)
+    ),
+    ("GET", "/policy/queries/prevention-members/v1"): TenantRoute(
+        (HOSTS, PREVENTION_POLICIES), read=_policy_members(combined=False)
+    ),
+    ("GET", "/policy/combined/prevention-members/v1"): TenantRoute(
+        (HOSTS, PREVENTION_POLICIES), read=_policy_members(combined=True)
+    ),
+    **{
+        ("GET", f"/user-management/combined/user-roles/{version}"): TenantRoute(
+            (USER_ROLES,), read=_user_roles
+        )
+        for version in ("v1", "v2", "v3")
+    },
+    ("POST", "/devices/combined/devices/login-history/v2"): TenantRoute(
+        (LOGIN_HISTORY,), read=_login_history
+    ),
+    ("POST", "/devices/entities/devices-actions/v2"): TenantRoute(
+        (HOSTS, HIDDEN_HOSTS), write=_device_action
+    ),
+    ("PATCH", "/devices/entities/devices/tags/v1"): TenantRoute((HOSTS,), write=_tags),
+    ("POST", _HOST_GROUPS): TenantRoute((HOST_GROUPS,), write=_create_groups),
+    ("PATCH", _HOST_GROUPS): TenantRoute((HOST_GROUPS,), write=_update_groups),
+    ("DELETE", _HOST_GROUPS): TenantRoute(_GROUP_WRITES, write=_delete_groups),
+    ("POST", "/devices/entities/host-group-actions/v1"): TenantRoute(
+        (HOST_GROUPS, HOSTS), write=_group_action
+    ),
+}
