@@ -147,23 +147,6 @@ def _devices(store: Store) -> Answer:
     return answer
 
 
-def _online_state(store: Store) -> Answer:
-    """``[{"id", "state"}]`` per host: the sample sensors are online for two hosts in three."""
-    details = _devices(store)
-
-    def answer(call: ApiCall) -> ApiAnswer:
-        found = details(call)
-        states: list[object] = []
-        for record in found.resources:
-            if isinstance(record, Mapping):
-                ident = str(record.get("device_id"))
-                state = "offline" if int(ident[-1], 16) % 3 == 0 else "online"
-                states.append({"id": ident, "state": state})
-        return dataclasses.replace(found, resources=states)
-
-    return answer
-
-
 def _hidden_combined(store: Store) -> Answer:
     hidden = _needed(store, HIDDEN_HOSTS)
     return lambda call: answer_combined(hidden, call)
@@ -296,7 +279,6 @@ ROUTES: Final[Mapping[tuple[str, str], TenantRoute]] = {
     ("GET", _DEVICES): TenantRoute((HOSTS,), read=_devices),
     ("POST", _DEVICES): TenantRoute((HOSTS,), read=_devices),
     ("GET", "/devices/entities/devices/v1"): TenantRoute((HOSTS,), read=_devices),
-    ("GET", "/devices/entities/online-state/v1"): TenantRoute((HOSTS,), read=_online_state),
     ("GET", "/devices/combined/devices-hidden/v1"): TenantRoute(
         (HIDDEN_HOSTS,), read=_hidden_combined
     ),
