@@ -13,6 +13,7 @@ user's handler), run outside that lock, so a handler may call back into the emul
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Final, NamedTuple
@@ -22,7 +23,10 @@ from ._collections import Collection, QueryStyle, answer_entities, answer_query
 from ._operation_answers import default_answer
 from ._operation_checks import check_call
 from ._operations import Operation, PathMatch, catalogue
+from ._tenant import tenant_collection, tenant_powered_by
+from ._tenant_routes import ROUTES, Store, TenantRoute
 from ._wire import GATEWAY
+from ._writes import Outcome, create_records, delete_records, update_records
 
 __all__ = ["EMULATOR", "HANDLER_METHODS", "DataRegistry", "Route"]
 
@@ -49,11 +53,20 @@ def _not_allowed(allowed: tuple[str, ...]) -> Callable[[ApiCall], ApiAnswer]:
 # -- routing -------------------------------------------------------------------------------------
 
 
+Write = Callable[[ApiCall, Store, str], ApiAnswer]
+
+
 class Route(NamedTuple):
-    """How to answer one call, and the ``meta.powered_by`` to answer with."""
+    """How to answer one call, and the ``meta.powered_by`` to answer with.
+
+    A read's ``answer`` runs outside the state's lock, on the snapshots it was resolved with.
+    A write (``write`` set) changes the state: :meth:`DataRegistry.apply` runs it under the
+    lock, with the time it happens, and gives the route that answers what it did.
+    """
 
     answer: Callable[[ApiCall], ApiAnswer]
     powered_by: str
+    write: Write | None = None
 
 
 def _handled(handler: Handler) -> Callable[[ApiCall], ApiAnswer]:
@@ -69,6 +82,7 @@ class DataRegistry:
     def __init__(self) -> None:
         self._collections: dict[str, Collection] = {}
         self._handlers: dict[tuple[str, str], Handler] = {}
+        self._tenant = False  # whether the sample tenant's operations are served
 
     def add_collection(self, collection: Collection) -> None:
         """Adds a collection, or replaces the one of that name.
@@ -114,9 +128,58 @@ class DataRegistry:
         except KeyError:
             raise KeyError(f"No handler for {method} {path}.") from None
 
+    # -- the collections as a Store (the sample tenant's routes read and write through it) -----
+
+    def snapshot(self, name: str) -> Collection | None:
+        """Collection ``name`` as it is now, or None."""
+        return self._collections.get(name)
+
+    def replace(self, name: str, records: Iterable[Mapping[str, object]]) -> None:
+        """Makes ``records`` collection ``name``'s, adding the sample tenant's collection of
+        that name when there is none."""
+        if name in self._collections:
+            self.load(name, records)
+        else:
+            self.add_collection(tenant_collection(name, records))
+
+    def load_tenant(self, collections: Iterable[Collection]) -> None:
+        """Adds (or replaces) the sample tenant's collections, all or none, and serves its
+        operations from now on (:mod:`._tenant_routes`).
+
+        Raises:
+            ValueError: one of their paths belongs to a collection of another name.
+        """
+        added = list(collections)
+        names = {c.name for c in added}
+        staying = [c for c in self._collections.values() if c.name not in names]
+        for collection in added:
+            for other in staying:
+                shared = set(other.paths) & set(collection.paths)
+                if shared:
+                    raise ValueError(
+                        f"Collection {other.name!r} already answers {sorted(shared)[0]!r}."
+                    )
+        for collection in added:
+            self._collections[collection.name] = collection
+        self._tenant = True
+
+    def apply(self, route: Route, call: ApiCall, now: str) -> Route:
+        """Runs a write route (under the state's lock) and gives the route answering what it
+        did; a write that fails is answered 500, as a failing handler is."""
+        if route.write is None:
+            return route
+        try:
+            answer = route.write(call, self, now)
+        except Exception as exc:  # noqa: BLE001 - an answer, as for a user's handler
+            return Route(_raising(exc), route.powered_by)
+        return Route(lambda _call: answer, route.powered_by)
+
+    # -- routing -------------------------------------------------------------------------------
+
     def resolve(self, method: str, path: str) -> Route:
-        """How to answer ``method`` on ``path``: a handler first, then a collection, then the
-        catalogue's operation; 405 for a known path called with another method, else 404."""
+        """How to answer ``method`` on ``path``: a handler first, then the sample tenant's
+        operations (once loaded), then a collection, then the catalogue's operation; 405 for a
+        known path called with another method, else 404."""
         known = catalogue().match(path)
         routed = method
         if method == "HEAD" and (known is None or "HEAD" not in known.operations):
@@ -125,14 +188,85 @@ class DataRegistry:
         if handler is not None:
             return Route(_handled(handler), EMULATOR)
         operation = known.operations.get(routed) if known is not None else None
+        tenant = ROUTES.get((routed, path)) if self._tenant else None
+        if tenant is not None and tenant.serves(self):
+            return self._tenant_route(tenant, operation)
         for collection in self._collections.values():
             if path in collection.paths:
-                return _collection_route(collection, routed, path, operation)
+                return _collection_route(collection, routed, path, operation, known)
         if known is None:
             return Route(_not_found, GATEWAY)
         if operation is None:
             return Route(_not_allowed(known.allowed), GATEWAY)
         return Route(_catalogued(operation, known), EMULATOR)
+
+    def _tenant_route(self, route: TenantRoute, operation: Operation | None) -> Route:
+        """A sample tenant's operation: a read built now (under the lock), or a write."""
+        found = self._collections.get(route.needs[0])
+        powered_by = found.powered_by if found is not None else tenant_powered_by(route.needs[0])
+        if route.read is not None:
+            return Route(_checked(operation, route.read(self)), powered_by)
+        if route.write is None:
+            raise ValueError(f"{route!r} neither reads nor writes")
+        return Route(_unapplied, powered_by, _checked_write(operation, route.write))
+
+
+def _raising(exc: Exception) -> Callable[[ApiCall], ApiAnswer]:
+    def answer(call: ApiCall) -> ApiAnswer:
+        raise exc
+
+    return answer
+
+
+def _unapplied(call: ApiCall) -> ApiAnswer:
+    raise RuntimeError("a write is answered by DataRegistry.apply, under the state's lock")
+
+
+def _checked_write(operation: Operation | None, write: Write) -> Write:
+    """``write``, after the call's parameters pass the checks of its catalogued operation."""
+    if operation is None:
+        return write
+
+    def checked(call: ApiCall, store: Store, now: str) -> ApiAnswer:
+        problem = check_call(operation, call, {})
+        return refuse(problem) if problem is not None else write(call, store, now)
+
+    return checked
+
+
+def _generic_write(name: str, method: str, operation: Operation | None) -> Write:
+    """Falcon's write semantics for collection ``name`` (:mod:`._writes`): POST creates,
+    PATCH updates, DELETE deletes; the records are read when the write runs."""
+    key = operation.id_key if operation is not None else None
+    id_param = key.name if key is not None and key.where == "query" else None
+
+    def write(call: ApiCall, store: Store, now: str) -> ApiAnswer:
+        found = store.snapshot(name)
+        if found is None:  # removed since the call was routed
+            return _not_found(call)
+        records, id_field = found.records, found.id_field
+        outcome: Outcome
+        if method == "POST":
+            outcome = create_records(call, name, records, id_field=id_field, now=now)
+        elif method == "PATCH":
+            outcome = update_records(
+                call, name, records, id_field=id_field, now=now, id_param=id_param
+            )
+        else:
+            outcome = delete_records(
+                call, name, records, id_field=id_field, id_param=id_param or "ids"
+            )
+        for changed, new in outcome.changes.items():
+            store.replace(changed, new)
+        if method == "DELETE":
+            return outcome.answer
+        # Records are answered as served: with the caller's CID in the collection's cid_field.
+        served = [
+            found.view(r, call) if isinstance(r, Mapping) else r for r in outcome.answer.resources
+        ]
+        return dataclasses.replace(outcome.answer, resources=served)
+
+    return _checked_write(operation, write)
 
 
 def _catalogued(operation: Operation, known: PathMatch) -> Callable[[ApiCall], ApiAnswer]:
@@ -158,15 +292,28 @@ def _checked(
 
 
 def _collection_route(
-    collection: Collection, method: str, path: str, operation: Operation | None
+    collection: Collection,
+    method: str,
+    path: str,
+    operation: Operation | None,
+    known: PathMatch | None,
 ) -> Route:
-    """A query path answers GET, an entity path GET and POST; other methods get a 405."""
+    """A query path answers GET. An entity path answers GET and POST with the records asked
+    and writes with Falcon's write semantics: POST where the catalogue's operation creates,
+    PATCH and DELETE where the catalogue has them there (or, on a path it does not know,
+    always). Other methods get a 405."""
     if path == collection.entity_path:
-        if method not in ("GET", "POST"):
-            return Route(_not_allowed(("GET", "POST")), GATEWAY)
-        key = operation.id_key if operation is not None else None
-        answer = _entities_answer(collection, key.name if key is not None else "ids")
-        return Route(_checked(operation, answer), collection.powered_by)
+        kind = operation.kind if operation is not None else None
+        if method == "GET" or (method == "POST" and kind != "create"):
+            key = operation.id_key if operation is not None else None
+            answer = _entities_answer(collection, key.name if key is not None else "ids")
+            return Route(_checked(operation, answer), collection.powered_by)
+        writes = ("PATCH", "DELETE") if known is None else tuple(known.operations)
+        if method in ("POST", "PATCH", "DELETE") and method in writes:
+            write = _generic_write(collection.name, method, operation)
+            return Route(_unapplied, collection.powered_by, write)
+        allowed = {"GET", "POST", *(m for m in writes if m in ("PATCH", "DELETE"))}
+        return Route(_not_allowed(tuple(sorted(allowed))), GATEWAY)
     if method != "GET":
         return Route(_not_allowed(("GET",)), GATEWAY)
     style: QueryStyle = "scroll" if path == collection.scroll_path else collection.pagination

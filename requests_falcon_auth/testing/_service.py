@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
+from datetime import datetime, timezone
 from http import HTTPStatus
 from typing import Final, NamedTuple
 
@@ -397,10 +398,18 @@ class Service:
             region=request.region,
             headers=redact(request.headers),
         )
+        if route.write is not None:  # a write changes the data: all of it under the lock
+            with self._shared.locked() as state:
+                route = state.data.apply(route, call, self._now())
         response = self._answer_data(route, call, decision, started, trace_id)
         with self._shared.locked() as state:
             state.recorder.api[response.status] += 1
         return response
+
+    def _now(self) -> str:
+        """The wall-clock time as Falcon stamps records (UTC, microseconds, ``Z``)."""
+        moment = datetime.fromtimestamp(self._wall_clock(), timezone.utc)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
     def _admit(
         self, state: State, request: Request, token: str | None, started: float, trace_id: str

@@ -38,6 +38,7 @@ from ._sample_hosts import sample_hosts_collection
 from ._server import RegionServer
 from ._service import Service
 from ._state import ApiClient, SharedState
+from ._tenant import TENANT, sample_records, tenant_collection
 from ._tls import TlsMaterial
 
 __all__ = ["DEFAULT_REGIONS", "FalconEmulator"]
@@ -56,13 +57,21 @@ class FalconEmulator:
     an API call is answered, in Falcon's envelope, by the first of:
 
     1. a handler registered for its method and path (:meth:`add_handler`);
-    2. a collection that owns its path (:meth:`add_collection`): ids from a query endpoint,
-       records from an entity endpoint, other methods 405;
-    3. for a write (POST, PUT, PATCH, DELETE): a generic 200 accepting it, with
-       ``meta.writes.resources_affected`` (the call is in :attr:`request_log`);
-    4. otherwise an echo of the request, for paths with no data: one resource with its
-       ``method``, ``path``, ``query``, ``body_length``, ``body_sha256``, ``client_id``,
-       ``member_cid`` and ``region``.
+    2. once :meth:`load_samples` has loaded the sample tenant, its operations: reads that
+       join its collections (combined operations, group and policy members, user roles)
+       and writes that change them (containment, hiding, grouping tags, host
+       groups), each write applied under the emulator's lock;
+    3. a collection that owns its path (:meth:`add_collection`): ids from a query endpoint,
+       records from an entity endpoint, and on the entity path Falcon's writes: POST where
+       Falcon's operation creates (201 with the stored record, server-assigned id and
+       timestamps), PATCH (200 with the records changed) and DELETE (200 with the ids), where
+       the operation exists (on a path Falcon does not know, PATCH and DELETE always); unknown
+       ids get a 404 error each; other methods 405;
+    4. the catalogue of Falcon's operations: Falcon's empty answer for the operation's kind
+       (``resources: []`` and ``meta.pagination`` for queries, per-id 404s for lookups, its
+       status for a write) after its parameters are checked (400 naming the parameter); a
+       path Falcon knows called with another method is a 405 with ``Allow``, any other path
+       a 404. Nothing is echoed.
 
     Every emulator starts with the collection ``"hosts"``: 37 sample hosts, the same in every
     run, on ``GET /devices/queries/devices/v1`` (offset pagination),
@@ -423,6 +432,8 @@ class FalconEmulator:
         The entity endpoint answers ``GET ?ids=a&ids=b`` and ``POST {"ids": [...]}`` with the
         records in ``resources``; each unknown id gets an error ``{"code": 404, "message",
         "id"}``: the status is 200 if any id was found, 404 if none was, 400 without ids.
+        Writes to the entity endpoint change the records as Falcon's do (create, update,
+        delete: see the class's description).
 
         Args:
             name: the collection's name, for :meth:`load` and :meth:`records`.
@@ -456,6 +467,27 @@ class FalconEmulator:
         )
         with self._shared.locked() as state:
             state.data.add_collection(collection)
+
+    def load_samples(self) -> None:
+        """Loads the sample tenant: the sample hosts with their host groups, prevention
+        policies, users, alerts and incidents, related as in a real tenant, the same in every
+        run.
+
+        The collections, on Falcon's paths (queries, entities, combined operations):
+        ``hosts`` (each lists its ``groups`` and its ``device_policies.prevention``),
+        ``hidden_hosts``, ``host_groups``, ``prevention_policies``, ``users``,
+        ``user_roles``, ``alerts`` (on the sample hosts, read by ``composite_ids``),
+        ``incidents``, ``login_history`` and ``network_address_history``. Writes change
+        them as Falcon's do: containment (pending until the next read), hiding, grouping
+        tags, host groups and their members. Loading again restores the samples.
+
+        Raises:
+            ValueError: a collection of another name answers one of their paths.
+        """
+        records = sample_records()
+        collections = [tenant_collection(name, records[name]) for name in TENANT]
+        with self._shared.locked() as state:
+            state.data.load_tenant(collections)
 
     def load(self, name: str, records: Iterable[Mapping[str, object]]) -> None:
         """Replaces the records of collection ``name`` (``load("hosts", [])`` empties the

@@ -1,0 +1,359 @@
+"""The sample tenant over real sockets: falconpy, unmodified, reads it and changes it.
+
+``FalconEmulator.load_samples()`` loads host groups, prevention policies, users, alerts and
+incidents related to the sample hosts; writes (containment, tags, host groups) change what the
+next read shows. falconpy runs against an emulator built with ``region_header=False``, as in
+``test_falconpy.py``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import requests
+from falconpy import Alerts, APIHarnessV2, HostGroup, Hosts, PreventionPolicy, UserManagement
+
+from requests_falcon_auth.testing import FalconEmulator
+
+CLIENT_ID = "tenant-client-71c2"
+CLIENT_SECRET = "tenant-secret-e05a"
+REGION = "us-2"
+CID = "4f1c2b3a4d5e6f708192a3b4c5d6e7f8"
+
+
+@pytest.fixture
+def falcon() -> Iterator[FalconEmulator]:
+    with FalconEmulator(regions=(REGION,), region_header=False) as emulator:
+        emulator.add_client(CLIENT_ID, CLIENT_SECRET, region=REGION, cid=CID)
+        emulator.load_samples()
+        yield emulator
+
+
+def credentials(falcon: FalconEmulator) -> dict[str, Any]:
+    return {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "base_url": falcon.base_url(REGION),
+    }
+
+
+def service(cls: Any, falcon: FalconEmulator) -> Any:
+    """A falconpy service class on the emulator (as Any: falconpy's decorators hide the
+    keywords its methods take from mypy)."""
+    return cls(**credentials(falcon))
+
+
+def stored_hosts(falcon: FalconEmulator) -> list[dict[str, Any]]:
+    """The hosts as the emulator holds them."""
+    return falcon.records("hosts")
+
+
+def body(result: object, status: int = 200) -> dict[str, Any]:
+    """A falconpy result's body, after checking its status."""
+    assert isinstance(result, dict), result
+    assert result["status_code"] == status, result
+    found: dict[str, Any] = result["body"]
+    return found
+
+
+def host_named(falcon: FalconEmulator, hostname: str) -> dict[str, Any]:
+    return next(h for h in stored_hosts(falcon) if h["hostname"] == hostname)
+
+
+# -- hosts -------------------------------------------------------------------------------------
+
+
+def test_contain_shows_pending_then_contained_and_lifts_back(falcon: FalconEmulator) -> None:
+    hosts = service(Hosts, falcon)
+    target = host_named(falcon, "WKS-FIN-000")["device_id"]
+    accepted = body(hosts.perform_action(action_name="contain", ids=[target]), 202)
+    assert accepted["resources"] == [{"id": target, "path": ""}]
+    statuses = [
+        body(hosts.get_device_details(ids=[target]))["resources"][0]["status"] for _ in range(2)
+    ]
+    assert statuses == ["containment_pending", "contained"]
+    contained = body(hosts.query_devices_by_filter(filter="status:'contained'"))["resources"]
+    assert target in contained
+    body(hosts.perform_action(action_name="lift_containment", ids=[target]), 202)
+    statuses = [
+        body(hosts.get_device_details(ids=[target]))["resources"][0]["status"] for _ in range(2)
+    ]
+    assert statuses == ["lift_containment_pending", "normal"]
+
+
+def test_the_uber_class_contains_by_action_and_reads_the_status(falcon: FalconEmulator) -> None:
+    sdk: Any = APIHarnessV2(**credentials(falcon))
+    target = host_named(falcon, "SRV-APP-02")["device_id"]
+    result = sdk.command("PerformActionV2", action_name="contain", body={"ids": [target]})
+    assert result["status_code"] == 202
+    first = sdk.command("GetDeviceDetailsV2", ids=[target])["body"]["resources"][0]
+    second = sdk.command("GetDeviceDetailsV2", ids=[target])["body"]["resources"][0]
+    assert (first["status"], second["status"]) == ("containment_pending", "contained")
+    unknown = sdk.command("PerformActionV2", action_name="contain", body={"ids": ["0" * 32]})
+    assert unknown["status_code"] == 404
+    assert unknown["body"]["errors"][0]["id"] == "0" * 32
+
+
+def test_hidden_hosts_leave_the_queries_and_come_back(falcon: FalconEmulator) -> None:
+    hosts = service(Hosts, falcon)
+    target = host_named(falcon, "bruno-macbook-pro-1")["device_id"]
+    body(hosts.perform_action(action_name="hide_host", ids=[target]), 202)
+    visible = body(hosts.query_devices_by_filter(limit=100))
+    assert target not in visible["resources"]
+    assert visible["meta"]["pagination"]["total"] == 36
+    assert body(hosts.query_hidden_devices())["resources"] == [target]
+    details = body(hosts.get_device_details(ids=[target]))["resources"]
+    assert [d["device_id"] for d in details] == [target]  # still readable by id
+    body(hosts.perform_action(action_name="unhide_host", ids=[target]), 202)
+    assert body(hosts.query_hidden_devices())["resources"] == []
+    assert target in body(hosts.query_devices_by_filter(limit=100))["resources"]
+
+
+def test_tags_are_added_and_removed(falcon: FalconEmulator) -> None:
+    hosts = service(Hosts, falcon)
+    target = host_named(falcon, "WKS-FIN-005")["device_id"]
+    added = body(hosts.update_device_tags(action_name="add", ids=[target], tags=["triage"]))
+    assert added["resources"] == [{"device_id": target, "code": 200, "updated": True}]
+    tags = body(hosts.get_device_details(ids=[target]))["resources"][0]["tags"]
+    assert tags == ["FalconGroupingTags/Finance", "FalconGroupingTags/triage"]
+    found = body(hosts.query_devices_by_filter(filter="tags:'FalconGroupingTags/triage'"))
+    assert found["resources"] == [target]
+    body(hosts.update_device_tags(action_name="remove", ids=[target], tags=["triage"]))
+    tags = body(hosts.get_device_details(ids=[target]))["resources"][0]["tags"]
+    assert tags == ["FalconGroupingTags/Finance"]
+
+
+def test_login_and_network_history_of_a_host(falcon: FalconEmulator) -> None:
+    hosts = service(Hosts, falcon)
+    target = host_named(falcon, "WKS-FIN-000")
+    logins = body(hosts.query_device_login_history(ids=[target["device_id"]]))["resources"]
+    assert logins[0]["device_id"] == target["device_id"]
+    assert logins[0]["cid"] == CID
+    assert logins[0]["recent_logins"][0]["user_name"].startswith("EXAMPLE\\")
+    history = body(hosts.query_network_address_history(ids=[target["device_id"]]))["resources"]
+    assert history[0]["history"][0]["ip_address"] == target["local_ip"]
+
+
+# -- host groups -------------------------------------------------------------------------------
+
+
+def test_a_group_is_created_filled_read_and_deleted(falcon: FalconEmulator) -> None:
+    groups = service(HostGroup, falcon)
+    created = body(groups.create_host_groups(name="Canaries", group_type="static"), 201)
+    (group,) = created["resources"]
+    assert group["name"] == "Canaries"
+    assert group["created_by"] == f"api-client-id:{CLIENT_ID}"
+    members = [h["device_id"] for h in stored_hosts(falcon)[:3]]
+    acted = body(
+        groups.perform_group_action(
+            action_name="add-hosts", ids=[group["id"]], filter=f"(device_id:{members})"
+        )
+    )
+    names = ",".join(f"'{h['hostname']}'" for h in stored_hosts(falcon)[:3])
+    assert acted["resources"][0]["assignment_rule"] == f"device_id:[],hostname:[{names}]"
+    assert body(groups.query_group_members(id=group["id"]))["resources"] == members
+    combined = body(groups.query_combined_group_members(id=group["id"]))["resources"]
+    assert [h["device_id"] for h in combined] == members
+    assert all(group["id"] in h["groups"] for h in combined)
+    assert body(groups.get_host_groups(ids=[group["id"]]))["resources"][0]["name"] == "Canaries"
+    assert group["id"] in body(groups.query_host_groups(limit=100))["resources"]
+    deleted = body(groups.delete_host_groups(ids=[group["id"]]))
+    assert deleted["resources"] == [group["id"]]
+    assert group["id"] not in body(groups.query_host_groups(limit=100))["resources"]
+    assert all(group["id"] not in h["groups"] for h in stored_hosts(falcon))
+
+
+def test_sample_groups_list_their_members(falcon: FalconEmulator) -> None:
+    groups = service(HostGroup, falcon)
+    combined = body(groups.query_combined_host_groups(filter="name:'Linux Servers'"))
+    (linux,) = combined["resources"]
+    assert linux["group_type"] == "dynamic"
+    members = body(groups.query_group_members(id=linux["id"], limit=100))["resources"]
+    linux_hosts = [h["device_id"] for h in stored_hosts(falcon) if h["platform_name"] == "Linux"]
+    assert members == linux_hosts
+
+
+# -- alerts, users, policies -------------------------------------------------------------------
+
+
+def test_alerts_are_read_by_composite_id(falcon: FalconEmulator) -> None:
+    alerts = service(Alerts, falcon)
+    ids = body(alerts.query_alerts_v2(filter="severity:>=70", limit=5))["resources"]
+    assert ids
+    found = body(alerts.get_alerts_v2(composite_ids=ids))["resources"]
+    assert [a["composite_id"] for a in found] == ids
+    assert all(a["severity"] >= 70 and a["cid"] == CID for a in found)
+    hostnames = {h["device_id"]: h["hostname"] for h in stored_hosts(falcon)}
+    assert all(a["device"]["hostname"] == hostnames[a["agent_id"]] for a in found)
+
+
+def test_users_and_their_roles(falcon: FalconEmulator) -> None:
+    users = service(UserManagement, falcon)
+    uuids = body(users.query_users(filter="first_name:'Bruno'"))["resources"]
+    (bruno,) = body(users.retrieve_users(ids=uuids))["resources"]
+    assert bruno["uid"] == "bruno.costa@example.com"
+    grants = body(users.get_user_grants(user_uuid=bruno["uuid"]))["resources"]
+    assert sorted(g["role_id"] for g in grants) == ["falconhost_analyst", "remote_responder_three"]
+
+
+def test_prevention_policies_and_the_hosts_they_cover(falcon: FalconEmulator) -> None:
+    policies: Any = PreventionPolicy(
+        **credentials(falcon)
+    )  # falconpy's decorators hide its keywords
+    combined = body(policies.query_combined_policies(filter="name:'Servers - Aggressive'"))
+    (servers,) = combined["resources"]
+    assert [g["name"] for g in servers["groups"]] == ["Windows Servers"]
+    members = body(policies.query_policy_members(id=servers["id"]))["resources"]
+    hosts = stored_hosts(falcon)
+    covered = [
+        h["device_id"]
+        for h in hosts
+        if h["device_policies"]["prevention"]["policy_id"] == servers["id"]
+    ]
+    assert members == covered
+    assert len(covered) == 5
+
+
+# -- writes on the wire: under one lock, for any collection ------------------------------------
+
+
+def raw_call(
+    falcon: FalconEmulator, method: str, path: str, token: str, **kwargs: Any
+) -> requests.Response:
+    with requests.Session() as session:
+        session.trust_env = False
+        headers = {"Authorization": f"Bearer {token}"}
+        url = falcon.base_url(REGION) + path
+        return session.request(method, url, headers=headers, **kwargs)
+
+
+def token_of(falcon: FalconEmulator) -> str:
+    form = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+    with requests.Session() as session:
+        session.trust_env = False
+        response = session.post(falcon.base_url(REGION) + "/oauth2/token", data=form)
+    assert response.status_code == 201
+    return str(response.json()["access_token"])
+
+
+def test_concurrent_tag_writes_all_land(falcon: FalconEmulator) -> None:
+    token = token_of(falcon)
+    target = host_named(falcon, "WKS-ENG-001")["device_id"]
+    tags = [f"FalconGroupingTags/wave-{n:02d}" for n in range(12)]
+    start = threading.Barrier(len(tags))
+
+    def tag(name: str) -> int:
+        start.wait()
+        payload = {"action": "add", "device_ids": [target], "tags": [name]}
+        return raw_call(
+            falcon, "PATCH", "/devices/entities/devices/tags/v1", token, json=payload
+        ).status_code
+
+    with ThreadPoolExecutor(len(tags)) as pool:
+        statuses = list(pool.map(tag, tags))
+    assert statuses == [200] * len(tags)
+    stored = host_named(falcon, "WKS-ENG-001")["tags"]
+    assert sorted(stored) == sorted(["FalconGroupingTags/Engineering", *tags])
+
+
+def test_a_bad_write_is_a_400_and_changes_nothing(falcon: FalconEmulator) -> None:
+    token = token_of(falcon)
+    before = falcon.records("hosts")
+    path = "/devices/entities/devices-actions/v2"
+    missing = raw_call(falcon, "POST", path, token, json={"ids": [before[0]["device_id"]]})
+    assert missing.status_code == 400
+    assert "action_name" in missing.json()["errors"][0]["message"]
+    wrong = raw_call(falcon, "POST", path, token, params={"action_name": "contain"}, json={})
+    assert wrong.status_code == 400
+    assert "ids" in wrong.json()["errors"][0]["message"]
+    assert falcon.records("hosts") == before
+
+
+RULE_GROUPS = "/ioarules/entities/rule-groups/v1"
+
+
+def test_a_users_collection_gets_falcons_write_semantics(falcon: FalconEmulator) -> None:
+    falcon.add_collection(
+        "rule_groups",
+        id_field="id",
+        query_path="/ioarules/queries/rule-groups/v1",
+        entity_path=RULE_GROUPS,
+        cid_field="customer_id",
+    )
+    token = token_of(falcon)
+    created = raw_call(falcon, "POST", RULE_GROUPS, token, json={"name": "Block tools"})
+    assert created.status_code == 201
+    (group,) = created.json()["resources"]
+    assert group["name"] == "Block tools"
+    assert len(group["id"]) == 32
+    assert group["created_timestamp"] == group["modified_timestamp"]
+    assert group["customer_id"] == CID
+    update = {"id": group["id"], "name": "Block hacking tools"}
+    updated = raw_call(falcon, "PATCH", RULE_GROUPS, token, json=update)
+    assert updated.status_code == 200
+    assert updated.json()["resources"][0]["name"] == "Block hacking tools"
+    found = raw_call(falcon, "GET", RULE_GROUPS, token, params={"ids": group["id"]})
+    assert found.json()["resources"][0]["name"] == "Block hacking tools"
+    deleted = raw_call(falcon, "DELETE", RULE_GROUPS, token, params={"ids": [group["id"], "x"]})
+    assert deleted.status_code == 200
+    assert deleted.json()["resources"] == [group["id"]]
+    assert [e["id"] for e in deleted.json()["errors"]] == ["x"]
+    gone = raw_call(falcon, "GET", RULE_GROUPS, token, params={"ids": group["id"]})
+    assert gone.status_code == 404
+    assert falcon.records("rule_groups") == []
+
+
+def test_a_collection_on_its_own_path_takes_patch_and_delete(falcon: FalconEmulator) -> None:
+    falcon.add_collection(
+        "widgets",
+        id_field="id",
+        entity_path="/widgets/entities/v1",
+        records=[{"id": "w1", "size": 1}],
+    )
+    token = token_of(falcon)
+    path = "/widgets/entities/v1"
+    patched = raw_call(falcon, "PATCH", path, token, json={"resources": [{"id": "w1", "size": 2}]})
+    assert patched.status_code == 200
+    assert falcon.records("widgets")[0]["size"] == 2
+    refused = raw_call(falcon, "PUT", path, token, json={})
+    assert refused.status_code == 405
+    assert refused.headers["Allow"] == "DELETE, GET, PATCH, POST"
+    assert raw_call(falcon, "DELETE", path, token, params={"ids": "w1"}).status_code == 200
+    assert falcon.records("widgets") == []
+
+
+# -- load_samples ------------------------------------------------------------------------------
+
+
+def test_loading_the_samples_again_restores_them(falcon: FalconEmulator) -> None:
+    hosts = service(Hosts, falcon)
+    target = host_named(falcon, "WKS-FIN-000")["device_id"]
+    body(hosts.perform_action(action_name="hide_host", ids=[target]), 202)
+    assert falcon.records("hidden_hosts") != []
+    falcon.load_samples()
+    assert falcon.records("hidden_hosts") == []
+    assert host_named(falcon, "WKS-FIN-000")["device_id"] == target
+
+
+def test_samples_that_would_share_a_path_are_refused_whole() -> None:
+    with FalconEmulator(regions=(REGION,)) as emulator:
+        emulator.add_collection("mine", id_field="id", query_path="/alerts/queries/alerts/v2")
+        with pytest.raises(ValueError, match="'mine' already answers '/alerts/queries/alerts/v2'"):
+            emulator.load_samples()
+        with pytest.raises(KeyError):
+            emulator.records("host_groups")  # nothing was loaded
+        assert "groups" not in emulator.records("hosts")[0]
+
+
+def test_without_the_samples_writes_get_the_catalogues_answer() -> None:
+    with FalconEmulator(regions=(REGION,), region_header=False) as emulator:
+        emulator.add_client(CLIENT_ID, CLIENT_SECRET, region=REGION, cid=CID)
+        hosts = service(Hosts, emulator)
+        target = str(emulator.records("hosts")[0]["device_id"])
+        result = body(hosts.perform_action(action_name="contain", ids=[target]), 202)
+        assert result["resources"] == []
+        assert emulator.records("hosts")[0]["status"] == "normal"
