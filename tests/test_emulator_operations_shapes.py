@@ -331,7 +331,7 @@ def test_an_unknown_sample_is_a_404_in_falcons_envelope() -> None:
     answer = SampleStore().download(call("GET", SAMPLES, "ids=ThisIDDoesNotExit"))
     assert (answer.status, answer.body) == (404, None)
     assert answer.errors == [
-        {"code": 404, "message": "sample 'ThisIDDoesNotExit' not found", "id": "ThisIDDoesNotExit"}
+        {"code": 404, "message": "ids 'ThisIDDoesNotExit' not found", "id": "ThisIDDoesNotExit"}
     ]
 
 

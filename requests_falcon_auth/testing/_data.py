@@ -2,13 +2,14 @@
 
 The :class:`DataRegistry` holds the user's handlers and the collections (:mod:`._collections`)
 by path and resolves each call to a :class:`Route`: a handler first, then a collection, then
-the operation of the catalogue (:mod:`._operations`) with its empty answer
-(:mod:`._operation_answers`); a path Falcon knows called with another method gets a 405, any
-other path a 404. Collections and the catalogue's answers check the call's parameters as
-Falcon does (:mod:`._operation_checks`) first. Nothing is echoed. The registry is not
-thread-safe: it is part of the emulator's state (:mod:`._state`), used under its lock.
-Answering a call is a pure function of the call and an immutable collection snapshot (or a
-user's handler), run outside that lock, so a handler may call back into the emulator.
+the operation of the catalogue (:mod:`._operations`) with its answer of its own
+(:mod:`._builtin_operations`) or its empty answer (:mod:`._operation_answers`); a path Falcon
+knows called with another method gets a 405, any other path a 404. Collections and the
+catalogue's answers check the call's parameters as Falcon does (:mod:`._operation_checks`)
+first. Nothing is echoed. The registry is not thread-safe: it is part of the emulator's state
+(:mod:`._state`), used under its lock. Answering a call is a pure function of the call and an
+immutable collection snapshot (or a user's handler), run outside that lock, so a handler may
+call back into the emulator.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Final, NamedTuple
 
 from ._api_call import ApiAnswer, ApiCall, Handler, as_answer, error_entry, refuse
-from ._collections import Collection, QueryStyle, answer_entities, answer_query
+from ._builtin_operations import Builtin, BuiltinContext, builtin_operation
+from ._collections import HOSTS, Collection, QueryStyle, answer_entities, answer_query
 from ._operation_answers import default_answer
 from ._operation_checks import check_call
 from ._operations import Operation, PathMatch, catalogue
+from ._sample_store import SampleStore
 from ._tenant import tenant_collection, tenant_powered_by
 from ._tenant_routes import ROUTES, Store, TenantRoute
 from ._wire import GATEWAY
@@ -83,6 +86,7 @@ class DataRegistry:
         self._collections: dict[str, Collection] = {}
         self._handlers: dict[tuple[str, str], Handler] = {}
         self._tenant = False  # whether the sample tenant's operations are served
+        self.samples = SampleStore()  # uploaded samples (thread-safe: a lock of its own)
 
     def add_collection(self, collection: Collection) -> None:
         """Adds a collection, or replaces the one of that name.
@@ -198,7 +202,15 @@ class DataRegistry:
             return Route(_not_found, GATEWAY)
         if operation is None:
             return Route(_not_allowed(known.allowed), GATEWAY)
-        return Route(_catalogued(operation, known), EMULATOR)
+        return self._operation_route(operation, known)
+
+    def _operation_route(self, operation: Operation, known: PathMatch) -> Route:
+        """A catalogued operation: its answer of its own if it has one, else its empty one."""
+        builtin = builtin_operation(operation.method, known.template)
+        if builtin is None:
+            return Route(_catalogued(operation, known), EMULATOR)
+        context = BuiltinContext(self._collections.get(HOSTS), self.samples)
+        return Route(_built_in(builtin, context, operation, known), builtin.powered_by)
 
     def _tenant_route(self, route: TenantRoute, operation: Operation | None) -> Route:
         """A sample tenant's operation: a read built now (under the lock), or a write."""
@@ -267,6 +279,18 @@ def _generic_write(name: str, method: str, operation: Operation | None) -> Write
         return dataclasses.replace(outcome.answer, resources=served)
 
     return _checked_write(operation, write)
+
+
+def _built_in(
+    builtin: Builtin, context: BuiltinContext, operation: Operation, known: PathMatch
+) -> Callable[[ApiCall], ApiAnswer]:
+    """An operation with an answer of its own (:mod:`._builtin_operations`), checked first."""
+
+    def answer(call: ApiCall) -> ApiAnswer:
+        problem = check_call(operation, call, known.segments)
+        return refuse(problem) if problem is not None else builtin.answer(call, context)
+
+    return answer
 
 
 def _catalogued(operation: Operation, known: PathMatch) -> Callable[[ApiCall], ApiAnswer]:

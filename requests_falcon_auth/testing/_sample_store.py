@@ -149,7 +149,7 @@ class SampleStore:
 
 
 def _not_found(ident: str) -> ApiAnswer:
-    return ApiAnswer(404, errors=[error_entry(404, f"sample {ident!r} not found", id=ident)])
+    return ApiAnswer(404, errors=[error_entry(404, f"ids {ident!r} not found", id=ident)])
 
 
 def _parse_form(content_type: str, body: bytes) -> _Form | None:

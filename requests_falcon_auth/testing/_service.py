@@ -385,6 +385,7 @@ class Service:
                 return admitted
             record, decision = admitted
             route = state.data.resolve(request.method, request.path)
+            base_url = state.base_urls.get(request.region, "")
         call = ApiCall(
             method=request.method,
             path=request.path,
@@ -397,6 +398,7 @@ class Service:
             cid=record.cid,
             region=request.region,
             headers=redact(request.headers),
+            base_url=base_url,
         )
         if route.write is not None:  # a write changes the data: all of it under the lock
             with self._shared.locked() as state:
@@ -437,16 +439,21 @@ class Service:
     def _answer_data(
         self, route: Route, call: ApiCall, decision: Decision, started: float, trace_id: str
     ) -> Response:
-        """The route's answer in Falcon's envelope; a handler that fails is answered 500."""
+        """The route's answer in Falcon's envelope (or a file's bytes, with the same headers);
+        a handler that fails is answered 500."""
         headers = (("X-Cs-Traceid", trace_id), *_rate_headers(decision))
         try:
             answer = route.answer(call)
+            if answer.body is not None:
+                content = (("Content-Type", answer.content_type),)
+                return Response(answer.status, (*content, *headers, *answer.headers), answer.body)
             envelope = meta(trace_id, started, route.powered_by)
             envelope.update(answer.meta)
             envelope["trace_id"] = trace_id
+            resources = answer.resource_object
             payload = {
                 "meta": envelope,
-                "resources": list(answer.resources),
+                "resources": dict(resources) if resources is not None else list(answer.resources),
                 "errors": [dict(error) for error in answer.errors] or _default_errors(answer),
             }
             return json_response(answer.status, payload, (*headers, *answer.headers))
