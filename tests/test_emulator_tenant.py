@@ -191,6 +191,16 @@ def test_alerts_are_read_by_composite_id(falcon: FalconEmulator) -> None:
     assert all(a["device"]["hostname"] == hostnames[a["agent_id"]] for a in found)
 
 
+def test_an_alert_is_closed_and_tagged(falcon: FalconEmulator) -> None:
+    alerts = service(Alerts, falcon)
+    ids = body(alerts.query_alerts_v2(filter="status:'new'", limit=2))["resources"]
+    updated = alerts.update_alerts_v3(composite_ids=ids, update_status="closed", add_tag="fp")
+    assert body(updated)["errors"] == []
+    found = body(alerts.get_alerts_v2(composite_ids=ids))["resources"]
+    assert [(a["status"], a["tags"]) for a in found] == [("closed", ["fp"])] * 2
+    assert not set(ids) & set(body(alerts.query_alerts_v2(filter="status:'new'"))["resources"])
+
+
 def test_users_and_their_roles(falcon: FalconEmulator) -> None:
     users = service(UserManagement, falcon)
     uuids = body(users.query_users(filter="first_name:'Bruno'"))["resources"]
@@ -216,6 +226,9 @@ def test_prevention_policies_and_the_hosts_they_cover(falcon: FalconEmulator) ->
     ]
     assert members == covered
     assert len(covered) == 5
+    disabled = body(policies.perform_policies_action(action_name="disable", ids=[servers["id"]]))
+    assert disabled["resources"][0]["enabled"] is False
+    assert body(policies.get_policies(ids=[servers["id"]]))["resources"][0]["enabled"] is False
 
 
 # -- writes on the wire: under one lock, for any collection ------------------------------------

@@ -24,11 +24,13 @@ from requests_falcon_auth.testing._host_writes import (
     update_device_tags,
     update_host_groups,
 )
+from requests_falcon_auth.testing._sample_alerts import sample_alerts
 from requests_falcon_auth.testing._samples import (
     sample_host_groups,
     sample_prevention_policies,
     sample_tenant_hosts,
 )
+from requests_falcon_auth.testing._tenant_writes import policy_action, update_alerts
 from requests_falcon_auth.testing._wire import Headers
 from requests_falcon_auth.testing._writes import create_records, delete_records, update_records
 
@@ -472,3 +474,130 @@ def test_delete_of_nothing_known_is_a_404_and_of_nothing_named_a_400():
     unnamed = delete_records(call("DELETE"), "things", RECORDS, id_field="id")
     assert unnamed.answer.status == 400
     assert "ids is required" in unnamed.answer.errors[0]["message"]
+
+
+# -- alerts and prevention policies ----------------------------------------------------------------
+
+
+def alert_update(ids, *parameters, key="composite_ids"):
+    body = {key: ids, "action_parameters": [{"name": n, "value": v} for n, v in parameters]}
+    return call("PATCH", body=body)
+
+
+def test_alert_updates_change_status_tags_and_assignment():
+    alerts = frozen(sample_alerts())
+    first, second = alerts[0]["composite_id"], alerts[1]["composite_id"]
+    outcome = update_alerts(
+        alert_update(
+            [first, "missing"],
+            ("update_status", "in_progress"),
+            ("add_tag", "triaged"),
+            ("assign_to_name", "Chen Wei"),
+            ("append_comment", "looking"),
+        ),
+        alerts,
+        now=LATER,
+    )
+    assert outcome.answer.status == 200
+    assert list(outcome.answer.resources) == []
+    assert [e["id"] for e in outcome.answer.errors] == ["missing"]
+    changed = by_id(outcome.changes["alerts"], "composite_id")
+    assert changed[first]["status"] == "in_progress"
+    assert changed[first]["tags"] == ["triaged"]
+    assert changed[first]["assigned_to_name"] == "Chen Wei"
+    assert changed[first]["updated_timestamp"] == LATER
+    assert changed[second] == dict(alerts[1])
+    undone = update_alerts(
+        alert_update([first], ("remove_tag", "triaged"), ("unassign", ""), key="ids"),
+        outcome.changes["alerts"],
+        now=LATER,
+        key="ids",
+    )
+    again = by_id(undone.changes["alerts"], "composite_id")[first]
+    assert again["tags"] == []
+    assert "assigned_to_name" not in again
+
+
+@pytest.mark.parametrize(
+    ("parameters", "named"),
+    [
+        ([("update_status", "done")], "update_status"),
+        ([("show_in_ui", "maybe")], "show_in_ui"),
+        ([("explode", "x")], "explode"),
+        ([], "action_parameters"),
+    ],
+)
+def test_a_bad_alert_update_is_a_400(parameters, named):
+    alerts = frozen(sample_alerts())
+    outcome = update_alerts(alert_update([alerts[0]["composite_id"]], *parameters), alerts, now=NOW)
+    assert outcome.answer.status == 400
+    assert named in outcome.answer.errors[0]["message"]
+
+
+def policy_call(action, ids, *parameters):
+    body = {"ids": ids, "action_parameters": [{"name": n, "value": v} for n, v in parameters]}
+    return call("POST", f"action_name={action}", body)
+
+
+def test_disabling_and_enabling_a_policy(groups, hosts):
+    policies = frozen(sample_prevention_policies())
+    ident = policies[3]["id"]
+    outcome = policy_action(policy_call("disable", [ident]), policies, groups, hosts, now=LATER)
+    assert outcome.answer.status == 200
+    (shown,) = outcome.answer.resources
+    assert shown["enabled"] is False
+    assert shown["modified_timestamp"] == LATER
+    assert HOSTS not in outcome.changes
+
+
+def test_assigning_a_policy_to_a_group_moves_its_hosts_of_that_platform(groups, hosts):
+    policies = frozen(sample_prevention_policies())
+    finance = group_named(groups, "Finance")
+    windows_default = next(
+        p for p in policies if p["name"] == "platform_default" and p["platform_name"] == "Windows"
+    )
+    added = policy_action(
+        policy_call("add-host-group", [windows_default["id"]], ("group_id", finance["id"])),
+        policies,
+        groups,
+        hosts,
+        now=LATER,
+    )
+    assert added.answer.status == 200
+    assert [g["id"] for g in added.answer.resources[0]["groups"]] == [finance["id"]]
+    moved = [h for h in added.changes[HOSTS] if finance["id"] in h["groups"]]
+    assert moved
+    for host in moved:
+        prevention = host["device_policies"]["prevention"]
+        assert prevention["policy_id"] == windows_default["id"]
+        assert prevention["assigned_date"] == LATER
+    removed = policy_action(
+        policy_call("remove-host-group", [windows_default["id"]], ("group_id", finance["id"])),
+        added.changes[PREVENTION_POLICIES],
+        groups,
+        added.changes[HOSTS],
+        now=LATER,
+    )
+    assert removed.answer.resources[0]["groups"] == []
+    unchanged = by_id(added.changes[HOSTS])  # they run the Windows default already
+    assert {
+        h["device_id"]: h for h in removed.changes.get(HOSTS, added.changes[HOSTS])
+    } == unchanged
+
+
+@pytest.mark.parametrize(
+    ("action", "parameters", "named"),
+    [
+        ("explode", [], "action_name"),
+        ("add-host-group", [("group_id", "nope")], "nope"),
+        ("add-host-group", [], "action_parameters"),
+        ("add-rule-group", [("group_id", "g")], "rule_group_id"),
+    ],
+)
+def test_a_bad_policy_action_is_a_400(groups, hosts, action, parameters, named):
+    policies = frozen(sample_prevention_policies())
+    outcome = policy_action(
+        policy_call(action, [policies[0]["id"]], *parameters), policies, groups, hosts, now=NOW
+    )
+    assert outcome.answer.status == 400
+    assert named in outcome.answer.errors[0]["message"]

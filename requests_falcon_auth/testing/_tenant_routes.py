@@ -29,7 +29,8 @@ from ._host_writes import (
     update_device_tags,
     update_host_groups,
 )
-from ._tenant import LOGIN_HISTORY, USER_ROLES, is_builtin
+from ._tenant import ALERTS, LOGIN_HISTORY, USER_ROLES, is_builtin
+from ._tenant_writes import policy_action, update_alerts
 from ._writes import Outcome
 
 __all__ = ["ROUTES", "Answer", "Store", "TenantRoute", "answer_combined"]
@@ -266,6 +267,19 @@ def _group_action(call: ApiCall, store: Store, now: str) -> ApiAnswer:
     return _applied(store, group_action(call, groups, hosts))
 
 
+def _alerts_update(key: str) -> Callable[[ApiCall, Store, str], ApiAnswer]:
+    def write(call: ApiCall, store: Store, now: str) -> ApiAnswer:
+        return _applied(store, update_alerts(call, _records(store, ALERTS), now=now, key=key))
+
+    return write
+
+
+def _policy_action(call: ApiCall, store: Store, now: str) -> ApiAnswer:
+    policies, groups = _records(store, PREVENTION_POLICIES), _records(store, HOST_GROUPS)
+    outcome = policy_action(call, policies, groups, _records(store, HOSTS), now=now)
+    return _applied(store, outcome)
+
+
 _DEVICES: Final = "/devices/entities/devices/v2"
 _HOST_GROUPS: Final = "/devices/entities/host-groups/v1"
 _GROUP_WRITES: Final = (HOST_GROUPS, HOSTS, PREVENTION_POLICIES)
@@ -318,5 +332,12 @@ ROUTES: Final[Mapping[tuple[str, str], TenantRoute]] = {
     ("DELETE", _HOST_GROUPS): TenantRoute(_GROUP_WRITES, write=_delete_groups),
     ("POST", "/devices/entities/host-group-actions/v1"): TenantRoute(
         (HOST_GROUPS, HOSTS), write=_group_action
+    ),
+    ("PATCH", "/alerts/entities/alerts/v3"): TenantRoute(
+        (ALERTS,), write=_alerts_update("composite_ids")
+    ),
+    ("PATCH", "/alerts/entities/alerts/v2"): TenantRoute((ALERTS,), write=_alerts_update("ids")),
+    ("POST", "/policy/entities/prevention-actions/v1"): TenantRoute(
+        (PREVENTION_POLICIES, HOST_GROUPS, HOSTS), write=_policy_action
     ),
 }

@@ -1,0 +1,294 @@
+"""What Falcon's alert updates and prevention-policy actions do, as pure functions over records.
+
+Built on :mod:`._writes` as :mod:`._host_writes` is: a call and the records it may change in, an
+:class:`~._writes.Outcome` out. Alert updates take Falcon's ``action_parameters`` (status,
+tags, assignment, visibility); policy actions enable, disable and assign policies to host
+groups, and the hosts of those groups then name the policy that applies to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Final
+
+from ._api_call import ApiAnswer, ApiCall
+from ._host_writes import HOSTS, PREVENTION_POLICIES
+from ._tenant import ALERTS
+from ._writes import (
+    Outcome,
+    Record,
+    Records,
+    Refused,
+    body_ids,
+    body_object,
+    copy_record,
+    guarded,
+    not_found,
+)
+
+__all__ = ["policy_action", "update_alerts"]
+
+_STATUSES: Final = ("new", "in_progress", "reopened", "closed")
+_ASSIGNEES: Final = {
+    "assign_to_uuid": "assigned_to_uuid",
+    "assign_to_user_id": "assigned_to_uid",
+    "assign_to_name": "assigned_to_name",
+}
+_POLICY_ACTIONS: Final = (
+    "enable",
+    "disable",
+    "add-host-group",
+    "remove-host-group",
+    "add-rule-group",
+    "remove-rule-group",
+)
+
+
+def _parameters(call: ApiCall) -> list[tuple[str, str]]:
+    """The ``action_parameters`` of the body: ``[{"name", "value"}, ...]``."""
+    raw = body_object(call).get("action_parameters")
+    if not isinstance(raw, list) or not raw:
+        raise Refused('action_parameters is required: [{"name": "...", "value": "..."}]')
+    found = []
+    for item in raw:
+        name = item.get("name") if isinstance(item, dict) else None
+        value = item.get("value") if isinstance(item, dict) else None
+        if not isinstance(name, str) or not isinstance(value, (str, bool)):
+            raise Refused(f"each action parameter needs a name and a value, got {item!r}")
+        found.append((name, str(value).lower() if isinstance(value, bool) else value))
+    return found
+
+
+def _replaced(
+    records: Records, new: Mapping[str, dict[str, object]], key: str
+) -> list[dict[str, object]]:
+    return [new.get(str(r.get(key))) or dict(r) for r in records]
+
+
+# -- alerts ------------------------------------------------------------------------------------
+
+
+def _tags(alert: dict[str, object]) -> list[str]:
+    tags = alert.get("tags")
+    return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
+
+
+def _status(alert: dict[str, object], value: str) -> None:
+    alert["status"] = value
+
+
+def _add_tag(alert: dict[str, object], value: str) -> None:
+    alert["tags"] = [t for t in _tags(alert) if t != value] + [value]
+
+
+def _remove_tag(alert: dict[str, object], value: str) -> None:
+    alert["tags"] = [t for t in _tags(alert) if t != value]
+
+
+def _remove_tags_by_prefix(alert: dict[str, object], value: str) -> None:
+    alert["tags"] = [t for t in _tags(alert) if not t.startswith(value)]
+
+
+def _assigner(field: str) -> Callable[[dict[str, object], str], None]:
+    def assign(alert: dict[str, object], value: str) -> None:
+        alert[field] = value
+
+    return assign
+
+
+def _unassign(alert: dict[str, object], value: str) -> None:
+    for field in _ASSIGNEES.values():
+        alert.pop(field, None)
+
+
+def _show_in_ui(alert: dict[str, object], value: str) -> None:
+    alert["show_in_ui"] = value == "true"
+
+
+def _kept_elsewhere(alert: dict[str, object], value: str) -> None:
+    """Comments and behaviour marks: accepted, but no part of an alert record."""
+
+
+# PatchEntitiesAlertsV3's action parameters, and the values each takes where they are few.
+_ALERT_CHANGES: Final[Mapping[str, Callable[[dict[str, object], str], None]]] = {
+    "update_status": _status,
+    "add_tag": _add_tag,
+    "remove_tag": _remove_tag,
+    "remove_tags_by_prefix": _remove_tags_by_prefix,
+    **{name: _assigner(field) for name, field in _ASSIGNEES.items()},
+    "unassign": _unassign,
+    "show_in_ui": _show_in_ui,
+    "append_comment": _kept_elsewhere,
+    "new_behavior_processed": _kept_elsewhere,
+}
+_CHOICES: Final = {"update_status": _STATUSES, "show_in_ui": ("true", "false")}
+
+
+def _alert_change(name: str, value: str) -> Callable[[dict[str, object]], None]:
+    """How one action parameter changes an alert."""
+    change = _ALERT_CHANGES.get(name)
+    if change is None:
+        raise Refused(f"unknown action parameter {name!r}")
+    choices = _CHOICES.get(name)
+    if choices is not None and value not in choices:
+        raise Refused(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return lambda alert: change(alert, value)
+
+
+def update_alerts(
+    call: ApiCall, alerts: Records, *, now: str, key: str = "composite_ids"
+) -> Outcome:
+    """``PATCH /alerts/entities/alerts/v3`` with ``{"composite_ids": [...],
+    "action_parameters": [{"name", "value"}]}`` (v2 names the composite ids ``ids``: ``key``).
+
+    200 with no resources (gofalcon: ``MsaspecResponseFields``); the alerts take the changes
+    (status, tags, assignment, ``show_in_ui``) and a new ``updated_timestamp``. Comments are
+    accepted but not kept: an alert record does not carry them. Unknown composite ids get a
+    404 error each; when none is known the status is 404.
+    """
+    return guarded(lambda: _update_alerts(call, alerts, now, key))
+
+
+def _update_alerts(call: ApiCall, alerts: Records, now: str, key: str) -> Outcome:
+    ids = body_ids(call, key)
+    changes = [_alert_change(name, value) for name, value in _parameters(call)]
+    by_id = {str(a.get("composite_id")): a for a in alerts}
+    errors = [not_found(i, "alert") for i in ids if i not in by_id]
+    changed: dict[str, dict[str, object]] = {}
+    for ident in (i for i in ids if i in by_id):
+        alert = copy_record(by_id[ident])
+        for change in changes:
+            change(alert)
+        alert["updated_timestamp"] = now
+        changed[ident] = alert
+    if not changed:
+        return Outcome(ApiAnswer(404, [], errors))
+    return Outcome(ApiAnswer(200, [], errors), {ALERTS: _replaced(alerts, changed, "composite_id")})
+
+
+# -- prevention policies -------------------------------------------------------------------------
+
+
+def _prevention(host: Record) -> Mapping[str, object]:
+    policies = host.get("device_policies")
+    prevention = policies.get("prevention") if isinstance(policies, Mapping) else None
+    return prevention if isinstance(prevention, Mapping) else {}
+
+
+def _with_policy(host: Record, policy_id: str, now: str) -> dict[str, object]:
+    copy = copy_record(host)
+    policies = copy.get("device_policies")
+    policies = dict(policies) if isinstance(policies, dict) else {}
+    prevention = dict(_prevention(host))
+    prevention.update(
+        policy_type="prevention",
+        policy_id=policy_id,
+        applied=True,
+        assigned_date=now,
+        applied_date=now,
+    )
+    policies["prevention"] = prevention
+    copy["device_policies"] = policies
+    return copy
+
+
+def policy_action(
+    call: ApiCall, policies: Records, groups: Records, hosts: Records, *, now: str
+) -> Outcome:
+    """``POST /policy/entities/prevention-actions/v1?action_name=...`` with ``{"ids": [policy
+    ids], "action_parameters": [{"name": "group_id" | "rule_group_id", "value": "..."}]}``.
+
+    200 with the policies as changed (gofalcon: ``PreventionPoliciesRespV1``). ``enable`` and
+    ``disable`` set ``enabled``; ``add-host-group`` lists the group in the policy's ``groups``
+    and makes the policy apply to the group's hosts of its platform; ``remove-host-group`` undoes
+    that, the hosts falling back to their platform's ``platform_default``; the rule-group
+    actions list or unlist ``{"id"}`` in ``ioa_rule_groups``. Unknown policy ids get a 404 error
+    each; an unknown group is a 400.
+    """
+    return guarded(lambda: _policy_action(call, policies, groups, hosts, now))
+
+
+def _policy_action(
+    call: ApiCall, policies: Records, groups: Records, hosts: Records, now: str
+) -> Outcome:
+    action = call.param("action_name")
+    if action not in _POLICY_ACTIONS:
+        raise Refused(f"action_name must be one of {', '.join(_POLICY_ACTIONS)}, got {action!r}")
+    ids = body_ids(call)
+    by_id = {str(p.get("id")): p for p in policies}
+    errors = [not_found(i, "prevention policy") for i in ids if i not in by_id]
+    chosen = [i for i in ids if i in by_id]
+    if not chosen:
+        return Outcome(ApiAnswer(404, [], errors))
+    changed = {i: copy_record(by_id[i]) for i in chosen}
+    changes: dict[str, list[dict[str, object]]] = {}
+    if action in ("enable", "disable"):
+        for policy in changed.values():
+            policy["enabled"] = action == "enable"
+    elif action in ("add-rule-group", "remove-rule-group"):
+        rule_group = _parameter(call, "rule_group_id")
+        for policy in changed.values():
+            listed = [g for g in _list(policy, "ioa_rule_groups") if g.get("id") != rule_group]
+            policy["ioa_rule_groups"] = listed + (
+                [{"id": rule_group}] if action == "add-rule-group" else []
+            )
+    else:
+        group_id = _parameter(call, "group_id")
+        group = next((g for g in groups if g.get("id") == group_id), None)
+        if group is None:
+            raise Refused(f"host group {group_id!r} not found")
+        new_hosts = _assign(action, changed, dict(group), policies, hosts, now=now)
+        if new_hosts is not None:
+            changes[HOSTS] = new_hosts
+    for policy in changed.values():
+        policy["modified_timestamp"] = now
+    changes[PREVENTION_POLICIES] = _replaced(policies, changed, "id")
+    return Outcome(ApiAnswer(200, list(changed.values()), errors), changes)
+
+
+def _parameter(call: ApiCall, name: str) -> str:
+    for found, value in _parameters(call):
+        if found == name:
+            return value
+    raise Refused(f'action_parameters needs {{"name": "{name}", "value": "..."}}')
+
+
+def _list(record: Mapping[str, object], name: str) -> list[Mapping[str, object]]:
+    value = record.get(name)
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+
+
+def _assign(
+    action: str,
+    changed: dict[str, dict[str, object]],
+    group: dict[str, object],
+    policies: Records,
+    hosts: Records,
+    *,
+    now: str,
+) -> list[dict[str, object]] | None:
+    """Lists (or unlists) ``group`` in the changed policies; the new hosts, if any changed."""
+    group_id = group.get("id")
+    defaults = {
+        p.get("platform_name"): str(p.get("id"))
+        for p in policies
+        if p.get("name") == "platform_default"
+    }
+    moved: dict[str, dict[str, object]] = {}
+    for policy_id, policy in changed.items():
+        listed = [g for g in _list(policy, "groups") if g.get("id") != group_id]
+        policy["groups"] = listed + ([group] if action == "add-host-group" else [])
+        for host in hosts:
+            groups = host.get("groups")
+            if not isinstance(groups, list) or group_id not in groups:
+                continue
+            if host.get("platform_name") != policy.get("platform_name"):
+                continue
+            current = _prevention(host).get("policy_id")
+            if action == "add-host-group" and current != policy_id:
+                moved[str(host.get("device_id"))] = _with_policy(host, policy_id, now)
+            elif action == "remove-host-group" and current == policy_id:
+                fallback = defaults.get(host.get("platform_name"))
+                if fallback is not None:
+                    moved[str(host.get("device_id"))] = _with_policy(host, fallback, now)
+    return _replaced(hosts, moved, "device_id") if moved else None
