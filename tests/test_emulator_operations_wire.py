@@ -26,7 +26,7 @@ from falconpy import (
     SensorDownload,
 )
 
-from requests_falcon_auth.testing import FalconEmulator
+from requests_falcon_auth.testing import FalconEmulator, RateLimits
 
 CLIENT_ID = "shapes-client-61b0"
 CLIENT_SECRET = "shapes-secret-c4f2"
@@ -274,3 +274,40 @@ def test_the_stream_refresh_url_points_back_at_the_emulator(
     (stream,) = listed["resources"]
     refreshed = session.post(stream["refreshActiveSessionURL"], timeout=10)
     assert refreshed.status_code == 200
+
+
+def test_the_stream_itself_answers_404_and_spends_no_refused_token_budget() -> None:
+    with FalconEmulator(regions=(REGION,), rate_limits=RateLimits()) as emulator:
+        emulator.add_client(CLIENT_ID, CLIENT_SECRET, region=REGION)
+        base = emulator.base_url(REGION)
+        token = requests.post(
+            f"{base}/oauth2/token",
+            data={"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET},
+            timeout=10,
+        ).json()["access_token"]
+        listed = requests.get(
+            f"{base}/sensors/entities/datafeed/v2",
+            params={"appId": "wire"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        ).json()
+        (stream,) = listed["resources"]
+        session_token = stream["sessionToken"]["token"]
+        for _ in range(20):  # more than the 15 refused tokens allowed an address a minute
+            opened = requests.get(
+                stream["dataFeedURL"],
+                headers={"Authorization": f"Token {session_token}"},
+                timeout=10,
+            )
+            assert opened.status_code == 404
+        payload = opened.json()
+        assert payload["errors"] == [
+            {"code": 404, "message": "the emulator does not serve event streams"}
+        ]
+        assert payload["meta"]["trace_id"] == opened.headers["X-Cs-Traceid"]
+        refused = requests.get(
+            f"{base}/devices/queries/devices/v1",
+            headers={"Authorization": "Bearer not-a-token"},
+            timeout=10,
+        )
+        assert refused.status_code == 401  # the budget of refused tokens is untouched

@@ -7,10 +7,11 @@ minutes on), ``refreshActiveSessionURL`` and ``refreshActiveSessionInterval`` (1
 ``action_name=refresh_active_stream_session`` answers 200.
 
 The emulator does not serve the event stream itself. ``dataFeedURL`` points at the emulator's
-own ``/sensors/entities/datafeed/v1/0``, a path outside the catalogue: a client that opens it
-gets the gateway's refusal of its ``Authorization: Token <session token>`` header (401), which
-a consumer handles as a stream it cannot read, rather than a connection to a host that is not
-there. The session token is derived from the CID and the ``appId``, and grants nothing.
+own ``/sensors/entities/datafeed/v1/0`` (on Falcon, a host of its own), which answers 404 in
+Falcon's envelope whatever the ``Authorization: Token <session token>`` header holds: a consumer
+sees a stream it cannot read rather than a connection to a host that is not there, and the
+attempt spends none of the bad-token budget a refused header would. The session token is derived
+from the CID and the ``appId``, and grants nothing.
 """
 
 from __future__ import annotations
@@ -24,11 +25,21 @@ from urllib.parse import urlencode
 
 from ._api_call import ApiAnswer, ApiCall, refuse
 
-__all__ = ["POWERED_BY", "REFRESH_ACTION", "SESSION_LIFETIME", "list_streams", "refresh_stream"]
+__all__ = [
+    "POWERED_BY",
+    "REFRESH_ACTION",
+    "SESSION_LIFETIME",
+    "STREAM_NOT_SERVED",
+    "STREAM_PATH",
+    "list_streams",
+    "refresh_stream",
+]
 
 POWERED_BY: Final = "event-streams"  # the emulator's name for the service (not recorded)
 REFRESH_ACTION: Final = "refresh_active_stream_session"
 SESSION_LIFETIME: Final = 1800  # seconds: refreshActiveSessionInterval, and the token's life
+STREAM_PATH: Final = "/sensors/entities/datafeed/v1/"  # then the partition: the stream itself
+STREAM_NOT_SERVED: Final = "the emulator does not serve event streams"
 _FORMATS: Final = ("json", "flatjson")
 _PARTITION: Final = 0
 
@@ -46,8 +57,7 @@ def list_streams(call: ApiCall, *, wall_clock: Callable[[], float] = time.time) 
     refresh = {"action_name": REFRESH_ACTION, "appId": app_id}
     token = hashlib.sha256(f"falcon-emulator stream {call.cid} {app_id}".encode()).hexdigest()
     stream = {
-        "dataFeedURL": f"{call.base_url}/sensors/entities/datafeed/v1/{_PARTITION}?"
-        + urlencode(feed),
+        "dataFeedURL": f"{call.base_url}{STREAM_PATH}{_PARTITION}?" + urlencode(feed),
         "sessionToken": {
             "token": token,
             "expiration": expires.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),

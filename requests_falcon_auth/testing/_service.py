@@ -24,6 +24,7 @@ from typing import Final, NamedTuple
 from ..clouds import AUTODISCOVERABLE
 from ._api_call import ApiAnswer, ApiCall, BodyFacts, inspect_body, parse_query
 from ._data import EMULATOR, Route
+from ._event_streams import STREAM_NOT_SERVED, STREAM_PATH
 from ._faults import Faults
 from ._limits import Decision, RateLimits, SlidingWindow, epoch_seconds_after
 from ._records import RequestLogEntry
@@ -377,6 +378,14 @@ class Service:
     def _gateway(self, request: Request, body: BodyFacts) -> Response:
         started = time.perf_counter()
         trace_id = new_trace_id()
+        if request.path.startswith(STREAM_PATH):
+            # An event stream, opened with its session token (not a bearer token): the
+            # emulator serves none, and says so before the token check would refuse the header.
+            with self._shared.locked() as state:
+                state.recorder.api[404] += 1
+            return error_response(
+                404, STREAM_NOT_SERVED, trace_id=trace_id, started=started, powered_by=GATEWAY
+            )
         token = bearer_token(request.headers)
         with self._shared.locked() as state:
             admitted = self._admit(state, request, token, started, trace_id)
