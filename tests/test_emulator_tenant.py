@@ -210,6 +210,28 @@ def test_users_and_their_roles(falcon: FalconEmulator) -> None:
     assert sorted(g["role_id"] for g in grants) == ["falconhost_analyst", "remote_responder_three"]
 
 
+def test_a_user_is_created_granted_renamed_and_deleted(falcon: FalconEmulator) -> None:
+    users = service(UserManagement, falcon)
+    assert "falconhost_analyst" in body(users.get_available_role_ids())["resources"]
+    roles = body(users.get_roles_mssp(ids=["falconhost_analyst", "no_such_role"]), 200)
+    assert roles["resources"][0]["display_name"] == "Falcon Analyst"
+    assert [e["id"] for e in roles["errors"]] == ["no_such_role"]
+    created = body(
+        users.create_user_mssp(uid="jo.lee@example.com", first_name="Jo", last_name="Lee"), 201
+    )
+    (jo,) = created["resources"]
+    assert (jo["uid"], jo["first_name"], jo["cid"]) == ("jo.lee@example.com", "Jo", CID)
+    body(users.user_roles_action(uuid=jo["uuid"], action="grant", role_ids=["falconhost_analyst"]))
+    grants = body(users.get_user_grants(user_uuid=jo["uuid"]))["resources"]
+    assert [g["role_id"] for g in grants] == ["falconhost_analyst"]
+    renamed = body(users.update_user_mssp(user_uuid=jo["uuid"], first_name="Joanna"))
+    assert renamed["resources"][0]["first_name"] == "Joanna"
+    assert body(users.retrieve_users(ids=[jo["uuid"]]))["resources"][0]["first_name"] == "Joanna"
+    body(users.delete_user_mssp(user_uuid=jo["uuid"]))
+    assert body(users.retrieve_users(ids=[jo["uuid"]]), 404)["errors"][0]["id"] == jo["uuid"]
+    assert body(users.get_user_grants(user_uuid=jo["uuid"]))["resources"] == []
+
+
 def test_prevention_policies_and_the_hosts_they_cover(falcon: FalconEmulator) -> None:
     policies: Any = PreventionPolicy(
         **credentials(falcon)

@@ -25,12 +25,20 @@ from requests_falcon_auth.testing._host_writes import (
     update_host_groups,
 )
 from requests_falcon_auth.testing._sample_alerts import sample_alerts
+from requests_falcon_auth.testing._sample_users import sample_user_roles, sample_users
 from requests_falcon_auth.testing._samples import (
     sample_host_groups,
     sample_prevention_policies,
     sample_tenant_hosts,
 )
-from requests_falcon_auth.testing._tenant_writes import policy_action, update_alerts
+from requests_falcon_auth.testing._tenant_writes import (
+    create_user,
+    delete_user,
+    policy_action,
+    update_alerts,
+    update_user,
+    user_roles_action,
+)
 from requests_falcon_auth.testing._wire import Headers
 from requests_falcon_auth.testing._writes import create_records, delete_records, update_records
 
@@ -601,3 +609,68 @@ def test_a_bad_policy_action_is_a_400(groups, hosts, action, parameters, named):
     )
     assert outcome.answer.status == 400
     assert named in outcome.answer.errors[0]["message"]
+
+
+# -- users ---------------------------------------------------------------------------------------
+
+
+def test_users_are_created_renamed_granted_and_deleted():
+    users, roles = frozen(sample_users()), frozen(sample_user_roles())
+    body = {"uid": "jo.lee@example.com", "firstName": "Jo", "last_name": "Lee"}
+    created = create_user(call("POST", body=body), users, now=NOW, make_id=lambda: "u-1")
+    assert created.answer.status == 201
+    (jo,) = created.answer.resources
+    assert (jo["uuid"], jo["first_name"], jo["last_name"], jo["created_at"]) == (
+        "u-1",
+        "Jo",
+        "Lee",
+        NOW,
+    )
+    users = frozen(created.changes["users"])
+    taken = create_user(call("POST", body=body), users, now=NOW, make_id=lambda: "u-2")
+    assert taken.answer.status == 400
+    assert "already exists" in taken.answer.errors[0]["message"]
+    checked = create_user(
+        call("POST", "validate_only=true", {"uid": "x@example.com"}), users, now=NOW, make_id=str
+    )
+    assert (checked.answer.status, dict(checked.changes)) == (200, {})
+    renamed = update_user(
+        call("PATCH", "user_uuid=u-1", {"first_name": "Joanna"}), users, now=LATER
+    )
+    assert renamed.answer.resources[0]["first_name"] == "Joanna"
+    assert renamed.answer.resources[0]["updated_at"] == LATER
+    assert update_user(call("PATCH", "user_uuid=nobody", {}), users, now=LATER).answer.status == 404
+    granted = user_roles_action(
+        call("POST", body={"uuid": "u-1", "action": "grant", "role_ids": ["falconhost_analyst"]}),
+        users,
+        roles,
+    )
+    assert granted.answer.status == 200
+    mine = [r for r in granted.changes["user_roles"] if r["uuid"] == "u-1"]
+    assert [r["role_id"] for r in mine] == ["falconhost_analyst"]
+    deleted = delete_user(
+        call("DELETE", "user_uuid=u-1"), users, frozen(granted.changes["user_roles"])
+    )
+    assert deleted.answer.status == 200
+    assert "u-1" not in {u["uuid"] for u in deleted.changes["users"]}
+    assert "u-1" not in {r["uuid"] for r in deleted.changes["user_roles"]}
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"uuid": "u", "action": "give", "role_ids": ["falconhost_analyst"]}, "action"),
+        ({"uuid": "u", "action": "grant", "role_ids": ["root"]}, "root"),
+        ({"uuid": "u", "action": "grant"}, "role_ids"),
+    ],
+)
+def test_a_bad_role_action_is_a_400(body, named):
+    outcome = user_roles_action(call("POST", body=body), frozen(sample_users()), ())
+    assert outcome.answer.status == 400
+    assert named in outcome.answer.errors[0]["message"]
+
+
+def test_a_bad_new_user_is_a_400():
+    outcome = create_user(call("POST", body={"uid": "no-at-sign"}), (), now=NOW, make_id=str)
+    assert outcome.answer.status == 400
+    assert "uid" in outcome.answer.errors[0]["message"]

@@ -15,6 +15,7 @@ from ._samples import sample_created, sample_digest, sample_iso
 
 __all__ = [
     "ROLE_NAMES",
+    "role_grant",
     "sample_login_history",
     "sample_network_history",
     "sample_user_roles",
@@ -81,21 +82,26 @@ def sample_users() -> list[dict[str, object]]:
     ]
 
 
+def role_grant(uuid: str, role: str) -> dict[str, object]:
+    """One role granted to user ``uuid`` directly (Falcon's ``CombinedUserRolesResourceV1``);
+    ``id`` is ``<uuid>:<role_id>``."""
+    return {
+        "id": f"{uuid}:{role}",
+        "uuid": uuid,
+        "role_id": role,
+        "role_name": ROLE_NAMES[role],
+        "grant_type": "direct",
+        "cid_group_id": "",
+        "cid_group_name": "",
+        "user_group_id": "",
+        "user_group_name": "",
+    }
+
+
 def sample_user_roles() -> list[dict[str, object]]:
-    """Which user holds which role (Falcon's ``CombinedUserRolesResourceV1``, one per grant:
-    ``uuid``, ``role_id``, ``role_name``, ``grant_type``); ``id`` is ``<uuid>:<role_id>``."""
+    """Which user holds which role: one :func:`role_grant` per user and role."""
     return [
-        {
-            "id": f"{_uuid(f'user {first}')}:{role}",
-            "uuid": _uuid(f"user {first}"),
-            "role_id": role,
-            "role_name": ROLE_NAMES[role],
-            "grant_type": "direct",
-            "cid_group_id": "",
-            "cid_group_name": "",
-            "user_group_id": "",
-            "user_group_name": "",
-        }
+        role_grant(_uuid(f"user {first}"), role)
         for first, _last, roles in _PEOPLE
         for role in roles
     ]

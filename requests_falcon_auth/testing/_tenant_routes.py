@@ -12,10 +12,11 @@ the operation falls back to the plain collection or to the catalogue's answer.
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Final, NamedTuple, Protocol
 
-from ._api_call import ApiAnswer, ApiCall
+from ._api_call import ApiAnswer, ApiCall, error_entry
 from ._collections import HOSTS, Collection, QueryStyle, answer_entities, answer_query
 from ._host_writes import (
     HIDDEN_HOSTS,
@@ -29,8 +30,16 @@ from ._host_writes import (
     update_device_tags,
     update_host_groups,
 )
-from ._tenant import ALERTS, LOGIN_HISTORY, USER_ROLES, is_builtin
-from ._tenant_writes import policy_action, update_alerts
+from ._sample_users import ROLE_NAMES
+from ._tenant import ALERTS, LOGIN_HISTORY, USER_ROLES, USERS, is_builtin
+from ._tenant_writes import (
+    create_user,
+    delete_user,
+    policy_action,
+    update_alerts,
+    update_user,
+    user_roles_action,
+)
 from ._writes import Outcome
 
 __all__ = ["ROUTES", "Answer", "Store", "TenantRoute", "answer_combined"]
@@ -225,6 +234,47 @@ def _user_roles(store: Store) -> Answer:
     return answer
 
 
+def _role_ids(store: Store) -> Answer:
+    """The role ids of the tenant, or of ``user_uuid`` when the operation names one."""
+    roles = _needed(store, USER_ROLES)
+
+    def answer(call: ApiCall) -> ApiAnswer:
+        user = call.param("user_uuid")
+        if user is None:
+            return ApiAnswer(200, list(ROLE_NAMES))
+        held = [r.get("role_id") for r in roles.records if r.get("uuid") == user]
+        return ApiAnswer(200, [role for role in ROLE_NAMES if role in held])
+
+    return answer
+
+
+def _roles(store: Store) -> Answer:
+    """entitiesRolesV1 (``?ids=``) and entitiesRolesGETV2 (a body ``{"ids": [...]}``): each
+    role asked (``id``, ``display_name``, ``description``, ``cid``)."""
+    _needed(store, USER_ROLES)
+
+    def answer(call: ApiCall) -> ApiAnswer:
+        body = call.json_body
+        sent = body.get("ids") if call.method == "POST" and isinstance(body, dict) else None
+        if isinstance(sent, list):
+            ids = [i for i in sent if isinstance(i, str) and i]
+        else:
+            ids = [i for value in call.query.get("ids", ()) for i in value.split(",") if i]
+        found: list[object] = []
+        errors = []
+        for ident in dict.fromkeys(ids):
+            name = ROLE_NAMES.get(ident)
+            if name is None:
+                errors.append(error_entry(404, f"role {ident!r} not found", id=ident))
+            else:
+                found.append(
+                    {"id": ident, "display_name": name, "description": name, "cid": call.cid}
+                )
+        return ApiAnswer(200 if found else 404, found, errors)
+
+    return answer
+
+
 def _login_history(store: Store) -> Answer:
     history = _needed(store, LOGIN_HISTORY)
     return lambda call: answer_entities(history, call, "ids")
@@ -233,10 +283,20 @@ def _login_history(store: Store) -> Answer:
 # -- writes ------------------------------------------------------------------------------------
 
 
-def _applied(store: Store, outcome: Outcome) -> ApiAnswer:
+def _applied(
+    store: Store, outcome: Outcome, call: ApiCall | None = None, shown: str | None = None
+) -> ApiAnswer:
+    """Stores the outcome's changes; its answer, with the records of collection ``shown`` as
+    served to ``call`` (the caller's CID in the collection's ``cid_field``)."""
     for name, records in outcome.changes.items():
         store.replace(name, records)
-    return outcome.answer
+    collection = store.snapshot(shown) if shown is not None else None
+    if call is None or collection is None or collection.cid_field is None:
+        return outcome.answer
+    served = [
+        collection.view(r, call) if isinstance(r, Mapping) else r for r in outcome.answer.resources
+    ]
+    return dataclasses.replace(outcome.answer, resources=served)
 
 
 def _device_action(call: ApiCall, store: Store, now: str) -> ApiAnswer:
@@ -277,10 +337,31 @@ def _alerts_update(key: str) -> Callable[[ApiCall, Store, str], ApiAnswer]:
 def _policy_action(call: ApiCall, store: Store, now: str) -> ApiAnswer:
     policies, groups = _records(store, PREVENTION_POLICIES), _records(store, HOST_GROUPS)
     outcome = policy_action(call, policies, groups, _records(store, HOSTS), now=now)
-    return _applied(store, outcome)
+    return _applied(store, outcome, call, PREVENTION_POLICIES)
+
+
+def _create_user(call: ApiCall, store: Store, now: str) -> ApiAnswer:
+    users = _records(store, USERS)
+    outcome = create_user(call, users, now=now, make_id=lambda: str(uuid.uuid4()))
+    return _applied(store, outcome, call, USERS)
+
+
+def _update_user(call: ApiCall, store: Store, now: str) -> ApiAnswer:
+    return _applied(store, update_user(call, _records(store, USERS), now=now), call, USERS)
+
+
+def _delete_user(call: ApiCall, store: Store, now: str) -> ApiAnswer:
+    users, roles = _records(store, USERS), _records(store, USER_ROLES)
+    return _applied(store, delete_user(call, users, roles))
+
+
+def _user_roles_action(call: ApiCall, store: Store, now: str) -> ApiAnswer:
+    users, roles = _records(store, USERS), _records(store, USER_ROLES)
+    return _applied(store, user_roles_action(call, users, roles))
 
 
 _DEVICES: Final = "/devices/entities/devices/v2"
+_USERS: Final = "/user-management/entities/users/v1"
 _HOST_GROUPS: Final = "/devices/entities/host-groups/v1"
 _GROUP_WRITES: Final = (HOST_GROUPS, HOSTS, PREVENTION_POLICIES)
 
@@ -339,5 +420,20 @@ ROUTES: Final[Mapping[tuple[str, str], TenantRoute]] = {
     ("PATCH", "/alerts/entities/alerts/v2"): TenantRoute((ALERTS,), write=_alerts_update("ids")),
     ("POST", "/policy/entities/prevention-actions/v1"): TenantRoute(
         (PREVENTION_POLICIES, HOST_GROUPS, HOSTS), write=_policy_action
+    ),
+    ("GET", "/user-roles/queries/user-role-ids-by-cid/v1"): TenantRoute(
+        (USER_ROLES,), read=_role_ids
+    ),
+    ("GET", "/user-roles/queries/user-role-ids-by-user-uuid/v1"): TenantRoute(
+        (USER_ROLES,), read=_role_ids
+    ),
+    ("GET", "/user-management/queries/roles/v1"): TenantRoute((USER_ROLES,), read=_role_ids),
+    ("GET", "/user-management/entities/roles/v1"): TenantRoute((USER_ROLES,), read=_roles),
+    ("POST", "/user-management/entities/roles/GET/v2"): TenantRoute((USER_ROLES,), read=_roles),
+    ("POST", _USERS): TenantRoute((USERS,), write=_create_user),
+    ("PATCH", _USERS): TenantRoute((USERS,), write=_update_user),
+    ("DELETE", _USERS): TenantRoute((USERS, USER_ROLES), write=_delete_user),
+    ("POST", "/user-management/entities/user-role-actions/v1"): TenantRoute(
+        (USERS, USER_ROLES), write=_user_roles_action
     ),
 }

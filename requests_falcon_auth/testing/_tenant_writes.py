@@ -1,9 +1,11 @@
-"""What Falcon's alert updates and prevention-policy actions do, as pure functions over records.
+"""What Falcon's alert updates, prevention-policy actions and user management do, as pure
+functions over records.
 
 Built on :mod:`._writes` as :mod:`._host_writes` is: a call and the records it may change in, an
 :class:`~._writes.Outcome` out. Alert updates take Falcon's ``action_parameters`` (status,
 tags, assignment, visibility); policy actions enable, disable and assign policies to host
-groups, and the hosts of those groups then name the policy that applies to them.
+groups, and the hosts of those groups then name the policy that applies to them; users are
+created, renamed and deleted, and granted or revoked roles.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Final
 
 from ._api_call import ApiAnswer, ApiCall
 from ._host_writes import HOSTS, PREVENTION_POLICIES
-from ._tenant import ALERTS
+from ._sample_users import ROLE_NAMES, role_grant
+from ._tenant import ALERTS, USER_ROLES, USERS
 from ._writes import (
     Outcome,
     Record,
@@ -26,7 +29,14 @@ from ._writes import (
     not_found,
 )
 
-__all__ = ["policy_action", "update_alerts"]
+__all__ = [
+    "create_user",
+    "delete_user",
+    "policy_action",
+    "update_alerts",
+    "update_user",
+    "user_roles_action",
+]
 
 _STATUSES: Final = ("new", "in_progress", "reopened", "closed")
 _ASSIGNEES: Final = {
@@ -292,3 +302,104 @@ def _assign(
                 if fallback is not None:
                     moved[str(host.get("device_id"))] = _with_policy(host, fallback, now)
     return _replaced(hosts, moved, "device_id") if moved else None
+
+
+# -- users and their roles -----------------------------------------------------------------------
+
+
+def _name(body: Mapping[str, object], snake: str, camel: str) -> str | None:
+    """A name field as falconpy sends it (``first_name``) or as the API documents it
+    (``firstName``)."""
+    value = body.get(snake, body.get(camel))
+    if value is not None and not isinstance(value, str):
+        raise Refused(f"{snake} must be a string, got {value!r}")
+    return value
+
+
+def create_user(call: ApiCall, users: Records, *, now: str, make_id: Callable[[], str]) -> Outcome:
+    """``POST /user-management/entities/users/v1`` with ``{"uid", "first_name", "last_name"}``
+    (or ``firstName``/``lastName``): 201 with the user (Falcon's ``User``, a new ``uuid``).
+    ``validate_only=true`` checks without creating (200, nothing stored). A ``uid`` (e-mail)
+    already taken is a 400."""
+    return guarded(lambda: _create_user(call, users, now, make_id))
+
+
+def _create_user(call: ApiCall, users: Records, now: str, make_id: Callable[[], str]) -> Outcome:
+    body = body_object(call)
+    uid = body.get("uid")
+    if not isinstance(uid, str) or "@" not in uid:
+        raise Refused(f"uid must be the user's e-mail address, got {uid!r}")
+    if any(str(u.get("uid")).casefold() == uid.casefold() for u in users):
+        raise Refused(f"a user {uid!r} already exists")
+    user: dict[str, object] = {
+        "uuid": make_id(),
+        "uid": uid,
+        "first_name": _name(body, "first_name", "firstName") or "",
+        "last_name": _name(body, "last_name", "lastName") or "",
+        "status": "active",
+        "factors": [],
+        "created_at": now,
+        "updated_at": now,
+    }
+    if call.param("validate_only") == "true":
+        return Outcome(ApiAnswer(200, []))
+    return Outcome(ApiAnswer(201, [user]), {USERS: [dict(u) for u in users] + [user]})
+
+
+def update_user(call: ApiCall, users: Records, *, now: str) -> Outcome:
+    """``PATCH /user-management/entities/users/v1?user_uuid=...`` with the first and last
+    names: 200 with the user as changed; an unknown uuid is a 404."""
+    return guarded(lambda: _update_user(call, users, now))
+
+
+def _update_user(call: ApiCall, users: Records, now: str) -> Outcome:
+    ident = call.param("user_uuid") or ""
+    by_id = {str(u.get("uuid")): u for u in users}
+    if ident not in by_id:
+        return Outcome(ApiAnswer(404, [], [not_found(ident, "user")]))
+    body = body_object(call)
+    user = copy_record(by_id[ident])
+    for snake, camel in (("first_name", "firstName"), ("last_name", "lastName")):
+        value = _name(body, snake, camel)
+        if value is not None:
+            user[snake] = value
+    user["updated_at"] = now
+    return Outcome(ApiAnswer(200, [user]), {USERS: _replaced(users, {ident: user}, "uuid")})
+
+
+def delete_user(call: ApiCall, users: Records, roles: Records) -> Outcome:
+    """``DELETE /user-management/entities/users/v1?user_uuid=...``: 200 with no resources
+    (gofalcon: ``MsaspecResponseFields``); the user's roles go with them. Unknown: 404."""
+    ident = call.param("user_uuid") or ""
+    if not any(u.get("uuid") == ident for u in users):
+        return Outcome(ApiAnswer(404, [], [not_found(ident, "user")]))
+    changes = {
+        USERS: [dict(u) for u in users if u.get("uuid") != ident],
+        USER_ROLES: [dict(r) for r in roles if r.get("uuid") != ident],
+    }
+    return Outcome(ApiAnswer(200, []), changes)
+
+
+def user_roles_action(call: ApiCall, users: Records, roles: Records) -> Outcome:
+    """``POST /user-management/entities/user-role-actions/v1`` with ``{"uuid", "action":
+    "grant"|"revoke", "role_ids": [...]}``: 200 with no resources; the user's grants change.
+    Roles are those of :data:`~._sample_users.ROLE_NAMES`; another role id is a 400."""
+    return guarded(lambda: _user_roles_action(call, users, roles))
+
+
+def _user_roles_action(call: ApiCall, users: Records, roles: Records) -> Outcome:
+    body = body_object(call)
+    action = body.get("action")
+    if action not in ("grant", "revoke"):
+        raise Refused(f"action must be grant or revoke, got {action!r}")
+    role_ids = body_ids(call, "role_ids")
+    unknown = [r for r in role_ids if r not in ROLE_NAMES]
+    if unknown:
+        raise Refused(f"unknown role id {unknown[0]!r}")
+    user = body.get("uuid")
+    if not any(u.get("uuid") == user for u in users):
+        return Outcome(ApiAnswer(404, [], [not_found(str(user), "user")]))
+    kept = [dict(r) for r in roles if not (r.get("uuid") == user and r.get("role_id") in role_ids)]
+    if action == "grant":
+        kept += [role_grant(str(user), role) for role in role_ids]
+    return Outcome(ApiAnswer(200, []), {USER_ROLES: kept})
