@@ -3,13 +3,16 @@
 Each scenario runs as caracara's README shows (a ``Client`` given credentials and a cloud, then
 its modules) over real sockets, and asserts what Falcon answers. caracara authenticates with
 falconpy, which moves a custom base URL to the public cloud that ``X-Cs-Region`` names, so the
-emulator leaves that header out of token answers (``region_header=False``).
+emulator leaves that header out of token answers (``region_header=False``). The emulator holds
+its sample tenant (``load_samples``): hosts in groups under prevention policies, users, login
+and network address history.
 
 caracara needs Python 3.11 or later (the test extra installs it only there).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,6 +32,7 @@ REGION = "us-2"
 def falcon() -> Iterator[FalconEmulator]:
     with FalconEmulator(regions=(REGION,), region_header=False) as emulator:
         emulator.add_client(CLIENT_ID, CLIENT_SECRET, region=REGION)
+        emulator.load_samples()
         yield emulator
 
 
@@ -41,6 +45,18 @@ def client(falcon: FalconEmulator) -> Any:
 
 def hosts_by_id(falcon: FalconEmulator) -> dict[str, dict[str, object]]:
     return {str(host["device_id"]): host for host in falcon.records("hosts")}
+
+
+def first_host(falcon: FalconEmulator) -> tuple[str, str]:
+    """The first sample host's id and hostname."""
+    device_id, host = next(iter(hosts_by_id(falcon).items()))
+    return device_id, str(host["hostname"])
+
+
+def hostname_filter(client: Any, hostname: str) -> Any:
+    filters = client.FalconFilter(dialect="hosts")
+    filters.create_new_filter("Hostname", hostname)
+    return filters
 
 
 def many_hosts(n: int) -> list[dict[str, object]]:
@@ -88,10 +104,8 @@ def test_generated_filters_are_joined_with_and(falcon: FalconEmulator, client: A
 
 
 def test_a_hostname_filter_finds_one_host(falcon: FalconEmulator, client: Any) -> None:
-    device_id, host = next(iter(hosts_by_id(falcon).items()))
-    filters = client.FalconFilter(dialect="hosts")
-    filters.create_new_filter("Hostname", host["hostname"])
-    assert client.hosts.get_device_ids(filters) == [device_id]
+    device_id, hostname = first_host(falcon)
+    assert client.hosts.get_device_ids(hostname_filter(client, hostname)) == [device_id]
 
 
 def test_a_filter_string_written_by_hand(falcon: FalconEmulator, client: Any) -> None:
@@ -126,3 +140,87 @@ def test_the_context_manager_revokes_its_token(falcon: FalconEmulator) -> None:
         assert client.hosts.get_device_ids() == list(hosts_by_id(falcon))
     counters = falcon.counters
     assert (counters.token_requests, counters.revokes) == (1, 1)
+
+
+def test_online_state(falcon: FalconEmulator, client: Any) -> None:
+    ids = list(hosts_by_id(falcon))
+    states = client.hosts.get_online_state(ids)
+    assert list(states) == ids
+    assert {state["state"] for state in states.values()} <= {"online", "offline", "unknown"}
+
+
+def test_devices_enriched_with_online_state(falcon: FalconEmulator, client: Any) -> None:
+    described = client.hosts.describe_devices(enrich_with_online_state=True)
+    assert set(described) == set(hosts_by_id(falcon))
+    assert {data["state"] for data in described.values()} <= {"online", "offline", "unknown"}
+
+
+def test_contain_then_lift_containment(falcon: FalconEmulator, client: Any) -> None:
+    device_id, hostname = first_host(falcon)
+    contained = client.hosts.contain(hostname_filter(client, hostname))
+    assert [action["id"] for action in contained] == [device_id]
+    status = client.hosts.get_device_data([device_id])[device_id]["status"]
+    assert status in {"containment_pending", "contained"}
+    released = client.hosts.release(hostname_filter(client, hostname))
+    assert [action["id"] for action in released] == [device_id]
+    status = client.hosts.get_device_data([device_id])[device_id]["status"]
+    assert status in {"lift_containment_pending", "normal"}
+
+
+def test_tag_then_untag(falcon: FalconEmulator, client: Any) -> None:
+    device_id, hostname = first_host(falcon)
+    tag = "FalconGroupingTags/Emulated"
+    updated = [{"device_id": device_id, "code": 200, "updated": True}]
+    assert client.hosts.tag([tag], hostname_filter(client, hostname)) == updated
+    assert tag in client.hosts.get_device_data([device_id])[device_id]["tags"]
+    assert client.hosts.untag([tag], hostname_filter(client, hostname)) == updated
+    assert tag not in client.hosts.get_device_data([device_id])[device_id].get("tags", [])
+
+
+def test_hide_then_unhide(falcon: FalconEmulator, client: Any) -> None:
+    device_id, hostname = first_host(falcon)
+    hidden = client.hosts.hide(hostname_filter(client, hostname))
+    assert [action["id"] for action in hidden] == [device_id]
+    assert device_id not in client.hosts.get_device_ids()
+    assert client.hosts.get_hidden_ids() == [device_id]
+    client.hosts.unhide(hostname_filter(client, hostname))
+    assert device_id in client.hosts.get_device_ids()
+
+
+def test_a_host_group_and_its_members(falcon: FalconEmulator, client: Any) -> None:
+    ids = list(hosts_by_id(falcon))[:2]
+    created = client.hosts.create_group("Emulated", "made by a test")
+    assert [group["name"] for group in created] == ["Emulated"]
+    group_id = created[0]["id"]
+    client.hosts.add_to_group(group_ids=[group_id], device_ids=ids)
+    assert sorted(client.hosts.get_group_member_ids(group_id)) == sorted(ids)
+    assert client.hosts.describe_groups()[group_id]["name"] == "Emulated"
+
+
+def test_login_history(falcon: FalconEmulator, client: Any) -> None:
+    device_id, hostname = first_host(falcon)
+    history = client.hosts.describe_login_history(hostname_filter(client, hostname))
+    assert list(history) == [device_id]
+    assert isinstance(history[device_id]["recent_logins"], list)
+
+
+def test_network_address_history(falcon: FalconEmulator, client: Any) -> None:
+    device_id, hostname = first_host(falcon)
+    history = client.hosts.describe_network_address_history(hostname_filter(client, hostname))
+    assert list(history) == [device_id]
+    assert isinstance(history[device_id]["history"], list)
+
+
+def test_users_and_their_roles(falcon: FalconEmulator, client: Any) -> None:
+    users = client.users.describe_users()
+    assert users  # a tenant has at least the user who made the API client
+    for uuid, user in users.items():
+        assert user["uuid"] == uuid
+        assert isinstance(user["roles"], list)
+
+
+def test_the_ccid(falcon: FalconEmulator, client: Any) -> None:
+    ccid = client.sensor_download.get_cid(include_checksum=True)
+    assert re.fullmatch(r"[0-9A-F]{32}-[0-9A-F]{2}", ccid)
+    (registered,) = [c for c in falcon.clients if c.client_id == CLIENT_ID]
+    assert client.sensor_download.get_cid() == registered.cid.lower() == ccid[:-3].lower()
