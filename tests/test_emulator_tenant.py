@@ -191,6 +191,20 @@ def test_alerts_are_read_by_composite_id(falcon: FalconEmulator) -> None:
     assert all(a["device"]["hostname"] == hostnames[a["agent_id"]] for a in found)
 
 
+def test_combined_alerts_page_by_after(falcon: FalconEmulator) -> None:
+    alerts = service(Alerts, falcon)
+    seen: list[str] = []
+    after = None
+    while after != "":
+        page = body(alerts.get_alerts_combined(filter="platform:'Windows'", limit=5, after=after))
+        seen += [a["composite_id"] for a in page["resources"]]
+        assert all(a["platform"] == "Windows" for a in page["resources"])
+        after = page["meta"]["pagination"]["after"]
+    windows = body(alerts.query_alerts_v2(filter="platform:'Windows'", limit=100))["resources"]
+    assert seen == windows
+    assert len(seen) == 13
+
+
 def test_an_alert_is_closed_and_tagged(falcon: FalconEmulator) -> None:
     alerts = service(Alerts, falcon)
     ids = body(alerts.query_alerts_v2(filter="status:'new'", limit=2))["resources"]

@@ -14,7 +14,9 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import Final, NamedTuple, Protocol
+from urllib.parse import urlencode
 
 from ._api_call import ApiAnswer, ApiCall, error_entry
 from ._collections import HOSTS, Collection, QueryStyle, answer_entities, answer_query
@@ -234,6 +236,21 @@ def _user_roles(store: Store) -> Answer:
     return answer
 
 
+def _alerts_combined(store: Store) -> Answer:
+    """PostCombinedAlertsV1: a page of alerts (records), its query (``filter``, ``sort``,
+    ``limit``, ``after``) in the JSON body, paged by ``after`` cursors."""
+    alerts = _needed(store, ALERTS)
+
+    def answer(call: ApiCall) -> ApiAnswer:
+        body = call.json_body if isinstance(call.json_body, dict) else {}
+        sent = {k: str(body[k]) for k in ("filter", "sort", "limit", "after") if body.get(k)}
+        query = MappingProxyType({k: (v,) for k, v in sent.items()})
+        as_query = dataclasses.replace(call, query=query, query_string=urlencode(sent))
+        return answer_combined(alerts, as_query, "after")
+
+    return answer
+
+
 def _role_ids(store: Store) -> Answer:
     """The role ids of the tenant, or of ``user_uuid`` when the operation names one."""
     roles = _needed(store, USER_ROLES)
@@ -414,6 +431,7 @@ ROUTES: Final[Mapping[tuple[str, str], TenantRoute]] = {
     ("POST", "/devices/entities/host-group-actions/v1"): TenantRoute(
         (HOST_GROUPS, HOSTS), write=_group_action
     ),
+    ("POST", "/alerts/combined/alerts/v1"): TenantRoute((ALERTS,), read=_alerts_combined),
     ("PATCH", "/alerts/entities/alerts/v3"): TenantRoute(
         (ALERTS,), write=_alerts_update("composite_ids")
     ),
