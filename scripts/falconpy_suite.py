@@ -3,8 +3,8 @@
 falconpy's source distribution ships the tests CrowdStrike runs against the real Falcon with
 real credentials (``DEBUG_API_ID``, ``DEBUG_API_SECRET``, ``DEBUG_API_BASE_URL``). This script
 downloads that sdist (``pip download``), unpacks its ``tests/`` into a temporary directory,
-starts a :class:`~requests_falcon_auth.testing.FalconEmulator` (sample hosts loaded, Falcon's
-rate budgets on, real sockets), points the variables at it and runs pytest on each chosen file
+starts a :class:`~requests_falcon_auth.testing.FalconEmulator` (its sample tenant loaded, as a
+real tenant holds data; Falcon's rate budgets on; real sockets), points the variables at it and runs pytest on each chosen file
 in a subprocess of its own, then prints passed/failed/skipped per file and one line per
 failure or skip. Which of those are the emulator's fault is a judgement this script leaves to
 its reader, with one piece of evidence: each line names the hosts other than loopback that the
@@ -296,6 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         client_id, secret = f"falconpy-suite-{secrets.token_hex(4)}", secrets.token_hex(20)
         with FalconEmulator(regions=(REGION,), region_header=False) as falcon:
             falcon.add_client(client_id, secret, region=REGION)
+            falcon.load_samples()
             env = suite_environment(falcon, client_id, secret)
             results = []
             for name in files:
