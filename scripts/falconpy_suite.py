@@ -4,12 +4,13 @@ falconpy's source distribution ships the tests CrowdStrike runs against the real
 real credentials (``DEBUG_API_ID``, ``DEBUG_API_SECRET``, ``DEBUG_API_BASE_URL``). This script
 downloads that sdist (``pip download``), unpacks its ``tests/`` into a temporary directory,
 starts a :class:`~requests_falcon_auth.testing.FalconEmulator` (its sample tenant loaded, as a
-real tenant holds data; Falcon's rate budgets on; real sockets), points the variables at it and runs pytest on each chosen file
-in a subprocess of its own, then prints passed/failed/skipped per file and one line per
-failure or skip. Which of those are the emulator's fault is a judgement this script leaves to
-its reader, with one piece of evidence: each line names the hosts other than loopback that the
-test looked up (a test that calls ``base_url="us1"`` needs the public cloud, whatever answers
-here). A ``conftest.py`` beside ``tests/`` records them; falconpy's own files are untouched.
+real tenant holds data; Falcon's rate budgets on; real sockets), points the variables at it
+and runs pytest on each chosen file in a subprocess of its own, then prints
+passed/failed/skipped per file and one line per failure or skip. Which of those are the
+emulator's fault is a judgement this script leaves to its reader, with one piece of evidence:
+each line names the hosts other than loopback that the test looked up (a test that calls
+``base_url="us1"`` needs the public cloud, whatever answers here). A ``conftest.py`` beside
+``tests/`` records them; falconpy's own files are untouched.
 
 The emulator leaves ``X-Cs-Region`` out of token answers (``region_header=False``): falconpy
 moves a custom base URL to the public cloud that header names.
