@@ -10,6 +10,7 @@ from types import MappingProxyType
 import pytest
 
 from requests_falcon_auth.testing._api_call import ApiCall, parse_query
+from requests_falcon_auth.testing._data import DataRegistry
 from requests_falcon_auth.testing._host_writes import (
     HIDDEN_HOSTS,
     HOST_GROUPS,
@@ -31,6 +32,7 @@ from requests_falcon_auth.testing._samples import (
     sample_prevention_policies,
     sample_tenant_hosts,
 )
+from requests_falcon_auth.testing._tenant import tenant_collection
 from requests_falcon_auth.testing._tenant_writes import (
     create_user,
     delete_user,
@@ -65,7 +67,7 @@ def call(method: str, query: str = "", body: object = None, client_id: str = "wr
 
 def frozen(records):
     """Records as a collection holds them: read-only."""
-    return tuple(MappingProxyType(copy.deepcopy(r)) for r in records)
+    return tuple(MappingProxyType(copy.deepcopy(dict(r))) for r in records)
 
 
 @pytest.fixture
@@ -674,3 +676,25 @@ def test_a_bad_new_user_is_a_400():
     outcome = create_user(call("POST", body={"uid": "no-at-sign"}), (), now=NOW, make_id=str)
     assert outcome.answer.status == 400
     assert "uid" in outcome.answer.errors[0]["message"]
+
+
+# -- applying changes: untouched records are kept, not copied ------------------------------------
+
+
+def test_the_registry_keeps_the_records_a_write_left_alone():
+    registry = DataRegistry()
+    registry.load_tenant([tenant_collection("hosts", sample_tenant_hosts())])
+    before = registry.snapshot("hosts")
+    target = before.records[4]["device_id"]
+    outcome = device_action(
+        call("POST", "action_name=contain", {"ids": [target]}), before.records, ()
+    )
+    registry.replace("hosts", outcome.changes[HOSTS])
+    after = registry.snapshot("hosts")
+    assert after.records[4]["status"] == "containment_pending"
+    assert after.records[4] is not before.records[4]
+    assert all(after.records[i] is before.records[i] for i in range(len(after.records)) if i != 4)
+    assert after.index[target] == 4
+    with pytest.raises(ValueError, match="repeat the device_id"):
+        registry.replace("hosts", [*after.records, {**after.records[0]}])
+    assert registry.snapshot("hosts") is after  # refused whole

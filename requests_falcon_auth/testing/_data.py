@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import Final, NamedTuple
 
 from ._api_call import ApiAnswer, ApiCall, Handler, as_answer, error_entry, refuse
@@ -140,11 +141,17 @@ class DataRegistry:
 
     def replace(self, name: str, records: Iterable[Mapping[str, object]]) -> None:
         """Makes ``records`` collection ``name``'s, adding the sample tenant's collection of
-        that name when there is none."""
-        if name in self._collections:
-            self.load(name, records)
-        else:
+        that name when there is none. Records that are the collection's own (a write passes
+        on those it left alone) are kept as they are; only the others are copied.
+
+        Raises:
+            ValueError, TypeError: as :meth:`load`, for the records copied or a repeated id.
+        """
+        current = self._collections.get(name)
+        if current is None:
             self.add_collection(tenant_collection(name, records))
+        else:
+            self._collections[name] = _reusing(current, list(records))
 
     def load_tenant(self, collections: Iterable[Collection]) -> None:
         """Adds (or replaces) the sample tenant's collections, all or none, and serves its
@@ -221,6 +228,33 @@ class DataRegistry:
         if route.write is None:
             raise ValueError(f"{route!r} neither reads nor writes")
         return Route(_unapplied, powered_by, _checked_write(operation, route.write))
+
+
+def _reusing(current: Collection, records: list[Mapping[str, object]]) -> Collection:
+    """``current`` with ``records``, copying only those that are not already its own.
+
+    A write on 100,000 hosts changes a few: copying them all again (as ``with_records`` does)
+    took seconds, keeping the untouched ones takes milliseconds.
+    """
+    own = {id(record) for record in current.records}
+    fresh = [record for record in records if id(record) not in own]
+    if len(fresh) == len(records):
+        return current.with_records(records)
+    copied = current.with_records(fresh) if fresh else None
+    copies = iter(copied.records if copied is not None else ())
+    merged = tuple(record if id(record) in own else next(copies) for record in records)
+    index: dict[str, int] = {}
+    for position, record in enumerate(merged):
+        ident = str(record[current.id_field])
+        if ident in index:
+            raise ValueError(
+                f"Records of {current.name!r} repeat the {current.id_field} {ident!r}."
+            )
+        index[ident] = position
+    fields = current.fields | copied.fields if copied is not None else current.fields
+    return dataclasses.replace(
+        current, records=merged, index=MappingProxyType(index), fields=fields
+    )
 
 
 def _raising(exc: Exception) -> Callable[[ApiCall], ApiAnswer]:

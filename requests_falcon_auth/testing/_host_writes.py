@@ -9,7 +9,7 @@ hosts, and a group's members are the hosts that name it (:func:`group_member_ids
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final
 
 from ._api_call import ApiAnswer, ApiCall
@@ -74,17 +74,15 @@ def _device_id(host: Record) -> str:
     return str(host.get("device_id"))
 
 
-def _replaced(
-    records: Records, new: Mapping[str, dict[str, object]], key: str
-) -> list[dict[str, object]]:
-    """``records`` with those named in ``new`` (by ``key``) replaced."""
-    return [new.get(str(r.get(key))) or dict(r) for r in records]
+def _replaced(records: Records, new: Mapping[str, dict[str, object]], key: str) -> list[Record]:
+    """``records`` with those named in ``new`` (by ``key``) replaced, the others as they are."""
+    return [new.get(str(r.get(key))) or r for r in records]
 
 
 # -- devices actions -------------------------------------------------------------------------
 
 
-def settle(hosts: Records) -> list[dict[str, object]] | None:
+def settle(hosts: Records) -> list[Record] | None:
     """The hosts with pending containment settled (``containment_pending`` -> ``contained``,
     ``lift_containment_pending`` -> ``normal``); None when no host is pending.
 
@@ -93,13 +91,13 @@ def settle(hosts: Records) -> list[dict[str, object]] | None:
     """
     if not any(h.get("status") in _SETTLED for h in hosts):
         return None
-    settled = []
+    settled: list[Record] = []
     for host in hosts:
         status = host.get("status")
         if isinstance(status, str) and status in _SETTLED:
             settled.append({**copy_record(host), "status": _SETTLED[status]})
         else:
-            settled.append(dict(host))
+            settled.append(host)
     return settled
 
 
@@ -125,7 +123,7 @@ def _device_action(call: ApiCall, hosts: Records, hidden: Records) -> Outcome:
     known = {_device_id(h) for h in hidden} if action == "unhide_host" else set(visible)
     acted = [i for i in ids if i in known]
     errors = [not_found(i, "device") for i in ids if i not in known]
-    changes: dict[str, list[dict[str, object]]] = {}
+    changes: dict[str, Sequence[Record]] = {}
     if action in _CONTAINMENT:
         sources, pending = _CONTAINMENT[action]
         moved = {i: {**copy_record(visible[i]), "status": pending} for i in acted}
@@ -136,9 +134,9 @@ def _device_action(call: ApiCall, hosts: Records, hidden: Records) -> Outcome:
         chosen = set(acted)
         source, target = (hosts, hidden) if action == "hide_host" else (hidden, hosts)
         names = (HOSTS, HIDDEN_HOSTS) if action == "hide_host" else (HIDDEN_HOSTS, HOSTS)
-        changes[names[0]] = [dict(h) for h in source if _device_id(h) not in chosen]
-        moving = [dict(h) for h in source if _device_id(h) in chosen]
-        changes[names[1]] = [dict(h) for h in target] + moving
+        changes[names[0]] = [h for h in source if _device_id(h) not in chosen]
+        moving = [h for h in source if _device_id(h) in chosen]
+        changes[names[1]] = [*target, *moving]
     # MsaAffectedEntity's path is empty in the answers seen from Falcon.
     acknowledged: list[object] = [{"id": i, "path": ""} for i in acted]
     return Outcome(ApiAnswer(202 if acted else 404, acknowledged, errors), changes)
@@ -259,7 +257,7 @@ def _create_host_groups(
                 "modified_timestamp": now,
             }
         )
-    changes = {HOST_GROUPS: [dict(g) for g in groups] + created}
+    changes = {HOST_GROUPS: [*groups, *created]}
     return Outcome(ApiAnswer(201, list(created)), changes)
 
 
@@ -315,7 +313,9 @@ def _delete_host_groups(
     if not deleted:
         return Outcome(ApiAnswer(404, [], errors))
     gone = set(deleted)
-    changes = {HOST_GROUPS: [dict(g) for g in groups if str(g.get("id")) not in gone]}
+    changes: dict[str, Sequence[Record]] = {
+        HOST_GROUPS: [g for g in groups if str(g.get("id")) not in gone]
+    }
     members = {
         _device_id(h): {**copy_record(h), "groups": [g for g in _groups_of(h) if g not in gone]}
         for h in hosts

@@ -10,7 +10,7 @@ created, renamed and deleted, and granted or revoked roles.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 from ._api_call import ApiAnswer, ApiCall
@@ -69,10 +69,8 @@ def _parameters(call: ApiCall) -> list[tuple[str, str]]:
     return found
 
 
-def _replaced(
-    records: Records, new: Mapping[str, dict[str, object]], key: str
-) -> list[dict[str, object]]:
-    return [new.get(str(r.get(key))) or dict(r) for r in records]
+def _replaced(records: Records, new: Mapping[str, dict[str, object]], key: str) -> list[Record]:
+    return [new.get(str(r.get(key))) or r for r in records]
 
 
 # -- alerts ------------------------------------------------------------------------------------
@@ -231,7 +229,7 @@ def _policy_action(
     if not chosen:
         return Outcome(ApiAnswer(404, [], errors))
     changed = {i: copy_record(by_id[i]) for i in chosen}
-    changes: dict[str, list[dict[str, object]]] = {}
+    changes: dict[str, Sequence[Record]] = {}
     if action in ("enable", "disable"):
         for policy in changed.values():
             policy["enabled"] = action == "enable"
@@ -276,7 +274,7 @@ def _assign(
     hosts: Records,
     *,
     now: str,
-) -> list[dict[str, object]] | None:
+) -> list[Record] | None:
     """Lists (or unlists) ``group`` in the changed policies; the new hosts, if any changed."""
     group_id = group.get("id")
     defaults = {
@@ -343,7 +341,7 @@ def _create_user(call: ApiCall, users: Records, now: str, make_id: Callable[[], 
     }
     if call.param("validate_only") == "true":
         return Outcome(ApiAnswer(200, []))
-    return Outcome(ApiAnswer(201, [user]), {USERS: [dict(u) for u in users] + [user]})
+    return Outcome(ApiAnswer(201, [user]), {USERS: [*users, user]})
 
 
 def update_user(call: ApiCall, users: Records, *, now: str) -> Outcome:
@@ -374,8 +372,8 @@ def delete_user(call: ApiCall, users: Records, roles: Records) -> Outcome:
     if not any(u.get("uuid") == ident for u in users):
         return Outcome(ApiAnswer(404, [], [not_found(ident, "user")]))
     changes = {
-        USERS: [dict(u) for u in users if u.get("uuid") != ident],
-        USER_ROLES: [dict(r) for r in roles if r.get("uuid") != ident],
+        USERS: [u for u in users if u.get("uuid") != ident],
+        USER_ROLES: [r for r in roles if r.get("uuid") != ident],
     }
     return Outcome(ApiAnswer(200, []), changes)
 
@@ -399,7 +397,9 @@ def _user_roles_action(call: ApiCall, users: Records, roles: Records) -> Outcome
     user = body.get("uuid")
     if not any(u.get("uuid") == user for u in users):
         return Outcome(ApiAnswer(404, [], [not_found(str(user), "user")]))
-    kept = [dict(r) for r in roles if not (r.get("uuid") == user and r.get("role_id") in role_ids)]
+    kept: list[Record] = [
+        r for r in roles if not (r.get("uuid") == user and r.get("role_id") in role_ids)
+    ]
     if action == "grant":
         kept += [role_grant(str(user), role) for role in role_ids]
     return Outcome(ApiAnswer(200, []), {USER_ROLES: kept})

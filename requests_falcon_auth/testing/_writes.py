@@ -45,7 +45,9 @@ class Outcome:
     """A write's answer, and the new records of each collection it changed (by name)."""
 
     answer: ApiAnswer
-    changes: Mapping[str, list[dict[str, object]]] = field(default_factory=dict)
+    # A record the write left alone is passed on as the same object, so that the collection
+    # keeps it without copying it again (:meth:`DataRegistry.replace`).
+    changes: Mapping[str, Sequence[Record]] = field(default_factory=dict)
 
 
 class Refused(Exception):
@@ -159,7 +161,7 @@ def create_records(
             }
             for item in _items(call)
         ]
-        changes = {name: [dict(r) for r in records] + created}
+        changes = {name: [*records, *created]}
         return Outcome(ApiAnswer(201, list(created)), changes)
 
     return guarded(write)
@@ -206,7 +208,7 @@ def update_records(
             merged[id_field] = ident
             merged["modified_timestamp"] = now
             changed[position] = merged
-        new = [changed.get(p) or dict(r) for p, r in enumerate(records)]
+        new = [changed.get(p) or r for p, r in enumerate(records)]
         answer = ApiAnswer(200 if changed else 404, list(changed.values()), errors)
         return Outcome(answer, {name: new} if changed else {})
 
@@ -228,7 +230,7 @@ def delete_records(
         deleted: list[object] = [i for i in ids if i in present]
         errors = [not_found(i, id_field) for i in ids if i not in present]
         gone = set(ids)
-        kept = [dict(r) for r in records if str(r.get(id_field)) not in gone]
+        kept = [r for r in records if str(r.get(id_field)) not in gone]
         answer = ApiAnswer(200 if deleted else 404, deleted, errors)
         return Outcome(answer, {name: kept} if deleted else {})
 
