@@ -91,7 +91,7 @@ def test_filtered_queries_and_an_invalid_filter(falcon: FalconEmulator) -> None:
     assert linux["body"]["resources"] == expected
     recent = sdk.command("QueryDevicesByFilter", filter="first_seen: >= '2024-03-01'")
     assert recent["body"]["resources"] == [
-        str(h["device_id"]) for h in falcon.records("hosts") if h["first_seen"] >= "2024-03-01"
+        str(h["device_id"]) for h in falcon.records("hosts") if str(h["first_seen"]) >= "2024-03-01"
     ]
     refused = sdk.command("QueryDevicesByFilter", filter="platform_name:Linux")
     assert refused["status_code"] == 400
