@@ -1,15 +1,17 @@
 """Which answer an authenticated gateway call gets: a handler, a collection, or Falcon's.
 
 The :class:`DataRegistry` holds the user's handlers and the collections (:mod:`._collections`)
-by path and resolves each call to a :class:`Route`: a handler first, then a collection, then
-the operation of the catalogue (:mod:`._operations`) with its answer of its own
-(:mod:`._builtin_operations`) or its empty answer (:mod:`._operation_answers`); a path Falcon
-knows called with another method gets a 405, any other path a 404. Collections and the
-catalogue's answers check the call's parameters as Falcon does (:mod:`._operation_checks`)
-first. Nothing is echoed. The registry is not thread-safe: it is part of the emulator's state
-(:mod:`._state`), used under its lock. Answering a call is a pure function of the call and an
-immutable collection snapshot (or a user's handler), run outside that lock, so a handler may
-call back into the emulator.
+by path and resolves each call to a :class:`Route`: a handler first, then the sample tenant's
+operations once it is loaded (:mod:`._tenant_routes`), then a collection (its entity path
+takes Falcon's writes, :mod:`._writes`), then the operation of the catalogue
+(:mod:`._operations`) with its answer of its own (:mod:`._builtin_operations`) or its empty
+answer (:mod:`._operation_answers`); a path Falcon knows called with another method gets a 405,
+any other path a 404. Collections and the catalogue's answers check the call's parameters as
+Falcon does (:mod:`._operation_checks`) first. Nothing is echoed. The registry is not
+thread-safe: it is part of the emulator's state (:mod:`._state`), used under its lock.
+Answering a call is a pure function of the call and an immutable collection snapshot (or a
+user's handler), run outside that lock, so a handler may call back into the emulator; a write's
+route is applied under it (:meth:`DataRegistry.apply`).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ share nothing but the directory that redirects commercial credentials to their h
 Thread-safe: it reads and changes the emulator's state (:mod:`._state`) and its own rate
 budgets only under the state's one lock; a token request waits at a gate or a delay before
 taking it, and an API call is answered (by a collection snapshot or a user's handler) outside
-it, so a handler may call the emulator.
+it, so a handler may call the emulator. A write that changes the API data is applied under it,
+and its answer is what it did.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ it the admin API) reach it only through :meth:`SharedState.locked`: every read a
 any thread, happens under one lock taken in one place, and an operation is written once, where
 its data lives (:class:`DataRegistry`, :class:`Recorder`), not relayed by a locking method per
 layer. Token gates and delays wait outside it (:mod:`._faults` keeps its own lock), and an API
-call is answered outside it, so a user's handler may call back into the emulator.
+call that reads is answered outside it, so a user's handler may call back into the emulator; a
+write that changes the API data (:meth:`DataRegistry.apply`) runs whole under it, so that two
+writes never lose each other's changes.
 """
 
 from __future__ import annotations
