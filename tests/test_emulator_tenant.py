@@ -15,7 +15,15 @@ from typing import Any
 
 import pytest
 import requests
-from falconpy import Alerts, APIHarnessV2, HostGroup, Hosts, PreventionPolicy, UserManagement
+from falconpy import (
+    Alerts,
+    APIHarnessV2,
+    HostGroup,
+    Hosts,
+    Incidents,
+    PreventionPolicy,
+    UserManagement,
+)
 
 from requests_falcon_auth.testing import FalconEmulator
 
@@ -213,6 +221,16 @@ def test_an_alert_is_closed_and_tagged(falcon: FalconEmulator) -> None:
     found = body(alerts.get_alerts_v2(composite_ids=ids))["resources"]
     assert [(a["status"], a["tags"]) for a in found] == [("closed", ["fp"])] * 2
     assert not set(ids) & set(body(alerts.query_alerts_v2(filter="status:'new'"))["resources"])
+
+
+def test_an_incident_is_closed(falcon: FalconEmulator) -> None:
+    incidents = service(Incidents, falcon)
+    open_ids = body(incidents.query_incidents(filter="state:'open'"))["resources"]
+    assert len(open_ids) == 3
+    body(incidents.perform_incident_action(ids=open_ids[:1], update_status="40", add_tag="fp"))
+    (closed,) = body(incidents.get_incidents(ids=open_ids[:1]))["resources"]
+    assert (closed["status"], closed["state"], closed["tags"]) == (40, "closed", ["fp"])
+    assert body(incidents.query_incidents(filter="state:'open'"))["resources"] == open_ids[1:]
 
 
 def test_users_and_their_roles(falcon: FalconEmulator) -> None:

@@ -25,7 +25,7 @@ from requests_falcon_auth.testing._host_writes import (
     update_device_tags,
     update_host_groups,
 )
-from requests_falcon_auth.testing._sample_alerts import sample_alerts
+from requests_falcon_auth.testing._sample_alerts import sample_alerts, sample_incidents
 from requests_falcon_auth.testing._sample_users import sample_user_roles, sample_users
 from requests_falcon_auth.testing._samples import (
     sample_host_groups,
@@ -36,6 +36,7 @@ from requests_falcon_auth.testing._tenant import tenant_collection
 from requests_falcon_auth.testing._tenant_writes import (
     create_user,
     delete_user,
+    incident_action,
     policy_action,
     update_alerts,
     update_user,
@@ -698,3 +699,32 @@ def test_the_registry_keeps_the_records_a_write_left_alone():
     with pytest.raises(ValueError, match="repeat the device_id"):
         registry.replace("hosts", [*after.records, {**after.records[0]}])
     assert registry.snapshot("hosts") is after  # refused whole
+
+
+def test_incident_actions_close_tag_and_rename():
+    incidents = frozen(sample_incidents())
+    ident = incidents[1]["incident_id"]
+    body = {
+        "ids": [ident, "inc:missing"],
+        "action_parameters": [
+            {"name": "update_status", "value": "40"},
+            {"name": "add_tag", "value": "reviewed"},
+            {"name": "update_name", "value": "Phishing wave"},
+            {"name": "unassign"},
+        ],
+    }
+    outcome = incident_action(call("POST", body=body), incidents, now=LATER)
+    assert outcome.answer.status == 200
+    assert [e["id"] for e in outcome.answer.errors] == ["inc:missing"]
+    changed = by_id(outcome.changes["incidents"], "incident_id")[ident]
+    assert (changed["status"], changed["state"], changed["tags"], changed["name"]) == (
+        40,
+        "closed",
+        ["reviewed"],
+        "Phishing wave",
+    )
+    assert changed["modified_timestamp"] == LATER
+    bad = {"ids": [ident], "action_parameters": [{"name": "update_status", "value": "50"}]}
+    refused = incident_action(call("POST", body=bad), incidents, now=LATER)
+    assert refused.answer.status == 400
+    assert "update_status" in refused.answer.errors[0]["message"]

@@ -33,10 +33,11 @@ from ._host_writes import (
     update_host_groups,
 )
 from ._sample_users import ROLE_NAMES
-from ._tenant import ALERTS, LOGIN_HISTORY, USER_ROLES, USERS, is_builtin
+from ._tenant import ALERTS, INCIDENTS, LOGIN_HISTORY, USER_ROLES, USERS, is_builtin
 from ._tenant_writes import (
     create_user,
     delete_user,
+    incident_action,
     policy_action,
     update_alerts,
     update_user,
@@ -351,6 +352,10 @@ def _alerts_update(key: str) -> Callable[[ApiCall, Store, str], ApiAnswer]:
     return write
 
 
+def _incident_action(call: ApiCall, store: Store, now: str) -> ApiAnswer:
+    return _applied(store, incident_action(call, _records(store, INCIDENTS), now=now))
+
+
 def _policy_action(call: ApiCall, store: Store, now: str) -> ApiAnswer:
     policies, groups = _records(store, PREVENTION_POLICIES), _records(store, HOST_GROUPS)
     outcome = policy_action(call, policies, groups, _records(store, HOSTS), now=now)
@@ -436,6 +441,9 @@ ROUTES: Final[Mapping[tuple[str, str], TenantRoute]] = {
         (ALERTS,), write=_alerts_update("composite_ids")
     ),
     ("PATCH", "/alerts/entities/alerts/v2"): TenantRoute((ALERTS,), write=_alerts_update("ids")),
+    ("POST", "/incidents/entities/incident-actions/v1"): TenantRoute(
+        (INCIDENTS,), write=_incident_action
+    ),
     ("POST", "/policy/entities/prevention-actions/v1"): TenantRoute(
         (PREVENTION_POLICIES, HOST_GROUPS, HOSTS), write=_policy_action
     ),

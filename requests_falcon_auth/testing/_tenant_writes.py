@@ -16,7 +16,7 @@ from typing import Final
 from ._api_call import ApiAnswer, ApiCall
 from ._host_writes import HOSTS, PREVENTION_POLICIES
 from ._sample_users import ROLE_NAMES, role_grant
-from ._tenant import ALERTS, USER_ROLES, USERS
+from ._tenant import ALERTS, INCIDENTS, USER_ROLES, USERS
 from ._writes import (
     Outcome,
     Record,
@@ -32,6 +32,7 @@ from ._writes import (
 __all__ = [
     "create_user",
     "delete_user",
+    "incident_action",
     "policy_action",
     "update_alerts",
     "update_user",
@@ -62,7 +63,7 @@ def _parameters(call: ApiCall) -> list[tuple[str, str]]:
     found = []
     for item in raw:
         name = item.get("name") if isinstance(item, dict) else None
-        value = item.get("value") if isinstance(item, dict) else None
+        value = item.get("value", "") if isinstance(item, dict) else None  # unassign has none
         if not isinstance(name, str) or not isinstance(value, (str, bool)):
             raise Refused(f"each action parameter needs a name and a value, got {item!r}")
         found.append((name, str(value).lower() if isinstance(value, bool) else value))
@@ -76,8 +77,8 @@ def _replaced(records: Records, new: Mapping[str, dict[str, object]], key: str) 
 # -- alerts ------------------------------------------------------------------------------------
 
 
-def _tags(alert: dict[str, object]) -> list[str]:
-    tags = alert.get("tags")
+def _tags(record: dict[str, object]) -> list[str]:
+    tags = record.get("tags")
     return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
 
 
@@ -172,6 +173,65 @@ def _update_alerts(call: ApiCall, alerts: Records, now: str, key: str) -> Outcom
     if not changed:
         return Outcome(ApiAnswer(404, [], errors))
     return Outcome(ApiAnswer(200, [], errors), {ALERTS: _replaced(alerts, changed, "composite_id")})
+
+
+# -- incidents ---------------------------------------------------------------------------------
+
+# The incidents API's statuses (its documented numbers) and the state each leaves an incident in.
+_INCIDENT_STATES: Final = {"20": "open", "25": "open", "30": "open", "40": "closed"}
+
+
+def _incident_change(name: str, value: str) -> Callable[[dict[str, object]], None]:
+    """How one of PerformIncidentAction's parameters changes an incident."""
+
+    def change(incident: dict[str, object]) -> None:
+        tags = _tags(incident)
+        if name == "update_status":
+            incident["status"], incident["state"] = int(value), _INCIDENT_STATES[value]
+        elif name == "add_tag":
+            incident["tags"] = [t for t in tags if t != value] + [value]
+        elif name == "delete_tag":
+            incident["tags"] = [t for t in tags if t != value]
+        elif name in ("update_name", "update_description"):
+            incident[name.removeprefix("update_")] = value
+        elif name == "update_assigned_to_v2":
+            incident["assigned_to"] = value
+        elif name == "unassign":
+            incident.pop("assigned_to", None)
+            incident.pop("assigned_to_name", None)
+
+    if name == "update_status" and value not in _INCIDENT_STATES:
+        raise Refused(f"update_status must be one of 20, 25, 30, 40, got {value!r}")
+    known = ("update_status", "add_tag", "delete_tag", "update_name", "update_description")
+    if name not in (*known, "update_assigned_to_v2", "unassign", "add_comment"):
+        raise Refused(f"unknown action parameter {name!r}")
+    return change  # add_comment: accepted; an incident record carries no comments
+
+
+def incident_action(call: ApiCall, incidents: Records, *, now: str) -> Outcome:
+    """``POST /incidents/entities/incident-actions/v1`` with ``{"ids": [...],
+    "action_parameters": [{"name", "value"}]}``: status (20, 25, 30, 40; 40 closes), tags,
+    name, description, assignment. 200 with no resources (gofalcon: ``MsaReplyMetaOnly``);
+    unknown ids get a 404 error each, and a 404 when none is known."""
+    return guarded(lambda: _incident_action(call, incidents, now))
+
+
+def _incident_action(call: ApiCall, incidents: Records, now: str) -> Outcome:
+    ids = body_ids(call)
+    changes = [_incident_change(name, value) for name, value in _parameters(call)]
+    by_id = {str(i.get("incident_id")): i for i in incidents}
+    errors = [not_found(i, "incident") for i in ids if i not in by_id]
+    changed: dict[str, dict[str, object]] = {}
+    for ident in (i for i in ids if i in by_id):
+        incident = copy_record(by_id[ident])
+        for change in changes:
+            change(incident)
+        incident["modified_timestamp"] = now
+        changed[ident] = incident
+    if not changed:
+        return Outcome(ApiAnswer(404, [], errors))
+    new = _replaced(incidents, changed, "incident_id")
+    return Outcome(ApiAnswer(200, [], errors), {INCIDENTS: new})
 
 
 # -- prevention policies -------------------------------------------------------------------------
