@@ -95,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
         "emulator",
         help="run the Falcon emulator in the foreground",
         description="Serve an emulated Falcon OAuth2 service and API gateway on loopback until "
-        "Ctrl-C. Each region listens on its own port.",
+        "Ctrl-C, with a sample tenant whose writes change what later reads show. Each region "
+        "listens on its own port.",
     )
     emulator.add_argument(
         "--port",
@@ -124,8 +125,15 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument(
         "--no-region-header",
         action="store_true",
-        help="leave X-Cs-Region out of token answers, so that SDKs that move to the region it "
+        help="leave X-Cs-Region out of every answer, so that SDKs that move to the region it "
         "names (falconpy, falconjs) stay on the emulator",
+    )
+    emulator.add_argument(
+        "--no-samples",
+        action="store_true",
+        help="serve only the sample hosts, without the rest of the sample tenant (host groups, "
+        "prevention policies, users, alerts, incidents, host histories) and its writes "
+        "(containment, tags, groups...): Falcon's empty answers everywhere else",
     )
     emulator.add_argument(
         "--json",
@@ -275,6 +283,8 @@ def _emulator(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
         port=port,
         region_header=not args.no_region_header,
     )
+    if not args.no_samples:
+        emulator.load_samples()
     with _stopped_by_sigterm():
         _start(emulator, port, args.tls)
         try:

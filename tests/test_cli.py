@@ -12,6 +12,7 @@ import pytest
 import responses
 from support import form_of
 
+from requests_falcon_auth import FalconAuth, FalconSession
 from requests_falcon_auth.cli import main
 
 US1 = "https://api.crowdstrike.com"
@@ -281,6 +282,41 @@ def test_emulator_json_names_every_url_and_credential_and_member_cids_work() -> 
         out, err = stop(process, signal.SIGINT)
     assert process.returncode == 0, err
     assert out == ""  # stdout is the one JSON object, nothing after it
+
+
+@pytest.mark.parametrize("flags", [[], ["--no-samples"]])
+def test_emulator_serves_the_sample_tenant_unless_told_not_to(flags: list[str]) -> None:
+    """A real client against ``falcon-auth emulator`` finds a tenant whose writes hold: a host
+    contained stays contained; with ``--no-samples`` only the hosts, and Falcon's empty pages."""
+    import signal
+
+    process = start_emulator("--json", "--client", "cli-id:cli-pw", *flags)
+    assert process.stdout is not None
+    document = json.loads(process.stdout.readline())
+    try:
+        with FalconSession(
+            FalconAuth("cli-id", "cli-pw", base_url=document["regions"]["us-1"])
+        ) as session:
+            host = session.get("/devices/queries/devices/v1", params={"limit": 1}).json()
+            device_id = host["resources"][0]
+            contain = session.post(
+                "/devices/entities/devices-actions/v2",
+                params={"action_name": "contain"},
+                json={"ids": [device_id]},
+            )
+            assert contain.status_code == 202
+            session.get("/devices/entities/devices/v2", params={"ids": device_id})
+            details = session.get("/devices/entities/devices/v2", params={"ids": device_id})
+            status = details.json()["resources"][0]["status"]
+            groups = session.get("/devices/queries/host-groups/v1").json()
+    finally:
+        stop(process, signal.SIGINT)
+    assert process.returncode == 0
+    if flags:
+        assert (status, groups["meta"]["pagination"]["total"]) == ("normal", 0)
+    else:
+        assert status == "contained"
+        assert groups["meta"]["pagination"]["total"] > 0
 
 
 def test_sigterm_cleans_up_like_ctrl_c() -> None:
