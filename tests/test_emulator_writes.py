@@ -252,7 +252,7 @@ def test_creating_host_groups_stores_them_with_ids_and_dates(groups):
     ids = (f"{n:032x}" for n in itertools.count(1))
     body = {
         "resources": [
-            {"name": "Canaries", "description": "first to update"},
+            {"name": "Canaries", "group_type": "static", "description": "first to update"},
             {"name": "Web", "group_type": "dynamic", "assignment_rule": "hostname:'web*'"},
         ]
     }
@@ -274,8 +274,12 @@ def test_creating_host_groups_stores_them_with_ids_and_dates(groups):
 @pytest.mark.parametrize(
     ("body", "named"),
     [
-        ({"resources": [{"name": "windows workstations"}]}, "already exists"),
+        (
+            {"resources": [{"name": "windows workstations", "group_type": "static"}]},
+            "already exists",
+        ),
         ({"resources": [{"name": "X", "group_type": "smart"}]}, "group_type"),
+        ({"resources": [{"name": "X"}]}, "group_type"),
         ({"resources": [{"description": "no name"}]}, "name"),
         ({"name": "not wrapped"}, "resources"),
     ],

@@ -221,9 +221,10 @@ def create_host_groups(
 ) -> Outcome:
     """``POST /devices/entities/host-groups/v1`` with ``{"resources": [{"name", "group_type",
     "description", "assignment_rule"}]}``: 201 with the stored groups (Falcon's
-    ``HostGroupV1``: id, author and timestamps assigned; ``group_type`` defaults to
-    ``static``, whose assignment rule lists its members). A name already taken is a 400: Falcon
-    refuses duplicate names, with a status it does not document."""
+    ``HostGroupV1``: id, author and timestamps assigned; a ``static`` group's assignment rule
+    lists its members). ``name`` and ``group_type`` are required, as falconpy's own tests find
+    Falcon refusing a group without a type. A name already taken is a 400: Falcon refuses
+    duplicate names, with a status it does not document."""
     return guarded(lambda: _create_host_groups(call, groups, now, make_id))
 
 
@@ -236,7 +237,7 @@ def _create_host_groups(
         name = _text(item, "name")
         if not name or not name.strip():
             raise Refused("name is required")
-        group_type = item.get("group_type", "static")
+        group_type = item.get("group_type")
         if not isinstance(group_type, str) or group_type not in _GROUP_TYPES:
             choices = ", ".join(_GROUP_TYPES)
             raise Refused(f"group_type must be one of {choices}, got {group_type!r}")
