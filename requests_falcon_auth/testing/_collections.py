@@ -1,11 +1,10 @@
 """Collections: records with an id, served by query and entity endpoints as Falcon serves them.
 
 A :class:`Collection` is an immutable snapshot, so a call being answered keeps the records it
-started with. Its query endpoint returns ids (filtered by the FQL subset of :mod:`._fql`,
-sorted, and paged in Falcon's offset, after or scroll style); its entity endpoint returns the
-records of the ids asked. Where Falcon's behaviour is uncertain the choice is written beside
-the code; anything the FQL subset does not cover is refused with a 400 rather than answered
-wrongly.
+started with. Its query endpoint returns ids (filtered with FQL, :mod:`._fql`, sorted, and
+paged in Falcon's offset, after or scroll style); its entity endpoint returns the records of the
+ids asked. Where Falcon's behaviour is uncertain the choice is written beside the code; a filter
+that is not FQL is refused with a 400 naming where, rather than answered wrongly.
 """
 
 from __future__ import annotations

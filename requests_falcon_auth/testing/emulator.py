@@ -91,8 +91,8 @@ class FalconEmulator:
         host: the address to listen on.
         port: the port of the first region, the others taking the next ones (for a CLI);
             0 (the default) gives each region an ephemeral port.
-        region_header: send ``X-Cs-Region`` with every token, as Falcon does (the default).
-            False leaves it out, so that SDKs that rewrite their base URL to the public cloud
+        region_header: send ``X-Cs-Region`` with every token and API answer, as Falcon does
+            (the default). False leaves it out of all of them, so that SDKs that rewrite their base URL to the public cloud
             the header names (falconpy, falconjs) stay on the emulator, unmodified: point them
             at their client's region, ``base_url(region)``.
 
