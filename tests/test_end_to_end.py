@@ -360,7 +360,9 @@ def test_resent_upload_arrives_byte_identical(falcon: Falcon, tmp_path: Path) ->
     falcon.emulator.reject_api_calls(1)
     with falcon.session() as session, sample.open("rb") as body:
         session.auth = auth
-        response = session.post(falcon.url("/samples/entities/samples/v2"), data=body)
+        response = session.post(
+            falcon.url("/samples/entities/samples/v2"), params={"file_name": sample.name}, data=body
+        )
     assert response.status_code == 200
     posts = [e for e in falcon.emulator.request_log if e.path.startswith("/samples/")]
     assert [e.status for e in posts] == [401, 200]

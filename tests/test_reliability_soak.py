@@ -181,7 +181,8 @@ class Soak:
 
     def send(self, session: requests.Session, rid: str, target: str, body: bytes | None) -> Outcome:
         path = DEVICES if body is None else SAMPLES
-        url = f"{self.bases[target]}{path}?rid={rid}"
+        query = f"rid={rid}" if body is None else f"rid={rid}&file_name={rid}.bin"
+        url = f"{self.bases[target]}{path}?{query}"
         sent = None if body is None else hashlib.sha256(body).hexdigest()
         try:
             response = session.request(
