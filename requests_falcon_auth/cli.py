@@ -125,7 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument(
         "--no-region-header",
         action="store_true",
-        help="leave X-Cs-Region out of every answer, so that SDKs that move to the region it "
+        help="leave X-Cs-Region out of token answers, so that SDKs that move to the region it "
         "names (falconpy, falconjs) stay on the emulator",
     )
     emulator.add_argument(

@@ -189,12 +189,11 @@ class Service:
         return response
 
     def _as_sent(self, request: Request, response: Response) -> Response:
-        """A gateway answer as Falcon's front sends it: with ``X-Cs-Region`` (unless the
-        emulator was told not to) and in gzip when the client accepts it."""
-        if self.region_header:
-            response = replace(
-                response, headers=(*response.headers, ("X-Cs-Region", request.region))
-            )
+        """A gateway answer as Falcon's front sends it: with ``X-Cs-Region`` and in gzip when
+        the client accepts it. The region goes out even when ``region_header`` is off: SDKs
+        move their base URL by the token answer's header alone, and read this one as a fact
+        of the answer (falconpy's ``Result.region``)."""
+        response = replace(response, headers=(*response.headers, ("X-Cs-Region", request.region)))
         return gzipped(response, request.headers.get("Accept-Encoding", ""))
 
     @staticmethod

@@ -91,10 +91,11 @@ class FalconEmulator:
         host: the address to listen on.
         port: the port of the first region, the others taking the next ones (for a CLI);
             0 (the default) gives each region an ephemeral port.
-        region_header: send ``X-Cs-Region`` with every token and API answer, as Falcon does
-            (the default). False leaves it out of all of them, so that SDKs that rewrite their base URL to the public cloud
-            the header names (falconpy, falconjs) stay on the emulator, unmodified: point them
-            at their client's region, ``base_url(region)``.
+        region_header: send ``X-Cs-Region`` with every token answer, as Falcon does (the
+            default). False leaves it out there (API answers still carry it), so that SDKs
+            that rewrite their base URL to the public cloud the header names (falconpy,
+            falconjs) stay on the emulator, unmodified: point them at their client's region,
+            ``base_url(region)``.
 
     Test suites in other languages drive a running emulator over HTTP through its admin
     server (:meth:`start_admin`; the routes are documented in
