@@ -219,6 +219,26 @@ def test_users_and_their_roles(falcon: FalconEmulator, client: Any) -> None:
         assert isinstance(user["roles"], list)
 
 
+@pytest.mark.parametrize("module", ["prevention_policies", "response_policies"])
+def test_policies_in_precedence_order(falcon: FalconEmulator, client: Any, module: str) -> None:
+    # describe_policies sorts by precedence.asc: each platform's default comes last.
+    policies = getattr(client, module).describe_policies()
+    for platform in ("Windows", "Mac", "Linux"):
+        names = [p.name for p in policies if p.platform_name == platform]
+        assert names[-1] == "platform_default"
+        assert names.count("platform_default") == 1
+
+
+def test_a_pushed_prevention_policy_is_listed(falcon: FalconEmulator, client: Any) -> None:
+    policy = client.prevention_policies.new_policy("Linux")
+    policy.name, policy.description = "Build Servers", "made by caracara"
+    pushed = client.prevention_policies.push_policy(policy)
+    listed = {p.policy_id: p for p in client.prevention_policies.describe_policies()}
+    assert listed[pushed.policy_id].name == "Build Servers"
+    linux = [p.name for p in listed.values() if p.platform_name == "Linux"]
+    assert linux[-2:] == ["Build Servers", "platform_default"]
+
+
 def test_the_ccid(falcon: FalconEmulator, client: Any) -> None:
     ccid = client.sensor_download.get_cid(include_checksum=True)
     assert re.fullmatch(r"[0-9A-F]{32}-[0-9A-F]{2}", ccid)

@@ -10,6 +10,11 @@ import pytest
 from requests_falcon_auth.testing._collections import make_collection
 from requests_falcon_auth.testing._sample_alerts import sample_alerts, sample_incidents
 from requests_falcon_auth.testing._sample_hosts import sample_hosts
+from requests_falcon_auth.testing._sample_policies import (
+    sample_device_control_policies,
+    sample_response_policies,
+    sample_sensor_update_policies,
+)
 from requests_falcon_auth.testing._sample_users import (
     ROLE_NAMES,
     sample_login_history,
@@ -33,6 +38,9 @@ BUILDERS = [
     sample_tenant_hosts,
     sample_host_groups,
     sample_prevention_policies,
+    sample_device_control_policies,
+    sample_sensor_update_policies,
+    sample_response_policies,
     sample_users,
     sample_user_roles,
     sample_alerts,
@@ -54,6 +62,9 @@ def test_every_sample_is_the_same_in_every_call(build):
         (sample_tenant_hosts, "device_id"),
         (sample_host_groups, "id"),
         (sample_prevention_policies, "id"),
+        (sample_device_control_policies, "id"),
+        (sample_sensor_update_policies, "id"),
+        (sample_response_policies, "id"),
         (sample_users, "uuid"),
         (sample_user_roles, "id"),
         (sample_alerts, "composite_id"),
@@ -255,3 +266,26 @@ def test_network_history_ends_at_the_hosts_address():
         stamps = [e["timestamp"] for e in entry["history"]]
         assert stamps == sorted(stamps, reverse=True)
         assert len(entry["history"]) == (3 if host["platform_name"] == "Mac" else 2)
+
+
+POLICY_BUILDERS = [
+    sample_prevention_policies,
+    sample_device_control_policies,
+    sample_sensor_update_policies,
+    sample_response_policies,
+]
+
+
+@pytest.mark.parametrize("build", POLICY_BUILDERS, ids=lambda b: b.__name__)
+def test_every_policy_kind_has_a_default_per_platform_ranked_last(build):
+    policies = build()
+    for platform in ("Windows", "Mac", "Linux"):
+        mine = sorted(
+            (p for p in policies if p["platform_name"] == platform), key=lambda p: p["precedence"]
+        )
+        # Falcon numbers a platform's policies 1, 2, ...; its default applies when none other does.
+        assert [p["precedence"] for p in mine] == list(range(1, len(mine) + 1))
+        assert mine[-1]["name"] == "platform_default"
+        assert mine[-1]["created_by"] == "CS"
+        assert all(p["name"] != "platform_default" for p in mine[:-1])
+    assert any(p["groups"] for p in policies)  # and custom ones, assigned to host groups

@@ -18,10 +18,12 @@ import requests
 from falconpy import (
     Alerts,
     APIHarnessV2,
+    DeviceControlPolicies,
     HostGroup,
     Hosts,
     Incidents,
     PreventionPolicy,
+    SensorUpdatePolicies,
     UserManagement,
 )
 
@@ -283,6 +285,37 @@ def test_prevention_policies_and_the_hosts_they_cover(falcon: FalconEmulator) ->
     disabled = body(policies.perform_policies_action(action_name="disable", ids=[servers["id"]]))
     assert disabled["resources"][0]["enabled"] is False
     assert body(policies.get_policies(ids=[servers["id"]]))["resources"][0]["enabled"] is False
+
+
+def test_device_control_and_sensor_update_policies_list_their_defaults(
+    falcon: FalconEmulator,
+) -> None:
+    for cls in (DeviceControlPolicies, SensorUpdatePolicies):
+        policies = service(cls, falcon)
+        ids = body(policies.query_policies(filter="name:'platform_default'"))["resources"]
+        assert len(ids) == 3
+        found = body(policies.query_combined_policies(sort="precedence.asc"))["resources"]
+        assert {p["id"] for p in found if p["name"] == "platform_default"} == set(ids)
+        assert all(p["cid"] == CID for p in found)
+    device_control = service(DeviceControlPolicies, falcon)
+    (default,) = body(device_control.query_policies(filter="platform_name:'Mac'"))["resources"]
+    (first,) = body(device_control.get_policies(ids=[default]))["resources"]
+    assert first["settings"]["classes"]
+
+
+def test_a_policy_create_needs_a_name_and_is_listed(falcon: FalconEmulator) -> None:
+    policies = service(PreventionPolicy, falcon)
+    refused = body(policies.create_policies(platform_name="Linux", description="no name"), 400)
+    assert "name" in refused["errors"][0]["message"]
+    created = body(policies.create_policies(name="Builders", platform_name="Linux"), 201)
+    (policy,) = created["resources"]
+    assert policy["cid"] == CID
+    listed = body(policies.query_combined_policies(filter="platform_name:'Linux'"))["resources"]
+    assert {p["name"]: p["precedence"] for p in listed} == {
+        "Linux Production": 1,
+        "Builders": 2,
+        "platform_default": 3,
+    }
 
 
 # -- writes on the wire: under one lock, for any collection ------------------------------------

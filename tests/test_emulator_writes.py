@@ -25,6 +25,7 @@ from requests_falcon_auth.testing._host_writes import (
     update_device_tags,
     update_host_groups,
 )
+from requests_falcon_auth.testing._policy_writes import create_policies
 from requests_falcon_auth.testing._sample_alerts import sample_alerts, sample_incidents
 from requests_falcon_auth.testing._sample_users import sample_user_roles, sample_users
 from requests_falcon_auth.testing._samples import (
@@ -732,3 +733,57 @@ def test_incident_actions_close_tag_and_rename():
     refused = incident_action(call("POST", body=bad), incidents, now=LATER)
     assert refused.answer.status == 400
     assert "update_status" in refused.answer.errors[0]["message"]
+
+
+# -- policy creates ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"platform_name": "Windows"},
+        {"name": "", "platform_name": "Windows"},
+        {"name": 7, "platform_name": "Windows"},
+        {"name": "Kiosks"},
+        {"name": "Kiosks", "platform_name": "Amiga"},
+    ],
+)
+@pytest.mark.parametrize("kind", ["prevention", "device-control", "sensor-update", "response"])
+def test_a_policy_without_a_name_or_platform_is_refused(kind, item):
+    policies = frozen(sample_prevention_policies())
+    outcome = create_policies(
+        call("POST", body={"resources": [item]}), kind, PREVENTION_POLICIES, policies, now=NOW
+    )
+    assert outcome.answer.status == 400
+    assert outcome.changes == {}
+
+
+def test_a_created_policy_ranks_before_its_platform_default():
+    policies = frozen(sample_prevention_policies())
+    body = {"resources": [{"name": "Kiosks", "platform_name": "Windows", "description": "k"}]}
+    outcome = create_policies(
+        call("POST", body=body),
+        "prevention",
+        PREVENTION_POLICIES,
+        policies,
+        now=NOW,
+        make_id=lambda: "f" * 32,
+    )
+    assert outcome.answer.status == 201
+    (created,) = outcome.answer.resources
+    assert created["id"] == "f" * 32
+    assert created["enabled"] is False
+    assert created["created_by"] == "api-client-id:writer"
+    assert created["prevention_settings"]
+    windows = sorted(
+        (p for p in outcome.changes[PREVENTION_POLICIES] if p["platform_name"] == "Windows"),
+        key=lambda p: p["precedence"],
+    )
+    assert [p["name"] for p in windows] == [
+        "Servers - Aggressive",
+        "Workstations - Standard",
+        "Kiosks",
+        "platform_default",
+    ]
+    kept = [p for p in outcome.changes[PREVENTION_POLICIES] if p["platform_name"] == "Mac"]
+    assert all(any(p is q for q in policies) for p in kept)  # untouched records are not copied

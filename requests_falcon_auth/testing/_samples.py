@@ -26,6 +26,8 @@ __all__ = [
     "sample_digest",
     "sample_host_groups",
     "sample_iso",
+    "precedences",
+    "prevention_settings",
     "sample_prevention_policies",
     "sample_tenant_hosts",
     "static_rule",
@@ -176,7 +178,7 @@ def _slider(setting_id: str, name: str, detection: str, prevention: str) -> dict
     return {"id": setting_id, "name": name, "type": "mlslider", "value": value}
 
 
-def _settings(platform: str, strict: bool) -> list[dict[str, object]]:
+def prevention_settings(platform: str, strict: bool = False) -> list[dict[str, object]]:
     """Falcon's ``prevention_settings``: categories of toggles and machine-learning sliders."""
     level = "AGGRESSIVE" if strict else "MODERATE"
     ml = [
@@ -265,11 +267,32 @@ def _policy_of(host: Host) -> _PolicySpec:
     return next(p for p in _POLICIES if p.platform == host["platform_name"] and not p.groups)
 
 
+def precedences(policies: Sequence[Mapping[str, object]]) -> list[int]:
+    """Each policy's ``precedence`` as Falcon numbers a platform's policies: 1, 2, ... for the
+    custom ones in their order, the ``platform_default`` last (it applies when none other does).
+    """
+    custom: dict[object, int] = {}
+    for policy in policies:
+        if policy.get("name") != "platform_default":
+            custom[policy.get("platform_name")] = custom.get(policy.get("platform_name"), 0) + 1
+    seen: dict[object, int] = {}
+    ranks = []
+    for policy in policies:
+        platform = policy.get("platform_name")
+        if policy.get("name") == "platform_default":
+            ranks.append(custom.get(platform, 0) + 1)
+        else:
+            seen[platform] = seen.get(platform, 0) + 1
+            ranks.append(seen[platform])
+    return ranks
+
+
 def sample_prevention_policies() -> list[dict[str, object]]:
     """The sample prevention policies (Falcon's ``PreventionPolicyV1``): one platform default
-    per platform and custom policies assigned to host groups (listed in full in ``groups``)."""
+    per platform and custom policies assigned to host groups (listed in full in ``groups``),
+    each with its ``precedence`` (:func:`precedences`)."""
     groups = {g["name"]: g for g in sample_host_groups()}
-    return [
+    policies: list[dict[str, object]] = [
         {
             "id": spec.policy_id,
             "name": spec.name,
@@ -281,11 +304,14 @@ def sample_prevention_policies() -> list[dict[str, object]]:
             "created_timestamp": sample_created(index),
             "modified_by": _ADMIN,
             "modified_timestamp": sample_created(index + 45),
-            "prevention_settings": _settings(spec.platform, spec.strict),
+            "prevention_settings": prevention_settings(spec.platform, spec.strict),
             "ioa_rule_groups": [],
         }
         for index, spec in enumerate(_POLICIES)
     ]
+    for policy, rank in zip(policies, precedences(policies)):
+        policy["precedence"] = rank
+    return policies
 
 
 # -- hosts of the tenant ---------------------------------------------------------------------

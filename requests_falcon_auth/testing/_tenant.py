@@ -1,7 +1,8 @@
 """The sample tenant's collections: their names, Falcon's paths for them, and their samples.
 
 Besides the ``hosts`` every emulator starts with (:mod:`._sample_hosts`), a tenant has hidden
-hosts, host groups, prevention policies, users and their roles, alerts, incidents and the hosts'
+hosts, host groups, prevention, device control, sensor update and response policies
+(:mod:`._sample_policies`), users and their roles, alerts, incidents and the hosts'
 login and network-address histories. Each is a collection on the query and entity paths Falcon
 serves it on (:func:`tenant_collection`); :func:`sample_records` gives every one its sample
 records, hosts included, related to each other (:mod:`._samples`).
@@ -17,6 +18,11 @@ from ._collections import HOSTS, Collection, make_collection
 from ._host_writes import HIDDEN_HOSTS, HOST_GROUPS, PREVENTION_POLICIES
 from ._sample_alerts import sample_alerts, sample_incidents
 from ._sample_hosts import sample_hosts_collection
+from ._sample_policies import (
+    sample_device_control_policies,
+    sample_response_policies,
+    sample_sensor_update_policies,
+)
 from ._sample_users import (
     sample_login_history,
     sample_network_history,
@@ -27,9 +33,13 @@ from ._samples import sample_host_groups, sample_prevention_policies, sample_ten
 
 __all__ = [
     "ALERTS",
+    "DEVICE_CONTROL_POLICIES",
     "INCIDENTS",
     "LOGIN_HISTORY",
     "NETWORK_HISTORY",
+    "POLICY_KINDS",
+    "RESPONSE_POLICIES",
+    "SENSOR_UPDATE_POLICIES",
     "TENANT",
     "USERS",
     "USER_ROLES",
@@ -45,6 +55,16 @@ ALERTS: Final = "alerts"
 INCIDENTS: Final = "incidents"
 LOGIN_HISTORY: Final = "login_history"
 NETWORK_HISTORY: Final = "network_address_history"
+DEVICE_CONTROL_POLICIES: Final = "device_control_policies"
+SENSOR_UPDATE_POLICIES: Final = "sensor_update_policies"
+RESPONSE_POLICIES: Final = "response_policies"
+# Each policy collection by the name its paths give the kind (``/policy/.../{kind}/v1``).
+POLICY_KINDS: Final[Mapping[str, str]] = {
+    "prevention": PREVENTION_POLICIES,
+    "device-control": DEVICE_CONTROL_POLICIES,
+    "sensor-update": SENSOR_UPDATE_POLICIES,
+    "response": RESPONSE_POLICIES,
+}
 
 
 class _Shape(NamedTuple):
@@ -72,6 +92,24 @@ _SHAPES: Final[Mapping[str, _Shape]] = {
     ),
     PREVENTION_POLICIES: _Shape(
         "/policy/queries/prevention/v1", "/policy/entities/prevention/v1", "id", "cid", "policy-api"
+    ),
+    DEVICE_CONTROL_POLICIES: _Shape(
+        "/policy/queries/device-control/v1",
+        "/policy/entities/device-control/v1",
+        "id",
+        "cid",
+        "policy-api",
+    ),
+    # getSensorUpdatePoliciesV2: the records are SensorUpdatePolicyV2, as the v2 reads show them.
+    SENSOR_UPDATE_POLICIES: _Shape(
+        "/policy/queries/sensor-update/v1",
+        "/policy/entities/sensor-update/v2",
+        "id",
+        "cid",
+        "policy-api",
+    ),
+    RESPONSE_POLICIES: _Shape(
+        "/policy/queries/response/v1", "/policy/entities/response/v1", "id", "cid", "policy-api"
     ),
     USERS: _Shape(
         "/user-management/queries/users/v1",
@@ -157,6 +195,9 @@ def sample_records() -> dict[str, list[dict[str, object]]]:
         HIDDEN_HOSTS: [],
         HOST_GROUPS: sample_host_groups(),
         PREVENTION_POLICIES: sample_prevention_policies(),
+        DEVICE_CONTROL_POLICIES: sample_device_control_policies(),
+        SENSOR_UPDATE_POLICIES: sample_sensor_update_policies(),
+        RESPONSE_POLICIES: sample_response_policies(),
         USERS: sample_users(),
         USER_ROLES: sample_user_roles(),
         ALERTS: sample_alerts(),

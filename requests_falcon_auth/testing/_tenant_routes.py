@@ -32,8 +32,17 @@ from ._host_writes import (
     update_device_tags,
     update_host_groups,
 )
+from ._policy_writes import create_policies
 from ._sample_users import ROLE_NAMES
-from ._tenant import ALERTS, INCIDENTS, LOGIN_HISTORY, USER_ROLES, USERS, is_builtin
+from ._tenant import (
+    ALERTS,
+    INCIDENTS,
+    LOGIN_HISTORY,
+    POLICY_KINDS,
+    USER_ROLES,
+    USERS,
+    is_builtin,
+)
 from ._tenant_writes import (
     create_user,
     delete_user,
@@ -362,6 +371,26 @@ def _policy_action(call: ApiCall, store: Store, now: str) -> ApiAnswer:
     return _applied(store, outcome, call, PREVENTION_POLICIES)
 
 
+def _create_policies(kind: str) -> Callable[[ApiCall, Store, str], ApiAnswer]:
+    name = POLICY_KINDS[kind]
+
+    def write(call: ApiCall, store: Store, now: str) -> ApiAnswer:
+        outcome = create_policies(call, kind, name, _records(store, name), now=now)
+        return _applied(store, outcome, call, name)
+
+    return write
+
+
+def _entities(name: str) -> Callable[[Store], Answer]:
+    """An entity lookup of collection ``name`` on a path other than its own (another version)."""
+
+    def build(store: Store) -> Answer:
+        collection = _needed(store, name)
+        return lambda call: answer_entities(collection, call, "ids")
+
+    return build
+
+
 def _create_user(call: ApiCall, store: Store, now: str) -> ApiAnswer:
     users = _records(store, USERS)
     outcome = create_user(call, users, now=now, make_id=lambda: str(uuid.uuid4()))
@@ -410,6 +439,25 @@ ROUTES: Final[Mapping[tuple[str, str], TenantRoute]] = {
     ),
     ("GET", "/policy/combined/prevention/v1"): TenantRoute(
         (PREVENTION_POLICIES,), read=_combined(PREVENTION_POLICIES)
+    ),
+    **{
+        ("GET", f"/policy/combined/{kind}/{version}"): TenantRoute((name,), read=_combined(name))
+        for kind, name in POLICY_KINDS.items()
+        if kind != "prevention"
+        for version in (("v1", "v2") if kind == "sensor-update" else ("v1",))
+    },
+    **{
+        ("POST", f"/policy/entities/{kind}/v1"): TenantRoute((name,), write=_create_policies(kind))
+        for kind, name in POLICY_KINDS.items()
+    },
+    ("POST", "/policy/entities/sensor-update/v2"): TenantRoute(
+        (POLICY_KINDS["sensor-update"],), write=_create_policies("sensor-update")
+    ),
+    ("GET", "/policy/entities/sensor-update/v1"): TenantRoute(
+        (POLICY_KINDS["sensor-update"],), read=_entities(POLICY_KINDS["sensor-update"])
+    ),
+    ("GET", "/policy/entities/device-control/v2"): TenantRoute(
+        (POLICY_KINDS["device-control"],), read=_entities(POLICY_KINDS["device-control"])
     ),
     ("GET", "/policy/queries/prevention-members/v1"): TenantRoute(
         (HOSTS, PREVENTION_POLICIES), read=_policy_members(combined=False)
