@@ -266,6 +266,29 @@ def test_a_user_is_created_granted_renamed_and_deleted(falcon: FalconEmulator) -
     assert body(users.get_user_grants(user_uuid=jo["uuid"]))["resources"] == []
 
 
+def test_the_deprecated_user_endpoints_read_the_same_users(falcon: FalconEmulator) -> None:
+    users: Any = service(UserManagement, falcon)
+    current = body(users.query_users())["resources"]
+    assert body(users.retrieve_user_uuids_by_cid())["resources"] == current
+    emails = body(users.retrieve_emails_by_cid())["resources"]
+    stored = {u["uuid"]: u for u in falcon.records("users")}
+    assert emails == [stored[u]["uid"] for u in current]
+    assert body(users.retrieve_user_uuid(uid=emails[0]))["resources"] == current[:1]
+    (legacy,) = body(users.retrieve_user(ids=current[0]))["resources"]
+    assert legacy == {
+        "uuid": current[0],
+        "uid": emails[0],
+        "firstName": stored[current[0]]["first_name"],
+        "lastName": stored[current[0]]["last_name"],
+        "customer": CID,
+    }
+    assert body(users.retrieve_user(ids="nobody"), 404)["errors"][0]["id"] == "nobody"
+    granted = body(users.get_user_grants(user_uuid=current[0]))["resources"]
+    role_ids = body(users.get_user_role_ids(user_uuid=current[0]))["resources"]
+    assert sorted(role_ids) == sorted(g["role_id"] for g in granted)
+    assert body(users.get_roles(ids=role_ids[0]))["resources"][0]["id"] == role_ids[0]
+
+
 def test_prevention_policies_and_the_hosts_they_cover(falcon: FalconEmulator) -> None:
     policies: Any = PreventionPolicy(
         **credentials(falcon)

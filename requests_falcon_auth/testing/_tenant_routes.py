@@ -302,6 +302,61 @@ def _roles(store: Store) -> Answer:
     return answer
 
 
+def _legacy_user_ids(field: str) -> Callable[[Store], Answer]:
+    """The deprecated ``/users/queries/...`` operations: the ``field`` of every user
+    (RetrieveEmailsByCID, RetrieveUserUUIDsByCID), or of those whose ``uid`` is asked
+    (RetrieveUserUUID); unpaginated, as Falcon answers them."""
+
+    def build(store: Store) -> Answer:
+        users = _needed(store, USERS)
+
+        def answer(call: ApiCall) -> ApiAnswer:
+            asked = {
+                u.casefold() for value in call.query.get("uid", ()) for u in value.split(",") if u
+            }
+            found: list[object] = [
+                u.get(field)
+                for u in users.records
+                if not asked or str(u.get("uid")).casefold() in asked
+            ]
+            if found or not asked:
+                return ApiAnswer(200, found)
+            return ApiAnswer(404, [], [error_entry(404, "no user with that uid")])
+
+        return answer
+
+    return build
+
+
+def _legacy_users(store: Store) -> Answer:
+    """RetrieveUser (``GET /users/entities/users/v1?ids=``): each user as the deprecated API
+    shows one (``uuid``, ``uid``, ``firstName``, ``lastName``, ``customer``); unknown: 404."""
+    users = _needed(store, USERS)
+
+    def answer(call: ApiCall) -> ApiAnswer:
+        ids = [i for value in call.query.get("ids", ()) for i in value.split(",") if i]
+        found: list[object] = []
+        errors = []
+        for ident in dict.fromkeys(ids):
+            position = users.index.get(ident)
+            if position is None:
+                errors.append(error_entry(404, f"user {ident!r} not found", id=ident))
+                continue
+            user = users.records[position]
+            found.append(
+                {
+                    "uuid": ident,
+                    "uid": user.get("uid"),
+                    "firstName": user.get("first_name"),
+                    "lastName": user.get("last_name"),
+                    "customer": call.cid,
+                }
+            )
+        return ApiAnswer(200 if found else 404, found, errors)
+
+    return answer
+
+
 def _login_history(store: Store) -> Answer:
     history = _needed(store, LOGIN_HISTORY)
     return lambda call: answer_entities(history, call, "ids")
@@ -502,6 +557,15 @@ ROUTES: Final[Mapping[tuple[str, str], TenantRoute]] = {
         (USER_ROLES,), read=_role_ids
     ),
     ("GET", "/user-management/queries/roles/v1"): TenantRoute((USER_ROLES,), read=_role_ids),
+    ("GET", "/users/queries/emails-by-cid/v1"): TenantRoute((USERS,), read=_legacy_user_ids("uid")),
+    ("GET", "/users/queries/user-uuids-by-cid/v1"): TenantRoute(
+        (USERS,), read=_legacy_user_ids("uuid")
+    ),
+    ("GET", "/users/queries/user-uuids-by-email/v1"): TenantRoute(
+        (USERS,), read=_legacy_user_ids("uuid")
+    ),
+    ("GET", "/users/entities/users/v1"): TenantRoute((USERS,), read=_legacy_users),
+    ("GET", "/user-roles/entities/user-roles/v1"): TenantRoute((USER_ROLES,), read=_roles),
     ("GET", "/user-management/entities/roles/v1"): TenantRoute((USER_ROLES,), read=_roles),
     ("POST", "/user-management/entities/roles/GET/v2"): TenantRoute((USER_ROLES,), read=_roles),
     ("POST", _USERS): TenantRoute((USERS,), write=_create_user),
