@@ -179,43 +179,29 @@ def _groups_of(host: Mapping[str, object]) -> list[object]:
     return groups if isinstance(groups, list) else []
 
 
-def _group_members(combined: bool) -> Callable[[Store], Answer]:
-    """queryGroupMembers and queryCombinedGroupMembers: the hosts that list group ``id``
-    (every grouped host when no ``id`` is given)."""
+def _in_group(host: Mapping[str, object], wanted: str | None) -> bool:
+    return wanted in _groups_of(host) if wanted else bool(_groups_of(host))
+
+
+def _under_policy(host: Mapping[str, object], wanted: str | None) -> bool:
+    policies = host.get("device_policies")
+    prevention = policies.get("prevention") if isinstance(policies, Mapping) else None
+    policy = prevention.get("policy_id") if isinstance(prevention, Mapping) else None
+    return policy == wanted if wanted else True
+
+
+def _members(
+    belongs: Callable[[Mapping[str, object], str | None], bool], *, combined: bool
+) -> Callable[[Store], Answer]:
+    """The hosts that belong to the group or policy ``id`` names (``belongs``), as its
+    members query (ids) or combined members query (records) answers them."""
 
     def build(store: Store) -> Answer:
         hosts = _hosts(store)
 
         def answer(call: ApiCall) -> ApiAnswer:
             wanted = call.param("id")
-            members = _subset(
-                hosts, lambda h: wanted in _groups_of(h) if wanted else bool(_groups_of(h))
-            )
-            return (
-                answer_combined(members, call)
-                if combined
-                else answer_query(members, call, "offset")
-            )
-
-        return answer
-
-    return build
-
-
-def _policy_members(combined: bool) -> Callable[[Store], Answer]:
-    """queryPreventionPolicyMembers and its combined form: the hosts policy ``id`` applies to."""
-
-    def build(store: Store) -> Answer:
-        hosts = _hosts(store)
-
-        def policy_of(host: Mapping[str, object]) -> object:
-            policies = host.get("device_policies")
-            prevention = policies.get("prevention") if isinstance(policies, Mapping) else None
-            return prevention.get("policy_id") if isinstance(prevention, Mapping) else None
-
-        def answer(call: ApiCall) -> ApiAnswer:
-            wanted = call.param("id")
-            members = _subset(hosts, lambda h: policy_of(h) == wanted if wanted else True)
+            members = _subset(hosts, lambda h: belongs(h, wanted))
             return (
                 answer_combined(members, call)
                 if combined
@@ -484,10 +470,10 @@ ROUTES: Final[Mapping[tuple[str, str], TenantRoute]] = {
         (HIDDEN_HOSTS,), read=_hidden_combined
     ),
     ("GET", "/devices/queries/host-group-members/v1"): TenantRoute(
-        (HOSTS,), read=_group_members(combined=False)
+        (HOSTS,), read=_members(_in_group, combined=False)
     ),
     ("GET", "/devices/combined/host-group-members/v1"): TenantRoute(
-        (HOSTS,), read=_group_members(combined=True)
+        (HOSTS,), read=_members(_in_group, combined=True)
     ),
     ("GET", "/devices/combined/host-groups/v1"): TenantRoute(
         (HOST_GROUPS,), read=_combined(HOST_GROUPS)
@@ -515,10 +501,10 @@ ROUTES: Final[Mapping[tuple[str, str], TenantRoute]] = {
         (POLICY_KINDS["device-control"],), read=_entities(POLICY_KINDS["device-control"])
     ),
     ("GET", "/policy/queries/prevention-members/v1"): TenantRoute(
-        (HOSTS, PREVENTION_POLICIES), read=_policy_members(combined=False)
+        (HOSTS, PREVENTION_POLICIES), read=_members(_under_policy, combined=False)
     ),
     ("GET", "/policy/combined/prevention-members/v1"): TenantRoute(
-        (HOSTS, PREVENTION_POLICIES), read=_policy_members(combined=True)
+        (HOSTS, PREVENTION_POLICIES), read=_members(_under_policy, combined=True)
     ),
     **{
         ("GET", f"/user-management/combined/user-roles/{version}"): TenantRoute(

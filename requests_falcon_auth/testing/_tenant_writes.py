@@ -11,7 +11,7 @@ created, renamed and deleted, and granted or revoked roles.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Final
+from typing import Final, NamedTuple
 
 from ._api_call import ApiAnswer, ApiCall
 from ._host_writes import HOSTS, PREVENTION_POLICIES
@@ -72,6 +72,40 @@ def _parameters(call: ApiCall) -> list[tuple[str, str]]:
 
 def _replaced(records: Records, new: Mapping[str, dict[str, object]], key: str) -> list[Record]:
     return [new.get(str(r.get(key))) or r for r in records]
+
+
+class _Named(NamedTuple):
+    """Records that actions change by id: their collection, what one is called in an error,
+    the field that names it and the one stamped with the time of a change."""
+
+    collection: str
+    kind: str
+    id_field: str
+    stamp_field: str
+
+
+def _changed(
+    named: _Named,
+    records: Records,
+    ids: list[str],
+    changes: list[Callable[[dict[str, object]], None]],
+    now: str,
+) -> Outcome:
+    """The records ``ids`` name with ``changes`` applied and stamped ``now``: 200 with a 404
+    error per unknown id, or 404 when none is known (nothing changes then)."""
+    by_id = {str(r.get(named.id_field)): r for r in records}
+    errors = [not_found(i, named.kind) for i in ids if i not in by_id]
+    changed: dict[str, dict[str, object]] = {}
+    for ident in (i for i in ids if i in by_id):
+        record = copy_record(by_id[ident])
+        for change in changes:
+            change(record)
+        record[named.stamp_field] = now
+        changed[ident] = record
+    if not changed:
+        return Outcome(ApiAnswer(404, [], errors))
+    new = _replaced(records, changed, named.id_field)
+    return Outcome(ApiAnswer(200, [], errors), {named.collection: new})
 
 
 # -- alerts ------------------------------------------------------------------------------------
@@ -159,20 +193,9 @@ def update_alerts(
 
 
 def _update_alerts(call: ApiCall, alerts: Records, now: str, key: str) -> Outcome:
-    ids = body_ids(call, key)
     changes = [_alert_change(name, value) for name, value in _parameters(call)]
-    by_id = {str(a.get("composite_id")): a for a in alerts}
-    errors = [not_found(i, "alert") for i in ids if i not in by_id]
-    changed: dict[str, dict[str, object]] = {}
-    for ident in (i for i in ids if i in by_id):
-        alert = copy_record(by_id[ident])
-        for change in changes:
-            change(alert)
-        alert["updated_timestamp"] = now
-        changed[ident] = alert
-    if not changed:
-        return Outcome(ApiAnswer(404, [], errors))
-    return Outcome(ApiAnswer(200, [], errors), {ALERTS: _replaced(alerts, changed, "composite_id")})
+    named = _Named(ALERTS, "alert", "composite_id", "updated_timestamp")
+    return _changed(named, alerts, body_ids(call, key), changes, now)
 
 
 # -- incidents ---------------------------------------------------------------------------------
@@ -217,21 +240,9 @@ def incident_action(call: ApiCall, incidents: Records, *, now: str) -> Outcome:
 
 
 def _incident_action(call: ApiCall, incidents: Records, now: str) -> Outcome:
-    ids = body_ids(call)
     changes = [_incident_change(name, value) for name, value in _parameters(call)]
-    by_id = {str(i.get("incident_id")): i for i in incidents}
-    errors = [not_found(i, "incident") for i in ids if i not in by_id]
-    changed: dict[str, dict[str, object]] = {}
-    for ident in (i for i in ids if i in by_id):
-        incident = copy_record(by_id[ident])
-        for change in changes:
-            change(incident)
-        incident["modified_timestamp"] = now
-        changed[ident] = incident
-    if not changed:
-        return Outcome(ApiAnswer(404, [], errors))
-    new = _replaced(incidents, changed, "incident_id")
-    return Outcome(ApiAnswer(200, [], errors), {INCIDENTS: new})
+    named = _Named(INCIDENTS, "incident", "incident_id", "modified_timestamp")
+    return _changed(named, incidents, body_ids(call), changes, now)
 
 
 # -- prevention policies -------------------------------------------------------------------------
