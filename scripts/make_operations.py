@@ -11,6 +11,11 @@ need, drops the descriptions, and writes one operation a line with the falconpy 
 from. Two facts the table lacks are read from falconpy's service classes: the JSON body key that
 an entity lookup by POST takes (``composite_ids`` for alerts, ``ids`` for most), from the
 ``payload_value`` each method hands to ``generic_payload_list``.
+
+Two small tables below add what neither falconpy module says, each entry with its public source:
+the success status of the creates that Falcon answers 200 rather than 201 (``SUCCESS_STATUS``),
+and the format of the ids some lookups take (``ID_FORMATS``), so that an id that cannot be one
+is refused with 400, as Falcon refuses it, rather than looked up.
 """
 
 from __future__ import annotations
@@ -36,6 +41,35 @@ KEPT = (
 )
 # "The maximum records to return. [1-5000]": bounds the table writes only in a description.
 BOUNDS = re.compile(r"\[(\d+)\s*-\s*(\d+)\]")
+# Creates whose swagger answers 200, not 201 (go-swagger's reader in CrowdStrike/gofalcon
+# falcon/client/<collection>/<operation>_responses.go has ``case 200:`` and no ``case 201:``, or
+# PSFalcon 2.0's Data/Endpoints/policy/<operation>.psd1 lists ``Responses = @{ 200 = ...``).
+SUCCESS_STATUS = {
+    "createPolicies": 200,  # gofalcon filevantage/create_policies_responses.go
+    "createRuleGroups": 200,  # gofalcon filevantage/create_rule_groups_responses.go
+    "CreateCaseV2": 200,  # gofalcon message_center/create_case_v2_responses.go
+    "CaseAddActivity": 200,  # gofalcon message_center/case_add_activity_responses.go
+    "createIOAExclusionsV1": 200,  # gofalcon ioa_exclusions/create_i_o_a_exclusions_v1_responses.go
+    "ss_ioa_exclusions_create_v2": 200,  # gofalcon ioa_exclusions/ss_ioa_exclusions_create_v2
+    "createMLExclusionsV1": 200,  # PSFalcon 2.0 Data/Endpoints/policy/createMLExclusionsV1.psd1
+    "setSensorUpdatePoliciesPrecedence": 200,  # PSFalcon 2.0 .../setSensorUpdatePoliciesPrecedence
+}
+# The ids some lookups take, by operation and parameter. Each format is public: PSFalcon's
+# cmdlets validate them before sending (public/<collection>.ps1, ``ValidatePattern``), falconpy's
+# table describes them, or Falcon's own records carry them.
+ID_FORMATS = {
+    # PSFalcon public/spotlight.ps1 Get-FalconVulnerability: <aid>_<vulnerability hash>.
+    "getVulnerabilities": {"ids": "[a-fA-F0-9]{32}_[a-fA-F0-9]{32}"},
+    # PSFalcon public/hunting.ps1 Get-FalconCaoQuery.
+    "GetIntelligenceQueries": {"ids": "[a-fA-F0-9]{64}_[a-fA-F0-9]{64}"},
+    # falconpy's table: "sha256 checksum for file", "function ref; form of $fn_id:$fn_version".
+    "ReadRequestBody": {"sha256": "[a-fA-F0-9]{64}", "fn": "[^:]+:[^:]+"},
+    # Graph ids are typed, <kind>:<scope>:<id> (pid:<aid>:<n>, ldt:..., ind:..., as Falcon's
+    # detections carry them in triggering_process_graph_id and control_graph_id).
+    "entities_vertices_get": {"ids": "[a-z_]+:.+"},
+    "entities_vertices_getv2": {"ids": "[a-z_]+:.+"},
+    "combined_summary_get": {"ids": "[a-z_]+:.+"},
+}
 DEFAULT_OUTPUT = (
     pathlib.Path(__file__).resolve().parent.parent
     / "requests_falcon_auth"
@@ -127,8 +161,16 @@ def main(argv: list[str]) -> int:
             ids.append(operation_id)
         if operation_id in keys and "body_key" not in entry:
             entry["body_key"] = keys[operation_id]
+        if operation_id in SUCCESS_STATUS:
+            entry["status"] = SUCCESS_STATUS[operation_id]
+        if operation_id in ID_FORMATS:
+            entry["id_formats"] = ID_FORMATS[operation_id]
         if expires(description, params):
             entry["expires"] = True
+    named = {operation[0] for operation in api_endpoints}
+    unknown = sorted((set(SUCCESS_STATUS) | set(ID_FORMATS)) - named)
+    if unknown:
+        raise SystemExit(f"not in falconpy's table: {', '.join(unknown)}")
     output = pathlib.Path(argv[0]) if argv else DEFAULT_OUTPUT
     lines = [json.dumps(op, separators=(",", ":"), sort_keys=True) for op in merged.values()]
     source = f"crowdstrike-falconpy {version}, falconpy/_endpoint (scripts/make_operations.py)"

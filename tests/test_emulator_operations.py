@@ -6,6 +6,7 @@ table of operations, generated from falconpy's by scripts/make_operations.py.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -65,19 +66,35 @@ def valid(param: Param) -> str:
     return "x1"
 
 
-def well_formed(operation: Operation) -> tuple[str, dict[str, str], dict[str, object] | None]:
-    """A path, query and JSON body that pass ``operation``'s checks."""
+# An id of each format the catalogue knows (``ID_FORMATS`` in scripts/make_operations.py).
+WELL_FORMED_IDS = {
+    "[a-fA-F0-9]{32}_[a-fA-F0-9]{32}": "a" * 32 + "_" + "b" * 32,
+    "[a-fA-F0-9]{64}_[a-fA-F0-9]{64}": "a" * 64 + "_" + "b" * 64,
+    "[a-fA-F0-9]{64}": "c" * 64,
+    "[^:]+:[^:]+": "fn1:2",
+    "[a-z_]+:.+": "pid:" + "d" * 32 + ":42",
+}
+
+
+def well_formed(operation: Operation) -> tuple[str, dict[str, Any]]:
+    """A path and the request's arguments (query, JSON body or form) that pass ``operation``'s
+    checks: a write's body has a field, a form-taking write sends a multipart form."""
     path = operation.path
     for param in operation.params:
         if param.where == "path":
             path = path.replace("{" + param.name + "}", valid(param))
     query = {p.name: valid(p) for p in operation.params if p.where == "query" and p.required}
+    query.update({n: WELL_FORMED_IDS[f] for n, f in operation.id_formats if n in query})
+    kwargs: dict[str, Any] = {"params": query}
     key = operation.id_key
-    body = next((p for p in operation.params if p.where == "body"), None)
-    json_body: dict[str, object] | None = None
-    if body is not None:
-        json_body = {key.name: ["x1"]} if key is not None and key.where == "body" else {}
-    return path, query, json_body
+    if any(p.where == "body" for p in operation.params):
+        by_key = key is not None and key.where == "body"
+        kwargs["json"] = {key.name: ["x1"]} if key is not None and by_key else {"name": "x1"}
+    form = [p for p in operation.params if p.where == "formData"]
+    if form and operation.kind in ("create", "update"):
+        kwargs["files"] = {p.name: ("x1.txt", b"x1") for p in form if p.type == "file"}
+        kwargs["files"].update({p.name: (None, "x1") for p in form if p.type != "file"})
+    return path, kwargs
 
 
 def assert_envelope(response: requests.Response, powered_by: str | None = None) -> dict[str, Any]:
@@ -106,8 +123,8 @@ def test_every_catalogued_operation_is_routed_with_falcons_empty_answer(
     for operation in catalogue().operations:
         if skipped_here(operation):
             continue  # answered with data elsewhere: hosts, OAuth2, operations of their own
-        path, query, json_body = well_formed(operation)
-        response = send(session, emu, operation.method, path, params=query, json=json_body)
+        path, kwargs = well_formed(operation)
+        response = send(session, emu, operation.method, path, **kwargs)
         statuses[response.status_code] += 1
         where = f"{operation.ids[0]}: {operation.method} {path}"
         if operation.method == "HEAD":
@@ -226,7 +243,7 @@ def test_an_entity_operation_that_takes_no_ids_finds_nothing(
         ("POST", RULE_GROUPS, {"json": {"name": "g"}}, 201),
         ("PATCH", RULE_GROUPS, {"json": {"id": "g"}}, 200),
         ("DELETE", RULE_GROUPS, {"params": {"ids": "g"}}, 200),
-        ("PUT", "/fwmgr/entities/network-locations/v1", {"json": {}}, 200),
+        ("PUT", "/fwmgr/entities/network-locations/v1", {"json": {"name": "office"}}, 200),
         (
             "POST",
             "/policy/entities/prevention-actions/v1",
@@ -255,6 +272,170 @@ def test_writes_answer_falcons_status_for_their_kind(
     assert response.status_code == status, response.text
     body = assert_envelope(response)
     assert (body["resources"], body["errors"]) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/message-center/aggregates/cases/GET/v1", [{}]),
+        ("/exclusions/aggregates/exclusions/GET/v2", {"field": "value", "size": 10}),
+        ("/alerts/aggregates/alerts/v2", [{"name": "by_status", "field": "status"}]),
+        ("/exclusions/entities/exclusions/reports/v2", {"report_format": "csv"}),
+        ("/malquery/entities/samples-multidownload/v1", {}),
+    ],
+)
+def test_reads_sent_as_a_post_find_nothing_rather_than_create(
+    emu: FalconEmulator, session: requests.Session, path: str, body: object
+) -> None:
+    response = send(session, emu, "POST", path, json=body)
+    assert response.status_code == 200, response.text
+    answer = assert_envelope(response)
+    assert (answer["resources"], answer["errors"]) == ([], [])
+    assert "pagination" not in answer["meta"]
+
+
+@pytest.mark.parametrize(
+    ("path", "pagination"),
+    [
+        ("/exclusions/sdmf/query/v1", {"total": 0}),
+        ("/customobjects/v1/collections/c1/objects", {"offset": 0, "limit": 100, "total": 0}),
+    ],
+)
+def test_searches_sent_as_a_post_answer_an_empty_page(
+    emu: FalconEmulator, session: requests.Session, path: str, pagination: dict[str, object]
+) -> None:
+    query = {"filter": "name:'x'"}
+    response = send(session, emu, "POST", path, json=query, params=query)
+    assert response.status_code == 200, response.text
+    answer = assert_envelope(response)
+    assert (answer["resources"], answer["meta"]["pagination"]) == ([], pagination)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "message"),
+    [
+        ("POST", RULE_GROUPS, {}, "body is required: the JSON body has no fields"),
+        ("POST", "/policy/entities/ioa-exclusions/v1", [{}], "body is required"),
+        ("PATCH", "/users/entities/users/v1", {"firstName": None, "lastName": ""}, "no fields"),
+        ("PATCH", "/alerts/entities/alerts/v3", {}, "body 'composite_ids' is required"),
+        ("POST", "/filevantage/entities/policies/v1", {"resources": [{}]}, "no fields"),
+    ],
+)
+def test_a_write_with_an_empty_body_is_a_400_naming_the_body(
+    emu: FalconEmulator,
+    session: requests.Session,
+    method: str,
+    path: str,
+    body: object,
+    message: str,
+) -> None:
+    response = send(session, emu, method, path, json=body, params={"user_uuid": "u1"})
+    assert response.status_code == 400
+    (error,) = assert_envelope(response)["errors"]
+    assert error["code"] == 400
+    assert message in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/filevantage/entities/policies/v1", 200),  # createPolicies: 200 in Falcon's swagger
+        ("/message-center/entities/case/v2", 200),  # CreateCaseV2
+        ("/policy/entities/ml-exclusions/v1", 200),  # createMLExclusionsV1
+        ("/policy/entities/prevention/v1", 201),  # createPreventionPolicies: the kind's 201
+    ],
+)
+def test_a_create_answers_the_status_falcon_documents_for_it(
+    emu: FalconEmulator, session: requests.Session, path: str, status: int
+) -> None:
+    response = send(session, emu, "POST", path, json={"resources": [{"name": "unit"}]})
+    assert response.status_code == status, response.text
+
+
+def test_the_catalogue_records_success_statuses_and_id_formats() -> None:
+    operations = {o.ids[0]: o for o in catalogue().operations}
+    assert operations["createPolicies"].status == 200
+    assert operations["createPreventionPolicies"].status is None
+    assert dict(operations["getVulnerabilities"].id_formats) == {
+        "ids": "[a-fA-F0-9]{32}_[a-fA-F0-9]{32}"
+    }
+    kinds = {
+        "AggregateCases": "read",
+        "exclusions_get_reports_v2": "read",
+        "PostMalQueryEntitiesSamplesMultidownloadV1": "read",
+        "exclusions_sdmf_query_v1": "query",
+        "SearchObjects": "query",
+        "createPreventionPolicies": "create",
+        "GetDeviceDetails": "entity",
+    }
+    assert {name: operations[name].kind for name in kinds} == kinds
+    for pattern, sample in WELL_FORMED_IDS.items():
+        assert re.fullmatch(pattern, sample)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "name", "value"),
+    [
+        ("/spotlight/entities/vulnerabilities/v2", {"ids": "1234567890"}, "ids", "1234567890"),
+        ("/threatgraph/entities/incident/v2", {"ids": "whatever"}, "ids", "whatever"),
+        (
+            "/faas-gateway/entities/execution-request-body/v2",
+            {"id": "whatever", "sha256": "whatever", "fn": "f:1", "filename": "f"},
+            "sha256",
+            "whatever",
+        ),
+        ("/hunting/entities/intelligence-queries/v1", {"ids": "12345678"}, "ids", "12345678"),
+    ],
+)
+def test_an_id_that_cannot_be_one_is_a_400_naming_it(
+    emu: FalconEmulator,
+    session: requests.Session,
+    path: str,
+    params: dict[str, str],
+    name: str,
+    value: str,
+) -> None:
+    response = send(session, emu, "GET", path, params=params)
+    assert response.status_code == 400
+    (error,) = assert_envelope(response)["errors"]
+    assert error["message"].startswith(f"{name} {value!r} is not a valid id: it must match ")
+
+
+@pytest.mark.parametrize(
+    ("path", "ids"),
+    [
+        ("/spotlight/entities/vulnerabilities/v2", "a" * 32 + "_" + "b" * 32),
+        ("/threatgraph/entities/incident/v2", "inc:" + "a" * 32 + ":" + "b" * 32),
+    ],
+)
+def test_a_well_formed_unknown_id_stays_a_404(
+    emu: FalconEmulator, session: requests.Session, path: str, ids: str
+) -> None:
+    response = send(session, emu, "GET", path, params={"ids": ids})
+    assert response.status_code == 404
+    assert [e["id"] for e in assert_envelope(response)["errors"]] == [ids]
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_form_write_needs_its_form_and_its_file(
+    emu: FalconEmulator, session: requests.Session, version: int
+) -> None:
+    path = f"/real-time-response/entities/put-files/v{version}"
+    fields = {"description": (None, "unit"), "name": (None, "f.txt")}
+    bare = send(session, emu, "POST", path)
+    assert bare.status_code == 415
+    assert assert_envelope(bare)["errors"] == [
+        {"code": 415, "message": "Content-Type must be multipart/form-data, got none"}
+    ]
+    as_json = send(session, emu, "POST", path, json={"description": "unit"})
+    assert as_json.status_code == 415
+    no_file = send(session, emu, "POST", path, files=fields)
+    assert no_file.status_code == 400
+    assert assert_envelope(no_file)["errors"][0]["message"] == (
+        "file is required: a file part of the multipart/form-data body"
+    )
+    whole = send(session, emu, "POST", path, files={**fields, "file": ("f.txt", b"x")})
+    assert whole.status_code == 200, whole.text
 
 
 # -- 404, 405, templates -----------------------------------------------------------------------

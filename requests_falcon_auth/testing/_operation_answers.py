@@ -4,9 +4,12 @@ A query or combined search finds nothing: 200, no resources, and ``meta.paginati
 operation's style (``offset``, ``limit`` and ``total``; ``after`` for cursor operations;
 ``expires_at`` where Falcon documents it). An entity lookup knows none of the ids it is asked
 (each gets a 404 error, as a collection answers unknown ids), and one asked for no ids finds
-nothing. A write succeeds with Falcon's status for its kind (201 for a create, 200 for an
-upload, 202 for the writes Falcon carries out later, else 200) and no resources. Every shape is a
-pure function of the operation and the call.
+nothing. A read sent as a POST (an aggregate, a report, a download request) finds nothing: 200
+and no resources. A write succeeds with Falcon's status for its kind (201 for a create, 200 for
+an upload, 202 for the writes Falcon carries out later, else 200, or the operation's own where
+the catalogue records one: many creates answer 200) and no resources, once its form passes
+(:func:`._operation_checks.check_form`). Every shape is a pure function of the operation and the
+call.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Final
 
 from ._api_call import ApiAnswer, ApiCall, error_entry, refuse
-from ._operation_checks import values
+from ._operation_checks import check_form, values
 from ._operations import Kind, Operation
 
 __all__ = ["DEFAULT_LIMIT", "SCROLL_LIFETIME", "default_answer"]
@@ -40,11 +43,19 @@ def default_answer(
         return ApiAnswer(200, [], meta={"pagination": _pagination(operation, call, wall_clock)})
     if kind == "entity":
         return _unknown_entities(operation, call)
+    refused = check_form(operation, call)
+    return refused if refused is not None else ApiAnswer(_write_status(operation), [])
+
+
+def _write_status(operation: Operation) -> int:
+    """The success status of a write, or of a read sent as a POST (200)."""
     if operation.path in _ACCEPTED:
-        return ApiAnswer(202, [])
-    if kind == "create" and _uploads(operation):
-        return ApiAnswer(200, [])  # an upload answers 200 (samplestore's UploadSampleV2)
-    return ApiAnswer(_STATUS.get(kind, 200), [])
+        return 202
+    if operation.status is not None:
+        return operation.status
+    if operation.kind == "create" and _uploads(operation):
+        return 200  # an upload answers 200 (samplestore's UploadSampleV2)
+    return _STATUS.get(operation.kind, 200)
 
 
 def _uploads(operation: Operation) -> bool:

@@ -3,7 +3,8 @@
 ``_operations.json`` is generated from CrowdStrike's own operation table, falconpy's
 ``falconpy/_endpoint`` modules, by ``scripts/make_operations.py`` (it names the falconpy version
 it came from in its ``source``): per operation its ids, method, path template and the parameters
-Falcon checks. The emulator reads the file, never falconpy, which is no dependency of the
+Falcon checks, and, where public sources give them, its success status and the format of the
+ids it takes. The emulator reads the file, never falconpy, which is no dependency of the
 package. The catalogue is read on first use (it is half a megabyte), then shared, read-only.
 """
 
@@ -20,13 +21,22 @@ from typing import Final, Literal
 
 __all__ = ["Catalogue", "IdKey", "Kind", "Operation", "Param", "PathMatch", "catalogue", "kind"]
 
-Kind = Literal["query", "combined", "entity", "create", "update", "delete", "action", "other"]
+Kind = Literal[
+    "query", "combined", "entity", "read", "create", "update", "delete", "action", "other"
+]
 _WRITE_KINDS: Final[Mapping[str, Kind]] = {"PATCH": "update", "PUT": "update", "DELETE": "delete"}
 _PACKAGE: Final = "requests_falcon_auth.testing"
 _TEMPLATE: Final = re.compile(r"\{[^/{}]+\}")
+_QUERY_PATH: Final = re.compile(r"/query(/|$)")  # /exclusions/sdmf/query/v1
 # POSTs to an entity path that read records by the ids in their body rather than create one:
 # falconpy's GetDeviceDetails, PostEntitiesAlertsV2, retrieveUsersGETV1, getChildrenV2 ...
 _READ_BY_POST: Final = re.compile(r"^(get|retrieve|postentities)", re.IGNORECASE)
+# POSTs elsewhere that search rather than create: ``exclusions_sdmf_query_v1``, ``SearchObjects``.
+_QUERY_BY_POST: Final = re.compile(r"^(query|search)", re.IGNORECASE)
+# POSTs that read, check or export without creating a record: reports
+# (``exclusions_get_reports_v2``, ``scans-report``), downloads
+# (``PostMalQueryEntitiesSamplesMultidownloadV1``), validations.
+_READ_BY_ID: Final = re.compile(r"^get|_get_|reports?(_v\d+)?$|download|validate", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,8 @@ class Operation:
     params: tuple[Param, ...]
     body_key: str | None = None  # the JSON key a lookup by POST reads its ids from
     expires: bool = False  # a cursor that documents meta.pagination.expires_at
+    status: int | None = None  # Falcon's success status where it is not its kind's
+    id_formats: tuple[tuple[str, str], ...] = ()  # (parameter, pattern) of the ids it takes
 
     @property
     def kind(self) -> Kind:
@@ -93,8 +105,9 @@ class Operation:
 
 
 def kind(method: str, path: str, operation_id: str) -> Kind:
-    """The kind of the operation ``operation_id`` (``method`` on ``path``)."""
-    if "/queries/" in path:
+    """The kind of the operation ``operation_id`` (``method`` on ``path``): a POST is a create
+    only when neither its path nor its id says that it reads."""
+    if "/queries/" in path or _QUERY_PATH.search(path):
         return "query"
     if "/combined/" in path:
         return "combined"
@@ -110,6 +123,10 @@ def _post_kind(path: str, operation_id: str) -> Kind:
         return "action"
     if "/entities/" in path and ("/GET/" in path or _READ_BY_POST.match(operation_id)):
         return "entity"
+    if _QUERY_BY_POST.match(operation_id):
+        return "query"
+    if "/aggregates/" in path or "/GET/" in path or _READ_BY_ID.search(operation_id):
+        return "read"
     return "create"
 
 
@@ -201,6 +218,8 @@ def catalogue() -> Catalogue:
             params=tuple(_param(p) for p in entry["params"]),
             body_key=entry.get("body_key"),
             expires=entry.get("expires", False),
+            status=entry.get("status"),
+            id_formats=tuple(entry.get("id_formats", {}).items()),
         )
         for entry in raw["operations"]
     )
