@@ -22,6 +22,8 @@ from falconpy import (
     CSPMRegistration,
     EventStreams,
     Hosts,
+    IdentityProtection,
+    RealTimeResponseAdmin,
     SampleUploads,
     SensorDownload,
 )
@@ -112,6 +114,46 @@ def test_a_download_comes_back_as_bytes(falcon: FalconEmulator, operation: str) 
     downloaded = getattr(sensors, operation)(parameters={"id": first})
     assert isinstance(downloaded, bytes)
     assert hashlib.sha256(downloaded).hexdigest() == first
+
+
+def test_the_azure_user_script_downloads_as_bytes(falcon: FalconEmulator) -> None:
+    script = CSPMRegistration(**creds(falcon)).GetCSPMAzureUserScriptsAttachment()
+    assert isinstance(script, bytes)
+    assert script.startswith(b"#!/bin/bash\n")
+
+
+def test_identity_graphql_answers_graphqls_shape(falcon: FalconEmulator) -> None:
+    idp = IdentityProtection(**creds(falcon))
+    query = "query ($after: Cursor) { entities(first: 1, after: $after) { nodes { entityId } } }"
+    paged: dict[str, Any] = {"query": query, "variables": {"after": None}}
+    assert body(idp.graphql(**paged)) == {"data": {}, "extensions": {"remainingPoints": 500_000}}
+    changed = body(idp.graphql(query='mutation { resolveAlert(id: "a") { id } }'))
+    assert changed["data"] is None
+    assert changed["errors"][0]["message"].endswith("mutations are not applied")
+    refused = idp.graphql(body={"variables": {}})
+    assert isinstance(refused, dict)
+    assert refused["status_code"] == 400
+    assert body(refused)["errors"][0]["message"].startswith("query is required")
+
+
+def test_rtr_scripts_and_put_files_need_their_form(falcon: FalconEmulator) -> None:
+    # CrowdStrike's test_real_time_response_admin.py: Falcon answers these 406 or 415.
+    admin = RealTimeResponseAdmin(**creds(falcon))
+    no_form: dict[str, Any] = {"data": {}, "files": []}
+    for create in (
+        admin.create_scripts,
+        admin.create_scripts_v2,
+        admin.create_put_files,
+        admin.create_put_files_v2,
+    ):
+        created = create(**no_form)
+        assert isinstance(created, dict)
+        assert created["status_code"] == 415, created
+    script = {"name": "s1", "description": "unit", "permission_type": "private"}
+    form: dict[str, Any] = {"data": script, "files": [("file", ("s1", b"Write-Output 1"))]}
+    made = admin.create_scripts(**form)
+    assert isinstance(made, dict)
+    assert made["status_code"] == 200, made
 
 
 def test_combined_installers_carry_each_versions_fields(falcon: FalconEmulator) -> None:
