@@ -41,16 +41,22 @@ KEPT = (
 )
 # "The maximum records to return. [1-5000]": bounds the table writes only in a description.
 BOUNDS = re.compile(r"\[(\d+)\s*-\s*(\d+)\]")
-# Creates whose swagger answers 200, not 201 (go-swagger's reader in CrowdStrike/gofalcon
+# Creates whose swagger answers 200 (or 202), not 201 (go-swagger's reader in CrowdStrike/gofalcon
 # falcon/client/<collection>/<operation>_responses.go has ``case 200:`` and no ``case 201:``, or
 # PSFalcon 2.0's Data/Endpoints/policy/<operation>.psd1 lists ``Responses = @{ 200 = ...``).
 SUCCESS_STATUS = {
     "createPolicies": 200,  # gofalcon filevantage/create_policies_responses.go
     "createRuleGroups": 200,  # gofalcon filevantage/create_rule_groups_responses.go
+    "createRules": 200,  # gofalcon filevantage/create_rules_responses.go
+    "createScheduledExclusions": 200,  # gofalcon filevantage/create_scheduled_exclusions_...
+    "signalChangesExternal": 200,  # gofalcon filevantage/signal_changes_external_responses.go
+    "startActions": 202,  # gofalcon filevantage/start_actions_responses.go: case 202 only
     "CreateCaseV2": 200,  # gofalcon message_center/create_case_v2_responses.go
     "CaseAddActivity": 200,  # gofalcon message_center/case_add_activity_responses.go
     "createIOAExclusionsV1": 200,  # gofalcon ioa_exclusions/create_i_o_a_exclusions_v1_responses.go
     "ss_ioa_exclusions_create_v2": 200,  # gofalcon ioa_exclusions/ss_ioa_exclusions_create_v2
+    "ss_ioa_exclusions_matched_rule_v2": 200,  # gofalcon ioa_exclusions/..._matched_rule_v2
+    "ss_ioa_exclusions_new_rules_v2": 200,  # gofalcon ioa_exclusions/..._new_rules_v2
     "createMLExclusionsV1": 200,  # PSFalcon 2.0 Data/Endpoints/policy/createMLExclusionsV1.psd1
     "setSensorUpdatePoliciesPrecedence": 200,  # PSFalcon 2.0 .../setSensorUpdatePoliciesPrecedence
 }

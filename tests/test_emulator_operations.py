@@ -342,6 +342,7 @@ def test_a_write_with_an_empty_body_is_a_400_naming_the_body(
         ("/filevantage/entities/policies/v1", 200),  # createPolicies: 200 in Falcon's swagger
         ("/message-center/entities/case/v2", 200),  # CreateCaseV2
         ("/policy/entities/ml-exclusions/v1", 200),  # createMLExclusionsV1
+        ("/filevantage/entities/actions/v1", 202),  # startActions: Falcon acts later
         ("/policy/entities/prevention/v1", 201),  # createPreventionPolicies: the kind's 201
     ],
 )
