@@ -3,11 +3,13 @@ back, and small typed accessors. (The fake monotonic clock is :class:`requests_f
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import parse_qs
 
 import requests
@@ -15,7 +17,23 @@ import requests
 from requests_falcon_auth import FalconAuth
 from requests_falcon_auth._sources import FetchedTokens, fetched
 from requests_falcon_auth.cache import CacheKey, MemoryTokenCache, Timing, TokenLock
+from requests_falcon_auth.testing import FalconEmulator
 from requests_falcon_auth.token import Token
+
+
+@contextlib.contextmanager
+def sdk_emulator(
+    client_id: str, secret: str, region: str, *, samples: bool = False, **client: Any
+) -> Iterator[FalconEmulator]:
+    """An emulator as CrowdStrike's SDKs and the tools on them use it, unmodified: one client
+    in ``region`` (``client``: add_client's other arguments), no ``X-Cs-Region`` on token
+    answers (falconpy would move to the public cloud it names), and the sample tenant loaded
+    when ``samples``."""
+    with FalconEmulator(regions=(region,), region_header=False) as emulator:
+        emulator.add_client(client_id, secret, region=region, **client)
+        if samples:
+            emulator.load_samples()
+        yield emulator
 
 
 def present(token: Token | None) -> Token:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support import sdk_emulator
 
 from requests_falcon_auth.testing import FalconEmulator
 
@@ -24,8 +25,7 @@ REGION = "us-2"
 
 @pytest.fixture
 def falcon() -> Iterator[FalconEmulator]:
-    with FalconEmulator(regions=(REGION,), region_header=False) as emulator:
-        emulator.add_client(CLIENT_ID, CLIENT_SECRET, region=REGION)
+    with sdk_emulator(CLIENT_ID, CLIENT_SECRET, REGION) as emulator:
         yield emulator
 
 

@@ -26,6 +26,7 @@ from falconpy import (
     SensorUpdatePolicies,
     UserManagement,
 )
+from support import sdk_emulator
 
 from requests_falcon_auth.testing import FalconEmulator
 
@@ -37,9 +38,7 @@ CID = "4f1c2b3a4d5e6f708192a3b4c5d6e7f8"
 
 @pytest.fixture
 def falcon() -> Iterator[FalconEmulator]:
-    with FalconEmulator(regions=(REGION,), region_header=False) as emulator:
-        emulator.add_client(CLIENT_ID, CLIENT_SECRET, region=REGION, cid=CID)
-        emulator.load_samples()
+    with sdk_emulator(CLIENT_ID, CLIENT_SECRET, REGION, samples=True, cid=CID) as emulator:
         yield emulator
 
 
@@ -473,8 +472,7 @@ def test_samples_that_would_share_a_path_are_refused_whole() -> None:
 
 
 def test_without_the_samples_writes_get_the_catalogues_answer() -> None:
-    with FalconEmulator(regions=(REGION,), region_header=False) as emulator:
-        emulator.add_client(CLIENT_ID, CLIENT_SECRET, region=REGION, cid=CID)
+    with sdk_emulator(CLIENT_ID, CLIENT_SECRET, REGION, cid=CID) as emulator:
         hosts = service(Hosts, emulator)
         target = str(emulator.records("hosts")[0]["device_id"])
         result = body(hosts.perform_action(action_name="contain", ids=[target]), 202)
