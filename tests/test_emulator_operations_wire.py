@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 from falconpy import (
+    NGSIEM,
     APIError,
     APIHarnessV2,
     CSPMRegistration,
@@ -134,6 +135,31 @@ def test_identity_graphql_answers_graphqls_shape(falcon: FalconEmulator) -> None
     assert isinstance(refused, dict)
     assert refused["status_code"] == 400
     assert body(refused)["errors"][0]["message"].startswith("query is required")
+
+
+def test_ngsiem_search_starts_a_job_that_finds_nothing(falcon: FalconEmulator) -> None:
+    ngsiem = NGSIEM(**creds(falcon))
+    search: dict[str, Any] = {"repository": "search-all", "search": {"queryString": "x=*"}}
+    started = ngsiem.start_search(**search)
+    assert isinstance(started, dict)
+    assert started["status_code"] == 200, started
+    # falconpy files LogScale's JSON under "resources" for a start, under "body" for a poll.
+    job = started["resources"]
+    assert isinstance(job, dict)
+    assert isinstance(job["id"], str)
+    poll: dict[str, Any] = {"repository": "search-all", "search_id": job["id"]}
+    status = ngsiem.get_search_status(**poll)
+    assert isinstance(status, dict)
+    assert status["status_code"] == 200
+    assert {k: body(status)[k] for k in ("done", "cancelled", "events")} == {
+        "done": True,
+        "cancelled": False,
+        "events": [],
+    }
+    no_query: dict[str, Any] = {"repository": "search-all", "search": {"start": "1d"}}
+    refused = ngsiem.start_search(**no_query)
+    assert isinstance(refused, dict)
+    assert refused["status_code"] == 400
 
 
 def test_rtr_scripts_and_put_files_need_their_form(falcon: FalconEmulator) -> None:

@@ -3,9 +3,9 @@
 Most operations with no data get the empty answer of their kind (:mod:`._operation_answers`).
 These do not: a host's online state, the caller's CCID, the sensor installers and their
 downloads, the sample store, the event streams, ``GetConfigurationDetections``, Identity
-Protection's GraphQL endpoint (GraphQL's shape, not the envelope) and the Azure registration
-script (a download) each answer as Falcon does, with data or state of their own. The table is
-keyed by method and the catalogue's path template
+Protection's GraphQL endpoint (GraphQL's shape, not the envelope), NGSIEM's LogScale query jobs
+(LogScale's shape) and the Azure registration script (a download) each answer as Falcon does,
+with data or state of their own. The table is keyed by method and the catalogue's path template
 (``/sensors/entities/datafeed-actions/v1/{partition}``); a user's handler or collection on the
 same path still comes first (:mod:`._data`). ``meta.powered_by`` names the service as the
 emulator calls it where Falcon's own name is not recorded.
@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Final, NamedTuple
 
-from . import _event_streams, _identity_graphql, _installers, _sample_store
+from . import _event_streams, _identity_graphql, _installers, _ngsiem_search, _sample_store
 from ._api_call import ApiAnswer, ApiCall
 from ._collections import Collection
 from ._config_detections import configuration_detections
@@ -82,6 +82,12 @@ def _table() -> dict[tuple[str, str], Builtin]:
         ("GET", "/detects/entities/iom/v1"): _plain(configuration_detections, "cspm-registration"),
         ("GET", AZURE_SCRIPT_PATH): _plain(azure_user_script, "cspm-registration"),
         ("POST", GRAPHQL_PATH): _plain(graphql, _identity_graphql.POWERED_BY),
+        ("POST", _ngsiem_search.QUERY_JOBS): _plain(
+            _ngsiem_search.start_search, _ngsiem_search.POWERED_BY
+        ),
+        ("GET", _ngsiem_search.QUERY_JOBS + "/{id}"): _plain(
+            _ngsiem_search.search_status, _ngsiem_search.POWERED_BY
+        ),
     }
     for version in (1, 2, 3):
         table.update(
