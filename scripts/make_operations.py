@@ -68,6 +68,8 @@ ID_FORMATS = {
     "getVulnerabilities": {"ids": "[a-fA-F0-9]{32}_[a-fA-F0-9]{32}"},
     # PSFalcon public/hunting.ps1 Get-FalconCaoQuery.
     "GetIntelligenceQueries": {"ids": "[a-fA-F0-9]{64}_[a-fA-F0-9]{64}"},
+    # PSFalcon public/user-management.ps1 Add-FalconRole: a user's UUID.
+    "GrantUserRoleIds": {"user_uuid": r"\w{8}-\w{4}-\w{4}-\w{4}-\w{12}"},
     # falconpy's table: "sha256 checksum for file", "function ref; form of $fn_id:$fn_version".
     "ReadRequestBody": {"sha256": "[a-fA-F0-9]{64}", "fn": "[^:]+:[^:]+"},
     # Graph ids are typed, <kind>:<scope>:<id> (pid:<aid>:<n>, ldt:..., ind:..., as Falcon's

@@ -73,6 +73,7 @@ WELL_FORMED_IDS = {
     "[a-fA-F0-9]{64}": "c" * 64,
     "[^:]+:[^:]+": "fn1:2",
     "[a-z_]+:.+": "pid:" + "d" * 32 + ":42",
+    r"\w{8}-\w{4}-\w{4}-\w{4}-\w{12}": "0f6e2a64-5d4c-4b3a-9a8b-7c6d5e4f3a2b",
 }
 
 
@@ -400,6 +401,20 @@ def test_an_id_that_cannot_be_one_is_a_400_naming_it(
     assert response.status_code == 400
     (error,) = assert_envelope(response)["errors"]
     assert error["message"].startswith(f"{name} {value!r} is not a valid id: it must match ")
+
+
+def test_a_user_uuid_that_cannot_be_one_is_a_400_before_the_body(
+    emu: FalconEmulator, session: requests.Session
+) -> None:
+    roles = "/user-roles/entities/user-roles/v1"
+    grant = {"json": {"roleIds": ["falconhost_admin"]}}
+    refused = send(session, emu, "POST", roles, params={"user_uuid": "12345678"}, **grant)
+    assert refused.status_code == 400
+    (error,) = assert_envelope(refused)["errors"]
+    assert error["message"].startswith("user_uuid '12345678' is not a valid id")
+    uuid = WELL_FORMED_IDS[r"\w{8}-\w{4}-\w{4}-\w{4}-\w{12}"]
+    granted = send(session, emu, "POST", roles, params={"user_uuid": uuid}, **grant)
+    assert assert_envelope(granted)["errors"] == []
 
 
 @pytest.mark.parametrize(
