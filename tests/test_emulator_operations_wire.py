@@ -28,6 +28,7 @@ from falconpy import (
     SampleUploads,
     SensorDownload,
 )
+from support import sdk_emulator
 
 from requests_falcon_auth.testing import FalconEmulator, RateLimits
 
@@ -39,8 +40,7 @@ PAYLOAD = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 64
 
 @pytest.fixture
 def falcon() -> Iterator[FalconEmulator]:
-    with FalconEmulator(regions=(REGION,), region_header=False) as emulator:
-        emulator.add_client(CLIENT_ID, CLIENT_SECRET, region=REGION)
+    with sdk_emulator(CLIENT_ID, CLIENT_SECRET, REGION) as emulator:
         yield emulator
 
 
