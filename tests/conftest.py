@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from required_tools import install_falconjs
+from redis_launcher import RedisServer, ThreeNodeCluster
+from required_tools import install_falconjs, redis_cli_executable, redis_server_executable
 
 from requests_falcon_auth._ratelimit import forget_token_budgets
 from requests_falcon_auth._redaction import wire_forms
@@ -172,3 +173,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if reporter is not None:
             reporter.write_line(f"CI: {skipped} test(s) skipped; every test must run in CI.")
+
+
+# One throwaway redis-server, and one 3-node Redis Cluster, per test module that asks.
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer(redis_server_executable()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def redis_cluster() -> Iterator[ThreeNodeCluster]:
+    with ThreeNodeCluster(redis_server_executable(), redis_cli_executable()) as cluster:
+        yield cluster

@@ -28,8 +28,6 @@ import redis
 import requests
 from fleet_worker import Processes
 from redis.cluster import RedisCluster
-from redis_launcher import RedisServer, ThreeNodeCluster
-from required_tools import redis_cli_executable, redis_server_executable
 
 from requests_falcon_auth import FalconAuth
 from requests_falcon_auth._ratelimit import RateLimitStats, account_of
@@ -74,18 +72,6 @@ class StoreSpec:
             yield RedisTokenCache(client)
         finally:
             client.close()
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer(redis_server_executable()) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def redis_cluster() -> Iterator[ThreeNodeCluster]:
-    with ThreeNodeCluster(redis_server_executable(), redis_cli_executable()) as cluster:
-        yield cluster
 
 
 @pytest.fixture(params=["file", "redis", "cluster"])

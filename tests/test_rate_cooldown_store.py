@@ -141,18 +141,6 @@ class RedisBackend:
 Backend = Union[MemoryBackend, FileBackend, RedisBackend]
 
 
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer(redis_server_executable()) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def redis_cluster() -> Iterator[ThreeNodeCluster]:
-    with ThreeNodeCluster(redis_server_executable(), redis_cli_executable()) as cluster:
-        yield cluster
-
-
 def make_backend(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if kind == "memory":
         return MemoryBackend()

@@ -24,8 +24,8 @@ import requests
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
-from redis_launcher import RedisServer, ThreeNodeCluster
-from required_tools import redis_cli_executable, redis_server_executable
+from redis_launcher import RedisServer
+from required_tools import redis_server_executable
 from resp_server import RespServer, Script, answer_with, hang, trickle
 from support import gets_at_once, present, token, tokens_of
 
@@ -61,12 +61,6 @@ def closed_port() -> int:
         return port
 
 
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer(redis_server_executable()) as server:
-        yield server
-
-
 @pytest.fixture
 def clients(redis_server: RedisServer) -> Iterator[Callable[..., redis.Redis]]:
     """Makes clients of the shared server (each its own pool: a "process"); closes them all."""
@@ -88,12 +82,6 @@ def clients(redis_server: RedisServer) -> Iterator[Callable[..., redis.Redis]]:
 @pytest.fixture
 def client(clients: Callable[..., redis.Redis]) -> redis.Redis:
     return clients()
-
-
-@pytest.fixture(scope="module")
-def redis_cluster() -> Iterator[ThreeNodeCluster]:
-    with ThreeNodeCluster(redis_server_executable(), redis_cli_executable()) as cluster:
-        yield cluster
 
 
 class Deployment:

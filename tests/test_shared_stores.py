@@ -32,8 +32,6 @@ import pytest
 import redis
 import requests
 from fleet_worker import FileSpec, FleetJob, Processes, RedisSpec, fleet_worker, renewing_worker
-from redis_launcher import RedisServer
-from required_tools import redis_server_executable
 from support import gets_at_once, in_child, present, token, tokens_of
 
 from requests_falcon_auth import FalconAuth
@@ -285,12 +283,6 @@ def _bytes(value: object) -> bytes:
 
 def _bytes_or_none(value: object) -> bytes | None:
     return None if value is None else _bytes(value)
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer(redis_server_executable()) as server:
-        yield server
 
 
 @pytest.fixture(params=["redis", "file"])
