@@ -21,6 +21,7 @@ from ..httpx_peers import STATIC, httpx_peer
 from ..peers import OURS, Outcome, succeeded
 from ..remote import Lab, RemoteEmulator
 from ..report import Cell, Row, Section, count
+from ._ticker import ticking
 
 __all__ = ["NUMBER", "TITLE", "run"]
 
@@ -28,7 +29,6 @@ NUMBER: Final = "10"
 TITLE: Final = "httpx: event-loop lag during a slow token fetch"
 
 MEASURED: Final = (OURS, "httpx-auth", "authlib", STATIC)
-_SETTLE_TICKS: Final = 20  # ticks before the request, so the ticker is in its stride
 
 
 @dataclass(frozen=True)
@@ -42,24 +42,11 @@ class _Lag:
 
 async def _trial(emulator: RemoteEmulator, name: str, tick: float) -> _Lag:
     async with httpx_peer(name, emulator.new_target()) as peer:
-        gaps: list[tuple[float, float]] = []  # (start, end) of each tick's sleep
-        stop = asyncio.Event()
-
-        async def ticker() -> None:
-            while not stop.is_set():
-                began = time.perf_counter()
-                await asyncio.sleep(tick)
-                gaps.append((began, time.perf_counter()))
-
-        ticking = asyncio.create_task(ticker())
-        while len(gaps) < _SETTLE_TICKS:
-            await asyncio.sleep(tick)
-        before = emulator.tally()
-        started = time.perf_counter()
-        outcome = await peer.get()
-        ended = time.perf_counter()
-        stop.set()
-        await ticking
+        async with ticking(tick) as gaps:
+            before = emulator.tally()
+            started = time.perf_counter()
+            outcome = await peer.get()
+            ended = time.perf_counter()
         spent = emulator.tally() - before
     during = [(began, end) for began, end in gaps if end >= started and began <= ended]
     return _Lag(

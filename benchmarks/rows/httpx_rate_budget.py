@@ -33,6 +33,7 @@ from ..peers import OURS, succeeded
 from ..remote import Lab, RemoteEmulator
 from ..report import Cell, Row, Section, count
 from ._tasks import together
+from ._ticker import ticking
 from .rate_budget import BACKOFF, LIMITS
 
 __all__ = ["NUMBER", "TITLE", "run"]
@@ -50,7 +51,6 @@ CONTENDERS: Final = {
     "authlib": ("authlib", HttpxOptions()),
     STATIC: (STATIC, HttpxOptions()),
 }
-_SETTLE_TICKS: Final = 20  # ticks before the release, so the ticker is in its stride
 # Seconds after the release in which every task makes its first calls at once: the loop's own
 # busiest stretch, whatever the auth, reported apart from the rest of the run.
 _OPENING: Final = 1.0
@@ -124,23 +124,10 @@ async def _trial(
         warm = await peer.get()
         if not succeeded(warm):
             raise RuntimeError(f"{contender} could not make its first call: {warm}")
-        gaps: list[tuple[float, float]] = []  # (start, end) of each tick's sleep
-        stop = asyncio.Event()
-
-        async def ticker() -> None:
-            while not stop.is_set():
-                began = time.perf_counter()
-                await asyncio.sleep(tick)
-                gaps.append((began, time.perf_counter()))
-
-        ticking = asyncio.create_task(ticker())
-        while len(gaps) < _SETTLE_TICKS:
-            await asyncio.sleep(tick)
-        before = emulator.tally()
-        per_task, released = await together(_caller(peer, seconds), range(tasks))
-        ended = time.perf_counter()
-        stop.set()
-        await ticking
+        async with ticking(tick) as gaps:
+            before = emulator.tally()
+            per_task, released = await together(_caller(peer, seconds), range(tasks))
+            ended = time.perf_counter()
         spent = emulator.tally() - before
     outcomes: Counter[str] = Counter()
     for counted in per_task:
