@@ -210,7 +210,7 @@ class Soak:
             for n in range(SOAK_REQUESTS_PER_THREAD):
                 self.maybe_inject(rng)
                 target = rng.choices(list(TARGET_WEIGHTS), list(TARGET_WEIGHTS.values()))[0]
-                body = rng.randbytes(rng.randint(0, 4096)) if rng.random() < 0.25 else None
+                body = rng.randbytes(rng.randint(1, 4096)) if rng.random() < 0.25 else None
                 outcome = self.send(session, f"t{index}-{n}", target, body)
                 outcomes.append(replace(outcome, unreleased=adapter.release_unread()))
         return outcomes
