@@ -183,6 +183,7 @@ class FalconAuth(AuthBase):
             _check_token_only(client_id, client_secret, member_cid, cache, revoke_on_close)
             home = ApiHome(cloud=cloud or AUTODISCOVER, base_url=base_url, clouds=clouds)
             tokens = IssuedToken(home, access_token, expires_in, clock)
+            window = 0.0  # never renewed: there is no secret to ask with
             account = account_of(home.entry_url, tokens.key.name, None)
             self.revoke_on_close = False
         else:
@@ -236,6 +237,7 @@ class FalconAuth(AuthBase):
                 }
         self._tokens = tokens
         self._home = tokens.home
+        self._renew_window = window
         self.cache: TokenCache = tokens.cache
         budget = RateBudget(
             tokens.cache, account, max_wait=rate_limit_wait, window=rate_limit_window
@@ -266,6 +268,12 @@ class FalconAuth(AuthBase):
     def clouds(self) -> CloudTable:
         """The region table in use."""
         return self._home.clouds
+
+    @property
+    def renew_window(self) -> float:
+        """Seconds before expiry from which the token is renewed (0 for a pre-issued token,
+        which is never renewed)."""
+        return self._renew_window
 
     @property
     def oauth2(self) -> OAuth2 | None:
