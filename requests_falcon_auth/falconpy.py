@@ -10,9 +10,9 @@ hosts), renewal off the callers' path, one fresh token and one re-send on a 401 
 bad-token 429, the account's rate budget waited out, and the token sent only to the API.
 
 falconpy puts the token in its own headers (``auth_headers``), for whatever URL it builds; the
-session drops that header, so only the FalconAuth decides where a token goes. falconpy never
-moves the base URL here either: its region handling runs in the ``login()`` this object
-replaces, and ``base_url`` is always the FalconAuth's.
+session drops that header, so only the FalconAuth decides where a token goes. falconpy's
+``X-Cs-Region`` handling never moves the base URL here either: it runs in the ``login()`` this
+object replaces, and ``base_url`` is the FalconAuth's unless a caller sets it.
 
 Requires the ``falconpy`` extra (``pip install 'requests-falcon-auth[falconpy]'``).
 """
@@ -98,6 +98,7 @@ class _Bridge(FalconInterface):
         self._pythonic = False
         self._environment: dict[str, str] = {}
         self._failure: tuple[int, str] | None = None
+        self._base_url: str | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.falcon!r})"
@@ -136,7 +137,10 @@ class _Bridge(FalconInterface):
                         "This FalconAuth holds a pre-issued token and no client credentials, "
                         "which Falcon's revoke call needs: revoke the token where it was issued."
                     )
-                oauth.revoke(token_value)
+                home = self.falcon  # where its tokens live: revoked elsewhere, Falcon says 403
+                oauth.revoke(
+                    Token(token_value, "bearer", 1, home.region, home.base_url, time.monotonic())
+                )
         except FalconAuthError as exc:
             return _error(exc)
         return {
@@ -159,15 +163,16 @@ class _Bridge(FalconInterface):
 
     @property
     def base_url(self) -> str:
-        """The FalconAuth's API base URL (its home region's, once autodiscovery found it)."""
-        return self.falcon.base_url
+        """Where falconpy sends its calls: the FalconAuth's API base URL (its home region's,
+        once autodiscovery found it), unless set here. A URL set here outside the
+        FalconAuth's scope gets falconpy's calls but never the token."""
+        return self._base_url or self.falcon.base_url
 
     @base_url.setter
-    def base_url(self, value: str) -> None:
-        raise ConfigurationError(
-            "The base URL of a FalconPyAuth is its FalconAuth's: build "
-            "FalconAuth(cloud=...) or FalconAuth(base_url=...) instead of setting base_url."
-        )
+    def base_url(self, value: str | None) -> None:
+        # As falconpy's own setter, an empty value changes nothing; None follows the FalconAuth.
+        if value is None or (value and isinstance(value, str)):
+            self._base_url = value
 
     @property
     def session(self) -> requests.Session:

@@ -15,11 +15,18 @@ each line names the hosts other than loopback that the test looked up (a test th
 The emulator leaves ``X-Cs-Region`` out of token answers (``region_header=False``): falconpy
 moves a custom base URL to the public cloud that header names.
 
+``--bridge`` runs the same files with falconpy on this library's engine: the ``conftest.py``
+replaces falconpy's authentication fixture, ``TestAuthorization.getConfigObject`` (the one
+that hands service classes their ``auth_object``), with one that returns
+``FalconPyAuth(FalconAuth(id, secret, base_url=...))``; the test files are untouched. The
+emulator then sends ``X-Cs-Region`` as Falcon does, which the bridge never lets move its URL.
+
 Usage::
 
     python scripts/falconpy_suite.py                     # the 13 files of issue 21
     python scripts/falconpy_suite.py --all               # every tests/test_*.py of the sdist
     python scripts/falconpy_suite.py test_hosts.py --sdist crowdstrike_falconpy-1.6.6.tar.gz
+    python scripts/falconpy_suite.py test_hosts.py --bridge   # on FalconPyAuth
 
 Needs falconpy and pytest installed in the interpreter that runs it (``pip install -e
 '.[test]'``); the tests import the installed falconpy, not the sdist's copy.
@@ -89,6 +96,29 @@ def pytest_runtest_protocol(item, nextitem):
     _current[0] = "::".join(item.nodeid.split("::")[1:])
     yield
     _current[0] = "(teardown)"
+
+
+if os.environ.get("FALCONPY_BRIDGE"):
+    from requests_falcon_auth import FalconAuth
+    from requests_falcon_auth.falconpy import FalconPyAuth
+    from tests import test_authorization
+
+    def _bridged_config_object(self):
+        # falconpy's fixture, handing out a FalconPyAuth instead of an OAuth2.
+        if self.getConfig():
+            self.authorization = FalconPyAuth(
+                FalconAuth(
+                    self.config["falcon_client_id"],
+                    self.config["falcon_client_secret"],
+                    base_url=self.config["falcon_base_url"],
+                )
+            )
+            if not test_authorization.shared_token:
+                token = self.authorization.token()["body"]["access_token"]
+                test_authorization.shared_token = token
+        return self.authorization
+
+    test_authorization.TestAuthorization.getConfigObject = _bridged_config_object
 
 
 def pytest_sessionfinish(session):
@@ -281,6 +311,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sdist", type=Path, help="a downloaded sdist (default: pip download)")
     parser.add_argument("--requirement", default=FALCONPY, help=f"default: {FALCONPY}")
     parser.add_argument(
+        "--bridge",
+        action="store_true",
+        help="hand the service classes a FalconPyAuth (X-Cs-Region sent, as Falcon does)",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=600.0, help="seconds allowed per file (default 600)"
     )
     args = parser.parse_args(argv)
@@ -295,10 +330,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if missing:
             parser.error(f"not in the sdist's tests/: {', '.join(missing)}")
         client_id, secret = f"falconpy-suite-{secrets.token_hex(4)}", secrets.token_hex(20)
-        with FalconEmulator(regions=(REGION,), region_header=False) as falcon:
+        with FalconEmulator(regions=(REGION,), region_header=args.bridge) as falcon:
             falcon.add_client(client_id, secret, region=REGION)
             falcon.load_samples()
             env = suite_environment(falcon, client_id, secret)
+            if args.bridge:
+                env["FALCONPY_BRIDGE"] = "1"
             results = []
             for name in files:
                 print(f"running {name}", file=sys.stderr, flush=True)

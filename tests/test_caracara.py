@@ -243,3 +243,27 @@ def test_the_ccid(falcon: FalconEmulator, client: Any) -> None:
     assert re.fullmatch(r"[0-9A-F]{32}-[0-9A-F]{2}", ccid)
     (registered,) = [c for c in falcon.clients if c.client_id == CLIENT_ID]
     assert client.sensor_download.get_cid() == registered.cid.lower() == ccid[:-3].lower()
+
+
+def test_caracara_on_falconpy_auth_pages_hosts_with_one_token() -> None:
+    """caracara given a FalconPyAuth (its ``falconpy_authobject=``): X-Cs-Region sent as Falcon
+    does (falconpy's own login would follow it to the public cloud), home region found by
+    autodiscovery, its worker threads on one token, revoked when the client's block ends."""
+    from requests_falcon_auth import FalconAuth
+    from requests_falcon_auth.falconpy import FalconPyAuth
+
+    with FalconEmulator(regions=("us-1", REGION)) as falcon:
+        falcon.add_client(CLIENT_ID, CLIENT_SECRET, region=REGION)
+        hosts = many_hosts(10_500)
+        falcon.load("hosts", hosts)
+        engine = FalconAuth(CLIENT_ID, CLIENT_SECRET, cloud="auto", clouds=falcon.clouds)
+        with caracara.Client(falconpy_authobject=FalconPyAuth(engine)) as client:
+            assert client.hosts.get_device_ids() == [host["device_id"] for host in hosts]
+            described = client.hosts.describe_devices()
+            assert len(described) == 10_500
+        counters = falcon.counters
+        assert (counters.tokens_issued, counters.revokes) == (1, 1)
+        assert counters.api_calls == counters.api_ok
+        assert {e.region for e in falcon.request_log if not e.path.startswith("/oauth2/")} == {
+            REGION
+        }
