@@ -2,16 +2,17 @@
 
 A :class:`CloudTable` maps canonical region names to base URLs. The default is CrowdStrike's;
 a custom table (a gateway per region, or emulated regions on loopback in tests) replaces it
-whole, and "a known Falcon host" always means a host of the table in use.
+whole, and "a known Falcon host" always means a host of the table in use. The names alone
+(``normalize``, ``DEFAULT_CLOUDS``) live in ``_regions``, which imports no URL parser.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Final
 
 from urllib3.util import parse_url
 
+from ._regions import AUTODISCOVER, AUTODISCOVERABLE, DEFAULT_CLOUDS, ENTRY_REGION, normalize
 from ._scope import Origin, Scope, is_loopback_host, origin_of, scope_of
 from .errors import ConfigurationError
 
@@ -27,52 +28,6 @@ __all__ = [
     "normalize",
     "origin_of",
 ]
-
-AUTODISCOVER: Final = "auto"
-ENTRY_REGION: Final = "us-1"
-
-DEFAULT_CLOUDS: Final[Mapping[str, str]] = {
-    "us-1": "https://api.crowdstrike.com",
-    "us-2": "https://api.us-2.crowdstrike.com",
-    "eu-1": "https://api.eu-1.crowdstrike.com",
-    "us-gov-1": "https://api.laggar.gcw.crowdstrike.com",
-    "us-gov-2": "https://api.us-gov-2.crowdstrike.mil",
-    "us-3": "https://api.us-3.crowdstrike.com",
-}
-
-# Regions whose credentials us-1 redirects to their home (308 + X-Cs-Region). GovCloud
-# credentials never are: the cloud must be named. us-3 is too new to tell (only gofalcon lists it).
-AUTODISCOVERABLE: Final = frozenset({"us-1", "us-2", "eu-1"})
-
-_SPELLINGS: Final[Mapping[str, str]] = {
-    "us1": "us-1",
-    "us2": "us-2",
-    "eu1": "eu-1",
-    "us3": "us-3",
-    "usgov1": "us-gov-1",
-    "gov1": "us-gov-1",
-    "usgov2": "us-gov-2",
-    "gov2": "us-gov-2",
-    "auto": AUTODISCOVER,
-    "autodiscover": AUTODISCOVER,
-}
-
-
-def normalize(name: str) -> str:
-    """Returns the canonical name of a cloud spelling (``US1`` -> ``us-1``, ``auto``).
-
-    Raises:
-        ConfigurationError: the name is no Falcon cloud.
-    """
-    folded = name.strip().lower().replace("-", "").replace("_", "")
-    try:
-        return _SPELLINGS[folded]
-    except KeyError:
-        known = ", ".join([*DEFAULT_CLOUDS, AUTODISCOVER])
-        raise ConfigurationError(
-            f"Unknown Falcon cloud {name!r}: use one of {known} "
-            "(FALCON_CLOUD takes the same names)."
-        ) from None
 
 
 def check_base_url(url: str, *, what: str = "base_url") -> str:

@@ -48,24 +48,32 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import importlib.util
 import logging
 import os
 import re
-import secrets
 import stat
 import threading
 import time
 from collections.abc import Iterator
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 try:
-    import filelock
     import platformdirs
 except ImportError as exc:  # dependencies of the package: only a broken install lacks them
     raise ImportError(
         f"requests_falcon_auth.filecache needs the filelock and platformdirs packages "
         f"({exc.name} is missing): pip install 'filelock>=3.12' 'platformdirs>=3'"
     ) from exc
+# filelock is imported by the first lock (its import costs more than all of reading a token,
+# which takes no lock: falcon-auth token serves a cached token without it); a broken install
+# is still told here, at import.
+if importlib.util.find_spec("filelock") is None:
+    raise ImportError(
+        "requests_falcon_auth.filecache needs the filelock and platformdirs packages "
+        "(filelock is missing): pip install 'filelock>=3.12' 'platformdirs>=3'",
+        name="filelock",
+    )
 
 from . import _checks, _fork
 from ._sealed import MAX_SIZE, Sealers, Unreadable
@@ -81,6 +89,9 @@ from .cache import (
 )
 from .errors import ConfigurationError
 from .token import Clock, Token
+
+if TYPE_CHECKING:
+    import filelock
 
 __all__ = ["APP_NAME", "FileTokenCache"]
 
@@ -363,6 +374,8 @@ class FileTokenCache:
         at all."""
         if not self._directory_usable():
             return True, None
+        import filelock
+
         try:
             _touch_private(path)
             lock = filelock.FileLock(path, mode=0o600, thread_local=False)
@@ -605,7 +618,7 @@ def _replace_entry(entry: str, value: bytes) -> None:
     """Writes ``value`` to a new private file beside ``entry``, then renames it over ``entry``
     (a symbolic link there is replaced, never followed)."""
     directory, name = os.path.split(entry)
-    temporary = os.path.join(directory, f".{name}.{secrets.token_hex(8)}.tmp")
+    temporary = os.path.join(directory, f".{name}.{os.urandom(8).hex()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, 0o600)
     try:
         with open(fd, "wb") as file:
