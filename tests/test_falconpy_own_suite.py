@@ -64,5 +64,7 @@ def totals(sdist: Path, *options: str) -> tuple[int, int, int]:
 def test_falconpys_test_hosts_passes_on_falconpy_auth_as_on_its_own(sdist: Path) -> None:
     own = totals(sdist)
     bridged = totals(sdist, "--bridge")
-    assert own[1:] == bridged[1:] == (0, 0)
-    assert bridged[0] == own[0] > 0
+    assert own[1] == bridged[1] == 0  # failed
+    # falconpy skips one test at random ("frequency reduced due to test flakiness").
+    assert sum(own) == sum(bridged) > 0
+    assert bridged[0] >= sum(bridged) - 1
