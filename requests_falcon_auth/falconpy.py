@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any, Final
+from types import TracebackType
+from typing import Any, Final, TypeVar
 
 import requests
 
@@ -55,6 +56,7 @@ API_TIMEOUT: Final = (10.0, 30.0)
 _NO_ANSWER: Final = 500
 
 Result = dict[str, Any]
+_Bridged = TypeVar("_Bridged", bound="_Bridge")
 
 
 class _FalconPySession(requests.Session):
@@ -317,6 +319,17 @@ class _Bridge(FalconInterface):
         """Closes the session's connections and the FalconAuth (revoking as its close does)."""
         self._session.close()
         self.falcon.close()
+
+    def __enter__(self: _Bridged) -> _Bridged:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 class FalconPyAuth(_Bridge, OAuth2):

@@ -228,12 +228,15 @@ def test_revoke_of_another_token_revokes_it(falcon: FalconEmulator, bridge: Falc
 
 
 def test_the_uber_class_runs_on_the_engine(falcon: FalconEmulator) -> None:
-    harness = FalconPyHarness(engine(falcon))
-    assert status(harness.command("QueryDevicesByFilter", limit=1)) == 200
-    assert status(harness.command("oauth2AccessToken")) == 201
-    assert falcon.counters.tokens_issued == 1
-    assert harness.logout() is True
-    assert falcon.counters.revokes == 1
+    with FalconPyHarness(engine(falcon)) as harness:
+        assert status(harness.command("QueryDevicesByFilter", limit=1)) == 200
+        assert status(harness.command("oauth2AccessToken")) == 201
+        assert falcon.counters.tokens_issued == 1
+        assert harness.logout() is True
+        assert falcon.counters.revokes == 1
+        assert status(harness.command("QueryDevicesByFilter", limit=1)) == 200
+    counters = falcon.counters  # leaving the block closed the FalconAuth: revoked again
+    assert (counters.tokens_issued, counters.revokes) == (2, 2)
 
 
 def test_what_belongs_to_the_engine_is_refused_in_its_terms(bridge: FalconPyAuth) -> None:
