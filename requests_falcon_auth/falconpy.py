@@ -50,7 +50,7 @@ __all__ = ["FalconPyAuth", "FalconPyHarness"]
 
 # falconpy has no default timeout; calls through a FalconPyAuth get the token calls' default
 # (DEFAULT_TIMEOUT: connect, read), which a stalled answer cannot outwait. Set ``timeout``.
-API_TIMEOUT: Final = (10.0, 30.0)
+_API_TIMEOUT: Final = (10.0, 30.0)
 
 # falconpy's status for a failure that had no HTTP answer (its generate_error_result default).
 _NO_ANSWER: Final = 500
@@ -95,7 +95,7 @@ class _Bridge(FalconInterface):
         self.falcon = auth if auth is not None else FalconAuth()
         self._session = _FalconPySession()
         self._session.auth = self.falcon
-        self._config = InterfaceConfiguration(timeout=API_TIMEOUT, session=self._session)
+        self._config = InterfaceConfiguration(timeout=_API_TIMEOUT, session=self._session)
         self._log = LogFacility()
         self._pythonic = False
         self._environment: dict[str, str] = {}
