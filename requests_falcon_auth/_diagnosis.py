@@ -12,6 +12,7 @@ garbled every sentence it touched).
 
 from __future__ import annotations
 
+import math
 import socket
 from typing import Any, Final, NamedTuple, TypeVar
 
@@ -131,7 +132,9 @@ def refusal(
     said = "; ".join(messages(answer, redact)) or f"HTTP {status}"
     prefix = f"Falcon refused the {operation} ({status}: {said})."
     if status == 429:
-        wait = f"wait {retry_after:.0f} s" if retry_after is not None else "wait a minute"
+        wait = (
+            f"wait {_whole_seconds(retry_after)} s" if retry_after is not None else "wait a minute"
+        )
         return failure(
             RateLimitError,
             f"{prefix} Too many calls from this address: {wait} before asking again, and "
@@ -160,6 +163,17 @@ def refusal(
         return failure(TokenEndpointError, f"{prefix} {advice}", answer, redact, region=region)
     advice = "Unexpected answer from the token endpoint."
     return failure(TokenEndpointError, f"{prefix} {advice}", answer, redact, region=region)
+
+
+def _whole_seconds(wait: float) -> int:
+    """The wait a 429 asked for, in the whole seconds it was sent in (at least 1).
+
+    ``X-Ratelimit-Retryafter`` names an epoch second: the gateway rounds its wait up to one
+    (the emulator's ``math.ceil``), so the time left until it is the wait sent plus a fraction
+    of a second. Rounding that fraction to the nearest second said "wait 121 s" for a wait of
+    120; it is the header's rounding, not the server's ask, so it is dropped.
+    """
+    return max(1, math.floor(wait))
 
 
 def credentials_advice(said: str, operation: str, *, autodiscover: bool) -> str:

@@ -576,3 +576,31 @@ def test_cache_dir_flag_and_an_unsafe_cache_dir(emulated: object, tmp_path: Path
     assert refused.stdout == ""
     assert refused.stderr.startswith("falcon-auth: ")
     assert refused.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("header", "said"),
+    [
+        ("1800000121", "wait 120 s"),  # 120 s sent as the epoch second after them, at .4
+        ("1800000001", "wait 1 s"),  # less than a second left: still a wait, never "0 s"
+        ("120", "wait 120 s"),  # a delay, as a proxy's Retry-After-style value
+    ],
+)
+def test_a_429_says_the_wait_falcon_sent(
+    falcon: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch, header: str, said: str
+) -> None:
+    """X-Ratelimit-Retryafter names an epoch second, rounded up by the gateway: a wait of
+    120 s sent at x.4 s is 120.6 s away, which is still "wait 120 s", never 121."""
+    import time
+
+    monkeypatch.setattr(time, "time", lambda: 1_800_000_000.4)
+    falcon.replace(
+        responses.POST,
+        f"{US1}/oauth2/token",
+        status=429,
+        json={"errors": [{"message": "API rate limit exceeded."}]},
+        headers={"X-Ratelimit-Retryafter": header},
+    )
+    code, out, err = run("token", "--no-cache")
+    assert (code, out) == (1, "")
+    assert f"Too many calls from this address: {said} before asking again" in err
