@@ -9,7 +9,9 @@ import tempfile
 
 __all__ = ["TlsMaterial"]
 
-_INSTALL_HINT = "FalconEmulator(tls=True) needs trustme: pip install requests-falcon-auth[testing]"
+_INSTALL_HINT = (
+    "FalconEmulator(tls=True) needs trustme: pip install 'requests-falcon-auth[testing]'"
+)
 
 
 class TlsMaterial:
