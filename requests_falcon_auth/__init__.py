@@ -16,8 +16,9 @@ from ._lazy import exports
 
 if TYPE_CHECKING:
     from . import clouds
+    from ._flow import BAD_TOKEN_RATE_LIMIT
     from .auth import FalconAuth
-    from .cache import MemoryTokenCache, TokenCache
+    from .cache import DEFAULT_RENEW_WINDOW, MemoryTokenCache, TokenCache
     from .errors import (
         ConfigurationError,
         CredentialsError,
@@ -26,12 +27,16 @@ if TYPE_CHECKING:
         RegionError,
         TokenEndpointError,
     )
-    from .oauth2 import OAuth2
+    from .oauth2 import CLOSE_REVOKE_BUDGET, DEFAULT_TIMEOUT, OAuth2
     from .retry import FalconRetry
     from .session import FalconSession
     from .token import Token
 
 __all__ = [
+    "BAD_TOKEN_RATE_LIMIT",
+    "CLOSE_REVOKE_BUDGET",
+    "DEFAULT_RENEW_WINDOW",
+    "DEFAULT_TIMEOUT",
     "ConfigurationError",
     "CredentialsError",
     "FalconAuth",
@@ -52,6 +57,10 @@ __all__ = [
 # Where each exported name lives; "clouds" is a module of its own.
 _HOMES = {
     "clouds": "clouds",
+    "BAD_TOKEN_RATE_LIMIT": "_flow",
+    "CLOSE_REVOKE_BUDGET": "oauth2",
+    "DEFAULT_RENEW_WINDOW": "cache",
+    "DEFAULT_TIMEOUT": "oauth2",
     "ConfigurationError": "errors",
     "CredentialsError": "errors",
     "FalconAuth": "auth",

@@ -38,6 +38,10 @@ MODULES = [
 def test_exported_names_are_exactly_the_contract() -> None:
     assert sorted(requests_falcon_auth.__all__) == sorted(
         [
+            "BAD_TOKEN_RATE_LIMIT",
+            "CLOSE_REVOKE_BUDGET",
+            "DEFAULT_RENEW_WINDOW",
+            "DEFAULT_TIMEOUT",
             "ConfigurationError",
             "CredentialsError",
             "FalconAuth",
@@ -57,6 +61,26 @@ def test_exported_names_are_exactly_the_contract() -> None:
     )
     for name in requests_falcon_auth.__all__:
         assert hasattr(requests_falcon_auth, name)
+
+
+def test_the_constants_the_docs_name_have_their_documented_values() -> None:
+    """README and the signatures name them; the reference shows their values."""
+    from requests_falcon_auth import (
+        BAD_TOKEN_RATE_LIMIT,
+        CLOSE_REVOKE_BUDGET,
+        DEFAULT_RENEW_WINDOW,
+        DEFAULT_TIMEOUT,
+        FalconAuth,
+    )
+
+    assert (BAD_TOKEN_RATE_LIMIT, CLOSE_REVOKE_BUDGET) == (15, 5.0)
+    assert (DEFAULT_RENEW_WINDOW, DEFAULT_TIMEOUT) == (120.0, (10.0, 30.0))
+    defaults = FalconAuth.__init__.__kwdefaults__
+    assert defaults is not None
+    assert (defaults["renew_window"], defaults["timeout"]) == (
+        DEFAULT_RENEW_WINDOW,
+        DEFAULT_TIMEOUT,
+    )
 
 
 # The modules a user imports (design.md) and exactly the names each offers: a name added to or
