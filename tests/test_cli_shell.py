@@ -446,3 +446,40 @@ def test_revoke_at_a_terminal_asks_for_the_token_without_echo(
     assert (process.returncode, out, err) == (0, b"revoked\n", b""), err
     assert token.encode() not in echoed  # typed without echo
     assert emu.counters.revokes == 1
+
+
+# -- 8. the command line against the emulator, as docs/cli.rst shows it ------------------------
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_the_cli_against_the_emulator_as_the_docs_show(home: dict[str, str], tls: bool) -> None:
+    """``falcon-auth emulator --json`` in one process, ``falcon-auth token`` in another with
+    its credentials, ``--base-url`` and (``--tls``) ``REQUESTS_CA_BUNDLE``."""
+    process = subprocess.Popen(
+        [*falcon_auth(), "emulator", "--json", *(["--tls"] if tls else [])],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=home,
+        text=True,
+    )
+    try:
+        document = json.loads(read_line_within(process.stdout))
+        client = document["clients"][0]
+        env = {
+            **home,
+            "FALCON_CLIENT_ID": client["client_id"],
+            "FALCON_CLIENT_SECRET": client["client_secret"],
+        }
+        if tls:
+            env["REQUESTS_CA_BUNDLE"] = document["ca_bundle"]
+        where = ["--base-url", document["regions"][client["region"]]]
+        fetched = shell(["token", "--json", *where], env)
+        cached = shell(["token", "--json", *where], env)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=WAIT)
+    assert (fetched.returncode, fetched.stderr) == (0, "")
+    first, second = json.loads(fetched.stdout), json.loads(cached.stdout)
+    assert (first["cached"], second["cached"]) == (False, True)
+    assert first["access_token"] == second["access_token"]
+    assert first["base_url"].startswith("https://" if tls else "http://")
