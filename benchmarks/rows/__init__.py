@@ -10,6 +10,7 @@ from __future__ import annotations
 from . import (
     cold_start,
     emulator_scale,
+    falconpy_bridge,
     fleet,
     front_ends,
     host,
@@ -38,6 +39,7 @@ ROWS = (
     front_ends,
     rate_budget,
     emulator_scale,
+    falconpy_bridge,
 )
 HTTPX_ROWS = (
     httpx_cold_start,
