@@ -973,7 +973,7 @@ def test_tls_with_a_minted_ca() -> None:
 
 def test_tls_without_trustme_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "trustme", None)
-    with pytest.raises(ImportError, match=r"pip install requests-falcon-auth\[testing\]"):
+    with pytest.raises(ImportError, match=r"pip install 'requests-falcon-auth\[testing\]'"):
         FalconEmulator(tls=True).start()
 
 
