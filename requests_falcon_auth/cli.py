@@ -9,8 +9,8 @@ token | true``) ends the run with 141 and a Ctrl-C with 130, as shells expect, w
 traceback. Errors name flags and environment variables, not the library's Python arguments.
 
 ``token`` with a fresh token in the host's token cache prints it without importing requests
-(``_cached_token``): the HTTP stack is imported only when a call must be made, so a cached token
-costs little more than starting Python.
+(``_cached_token``): the HTTP stack is imported only when a call must be made, which is most of
+what a run that fetches spends before it sends anything.
 """
 
 from __future__ import annotations
