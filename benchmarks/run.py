@@ -2,7 +2,7 @@
 
     python -m benchmarks [--quick] [--rows 1,3,7] [--output PATH | --no-write]
 
-Rows 1-6, 11-13, 15 and 16 make the main table (``requests`` and threads, beside falconpy,
+Rows 1-6, 11-13 and 15-17 make the main table (``requests`` and threads, beside falconpy,
 requests-auth and authlib, and the emulator itself); rows 7-10 and 14 a second one, "httpx and
 asyncio", beside httpx-auth and authlib's ``AsyncOAuth2Client``. Progress goes to stderr, the
 document to stdout. Every connection stays on loopback (see :mod:`benchmarks.loopback`); the
@@ -45,7 +45,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "--rows",
         help="comma-separated row numbers to run (default: all), e.g. 1,3; "
         "1-6 and 11-13 are requests and threads, 7-10 and 14 httpx and asyncio, 15 the emulator, "
-        "16 falconpy on this engine",
+        "16 falconpy on this engine, 17 the command line",
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="markdown file")

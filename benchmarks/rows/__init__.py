@@ -8,6 +8,7 @@ whose columns are the httpx peers (:mod:`benchmarks.httpx_peers`).
 from __future__ import annotations
 
 from . import (
+    cli_token,
     cold_start,
     emulator_scale,
     falconpy_bridge,
@@ -40,6 +41,7 @@ ROWS = (
     rate_budget,
     emulator_scale,
     falconpy_bridge,
+    cli_token,
 )
 HTTPX_ROWS = (
     httpx_cold_start,
