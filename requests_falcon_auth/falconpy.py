@@ -90,6 +90,7 @@ class _Bridge(FalconInterface):
     """
 
     def __init__(self, auth: FalconAuth | None = None) -> None:
+        """Builds the bridge on ``auth`` (by default a FalconAuth from the environment); no I/O."""
         # falconpy's constructor is not run: it reads credentials from the environment into
         # the object; everything it would set that falconpy reads is set, or answered, here.
         self.falcon = auth if auth is not None else FalconAuth()
@@ -363,6 +364,7 @@ class FalconPyHarness(_Bridge, APIHarnessV2):
     """
 
     def __init__(self, auth: FalconAuth | None = None) -> None:
+        """Builds the bridge on ``auth`` with falconpy's table of Uber commands."""
         super().__init__(auth)
         self.commands = api_endpoints
 

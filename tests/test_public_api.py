@@ -99,6 +99,7 @@ PUBLIC = {
         "normalize",
         "origin_of",
     ],
+    "requests_falcon_auth.falconpy": ["FalconPyAuth", "FalconPyHarness"],
     "requests_falcon_auth.filecache": ["APP_NAME", "FileTokenCache"],
     "requests_falcon_auth.httpx": ["FalconHttpxAuth"],
     "requests_falcon_auth.redis": ["RedisTokenCache"],
