@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, Final
+from typing import Any
 from urllib.parse import urljoin, urlparse
 
 import requests
@@ -25,6 +24,8 @@ from requests.exceptions import UnrewindableBodyError
 from requests.utils import requote_uri, rewind_body
 
 from . import _checks
+from ._environment import ENVIRONMENT, resolve_credentials
+from ._environment import from_env as _from_env
 from ._flow import Flow, Reply, Resend, Routing, Step, advance, carries
 from ._home import ApiHome
 from ._port import Port
@@ -52,47 +53,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-# Where unset arguments come from: the convention every Falcon SDK follows.
-ENVIRONMENT: Final = {
-    "client_id": "FALCON_CLIENT_ID",
-    "client_secret": "FALCON_CLIENT_SECRET",
-    "member_cid": "FALCON_MEMBER_CID",
-    "cloud": "FALCON_CLOUD",
-}
-
-
-def _from_env(value: str | None, name: str) -> str | None:
-    if value is not None:
-        return value
-    return os.environ.get(ENVIRONMENT[name]) or None
-
-
-def resolve_credentials(
-    client_id: str | None,
-    client_secret: str | None,
-    *,
-    hint: str = "pass client_id= and client_secret=",
-) -> tuple[str, str]:
-    """The credentials from arguments, else the environment.
-
-    Raises:
-        ConfigurationError: one is missing; the message names the environment variables.
-    """
-    client_id = _from_env(client_id, "client_id")
-    client_secret = _from_env(client_secret, "client_secret")
-    if client_id and client_secret:
-        return client_id, client_secret
-    missing = [
-        ENVIRONMENT[name]
-        for name, value in (("client_id", client_id), ("client_secret", client_secret))
-        if not value
-    ]
-    raise ConfigurationError(
-        f"Falcon API credentials are missing: {hint}, or set "
-        f"{' and '.join(missing)} in the environment."
-    )
 
 
 class FalconAuth(AuthBase):
