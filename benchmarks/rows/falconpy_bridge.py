@@ -35,6 +35,7 @@ from requests.adapters import BaseAdapter
 
 from tests.redis_launcher import RedisServer
 
+from .. import instructions
 from ..budget import Budget
 from ..peers import OURS, PATH, Outcome, succeeded
 from ..remote import Lab, RemoteEmulator, Target
@@ -286,6 +287,23 @@ def _warm(lab: Lab, budget: Budget) -> tuple[dict[str, float], dict[str, float],
 # -- the row -------------------------------------------------------------------------------------
 
 
+def _instruction_counts() -> dict[str, float] | None:
+    """Instructions per warm call, network taken out, of the bridge and of falconpy with
+    ``session=``; None without valgrind."""
+    if not instructions.available():
+        return None
+    counted = instructions.per_call(["falconpy:bridge", "falconpy:session"])
+    return {BRIDGE: counted["falconpy:bridge"], WITH_SESSION: counted["falconpy:session"]}
+
+
+def _counted(counts: Mapping[str, float] | None, kind: str) -> str:
+    if counts is None:
+        return ""
+    if kind == WITH_SESSION:
+        return f" · {counts[kind] / 1000:,.0f}k instructions"
+    return f" · {instructions.ratio_text(counts[kind], counts[WITH_SESSION])}"
+
+
 def _either(by_default: str, with_session: str) -> str:
     return f"{by_default} by default · {with_session} with `session=`"
 
@@ -328,6 +346,7 @@ def run(lab: Lab, budget: Budget) -> Section:
         rewrites += more
     null, wire, more = _warm(lab, budget)
     rewrites += more
+    counts = _instruction_counts()
 
     def cold_tokens(kind: str) -> str:
         return f"{count(cold[kind].token_requests)} ({cold[kind].seconds:.2f} s)"
@@ -387,10 +406,10 @@ def run(lab: Lab, budget: Budget) -> Section:
                 "(x falconpy with `session=`)",
                 ("bridge-null",),
             ),
-            Cell(per_request(null[BRIDGE], null[WITH_SESSION])),
+            Cell(per_request(null[BRIDGE], null[WITH_SESSION]) + _counted(counts, BRIDGE)),
             Cell(
-                f"{per_request(null[WITH_SESSION], null[WITH_SESSION], difference=False)} "
-                "with `session=` · n/a by default",
+                f"{per_request(null[WITH_SESSION], null[WITH_SESSION], difference=False)}"
+                f"{_counted(counts, WITH_SESSION)} with `session=` · n/a by default",
                 ("bridge-no-session",),
             ),
         ),
@@ -409,10 +428,13 @@ def run(lab: Lab, budget: Budget) -> Section:
             ),
         ),
     ]
-    return Section(rows=rows, notes=_notes(budget, threads, processes, rewrites))
+    notes = _notes(budget, threads, processes, rewrites, counted=counts is not None)
+    return Section(rows=rows, notes=notes)
 
 
-def _notes(budget: Budget, threads: int, processes: int, rewrites: int) -> dict[str, str]:
+def _notes(
+    budget: Budget, threads: int, processes: int, rewrites: int, *, counted: bool
+) -> dict[str, str]:
     wire_rounds = budget.throughput_rounds
     wire_calls = max(1, budget.throughput_requests // wire_rounds)
     return {
@@ -467,7 +489,14 @@ def _notes(budget: Budget, threads: int, processes: int, rewrites: int) -> dict[
             "plus `requests`; the token was fetched from the emulator beforehand and the "
             "emulator's token count is checked unchanged over the timing. `trust_env=False` on "
             "both sessions, as in row 1. Fastest of "
-            f"{budget.overhead_rounds} interleaved rounds of {budget.overhead_requests:,} calls."
+            f"{budget.overhead_rounds} interleaved rounds of {budget.overhead_requests:,} calls. "
+            + (
+                "Beside each time, the machine instructions one call executes, counted by "
+                "callgrind (`benchmarks/instructions.py`), which other tenants of the cores "
+                "cannot blur."
+                if counted
+                else "valgrind is not installed here, so instructions were not counted."
+            )
         ),
         "bridge-no-session": (
             "By default falconpy makes each call through `requests.request`, a new session "

@@ -30,6 +30,7 @@ from requests_falcon_auth import FalconAuth
 from requests_falcon_auth.httpx import FalconHttpxAuth
 from requests_falcon_auth.urllib3 import AuthorizedPoolManager
 
+from .. import instructions
 from ..budget import Budget
 from ..peers import OURS, QUERY
 from ..remote import Lab
@@ -205,12 +206,19 @@ def run(lab: Lab, budget: Budget) -> Section:
                     loop.run_until_complete(stack.aclose())
     finally:
         loop.close()
+    counts = _instruction_counts(names)
     rows = []
     for index, (front_end, title) in enumerate(FRONT_ENDS):
         ours, floor = best[front_end, OURS], best[front_end, STATIC]
         cells = {peer: Cell(NOT_APPLICABLE, ("front-ends-ours-only",)) for peer in _OTHERS}
-        cells[OURS] = Cell(per_request(ours, floor))
-        cells[STATIC] = Cell(per_request(floor, floor, difference=False))
+        ours_text = per_request(ours, floor)
+        floor_text = per_request(floor, floor, difference=False)
+        if counts is not None:
+            ours_counted, floor_counted = counts[front_end, OURS], counts[front_end, STATIC]
+            ours_text += f" · {instructions.ratio_text(ours_counted, floor_counted)}"
+            floor_text += f" · {floor_counted / 1000:,.0f}k instructions"
+        cells[OURS] = Cell(ours_text)
+        cells[STATIC] = Cell(floor_text)
         measure = (
             f"µs per request, warm, network taken out, {title} (x static header, same client)"
             if index == 0
@@ -229,7 +237,15 @@ def run(lab: Lab, budget: Budget) -> Section:
                 "own pool, retry and response code still runs), httpx a `MockTransport`. The "
                 "emulator's token count is checked unchanged over the timing. Fastest of "
                 f"{budget.overhead_rounds} interleaved rounds of "
-                f"{budget.overhead_requests:,} sequential requests."
+                f"{budget.overhead_requests:,} sequential requests. "
+                + (
+                    "Beside each time, the machine instructions one request executes, counted "
+                    "by callgrind (`benchmarks/instructions.py`: the same setup run with 50 and "
+                    "250 requests, the difference over 200), which other tenants of the cores "
+                    "cannot blur: the times of this row move by tens of µs from run to run."
+                    if counts is not None
+                    else "valgrind is not installed here, so instructions were not counted."
+                )
             ),
             "front-ends-ours-only": "This row times this library's front ends only.",
         },
@@ -237,3 +253,14 @@ def run(lab: Lab, budget: Budget) -> Section:
 
 
 _OTHERS: Final = ("falconpy", "requests-auth", "authlib")
+
+
+def _instruction_counts(names: list[tuple[str, str]]) -> dict[tuple[str, str], float] | None:
+    """Instructions per request of each (front end, OURS or STATIC); None without valgrind."""
+    if not instructions.available():
+        return None
+    cases = {
+        name: f"front-end:{name[0]}:{'ours' if name[1] == OURS else 'static'}" for name in names
+    }
+    counted = instructions.per_call(list(cases.values()))
+    return {name: counted[case] for name, case in cases.items()}
