@@ -10,40 +10,37 @@ hand the service class a ``FalconPyAuth`` instead of an ``OAuth2``, and the emul
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "falconpy_suite.py"
 
 
+def _script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("falconpy_suite", SCRIPT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="module")
 def sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    into = tmp_path_factory.mktemp("falconpy-sdist")
+    """The installed falconpy's source distribution, downloaded once by the script's own code."""
     version = metadata.version("crowdstrike-falconpy")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--no-deps",
-            "--no-binary",
-            ":all:",
-            "--dest",
-            str(into),
-            f"crowdstrike-falconpy=={version}",
-        ],
-        check=True,
-        timeout=600,
+    fetched: Path = _script().fetch_sdist(
+        f"crowdstrike-falconpy=={version}", tmp_path_factory.mktemp("falconpy-sdist")
     )
-    (found,) = into.glob("*.tar.gz")
-    return found
+    return fetched
 
 
 def totals(sdist: Path, *options: str) -> tuple[int, int, int]:
