@@ -249,12 +249,13 @@ class FalconAuthPeer(Peer):
         self._tokens.close()
 
 
-class _PinnedHarness(APIHarnessV2):
-    """falconpy's Uber class, keeping the base URL it was given.
+class PinnedBaseUrl:
+    """A falconpy auth object (mixed in before it) keeping the base URL it was given.
 
     falconpy 1.6.6 sets ``base_url`` from ``X-Cs-Region`` after each token and, comparing
     ``"us1"`` with ``"US1"``, always lands on ``https://api.crowdstrike.com``: a custom URL
-    (a proxy, a gateway, this emulator) is lost after the first token. Token logic untouched.
+    (a proxy, a gateway, this emulator) is lost after the first token. Its token logic is
+    untouched; ``base_url_rewrites`` counts the moves refused.
     """
 
     def __init__(self, *, base_url: str, **kwargs: Any) -> None:
@@ -270,6 +271,10 @@ class _PinnedHarness(APIHarnessV2):
     def base_url(self, value: str) -> None:
         if value != self._pinned_base_url:
             self.base_url_rewrites += 1
+
+
+class _PinnedHarness(PinnedBaseUrl, APIHarnessV2):
+    """falconpy's Uber class, keeping the base URL it was given."""
 
 
 class _FalconPyCaller:

@@ -20,6 +20,7 @@ from requests_falcon_auth import FalconAuth
 from requests_falcon_auth.falconpy import FalconPyAuth
 
 from .. import loopback
+from ..peers import PinnedBaseUrl
 from ..remote import Target
 
 __all__ = [
@@ -44,28 +45,8 @@ FALCONPY: Final = "falconpy"
 TIMEOUT: Final = 30.0  # falconpy has no default timeout; every falconpy-alone object gets this
 
 
-class PinnedOAuth2(OAuth2):
-    """falconpy's ``OAuth2`` auth object, keeping the base URL it was given.
-
-    falconpy 1.6.6 sets ``base_url`` from ``X-Cs-Region`` after each token and, comparing
-    ``"us1"`` with ``"US1"``, always lands on ``https://api.crowdstrike.com``: the emulator's
-    URL would be lost after the first token (as ``_PinnedHarness`` in :mod:`benchmarks.peers`
-    explains for the Uber class). Its token logic is untouched.
-    """
-
-    def __init__(self, *, base_url: str, **kwargs: Any) -> None:
-        self._pinned_base_url = base_url
-        self.base_url_rewrites = 0
-        super().__init__(base_url=base_url, **kwargs)
-
-    @property
-    def base_url(self) -> str:
-        return self._pinned_base_url
-
-    @base_url.setter
-    def base_url(self, value: str) -> None:
-        if value != self._pinned_base_url:
-            self.base_url_rewrites += 1
+class PinnedOAuth2(PinnedBaseUrl, OAuth2):
+    """falconpy's ``OAuth2`` auth object, keeping the base URL it was given."""
 
 
 def bridge(target: Target, **auth: Any) -> FalconPyAuth:

@@ -18,11 +18,9 @@ and later) (falconpy's column). Falcon's rate budgets are on throughout. Four me
 from __future__ import annotations
 
 import gc
-import itertools
 import math
 import multiprocessing
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -55,7 +53,7 @@ from ._falconpy_worker import (
     falconpy_alone,
 )
 from ._notes import STATIC
-from ._storm import StormResult
+from ._storm import StormResult, thread_storm
 from ._threads import together
 from ._warm import check_warm, per_request, rotations, time_calls
 
@@ -72,8 +70,6 @@ CONTENDERS: Final = (BRIDGE, WITH_SESSION, DEFAULT)
 STORM_THREADS: Final = 32
 _OTHERS: Final = ("requests-auth", "authlib", STATIC)
 _WAIT: Final = 300.0
-
-Sample = tuple[float, Outcome]  # ended, outcome
 
 
 def _outcome(call: Callable[[], int]) -> Outcome:
@@ -155,52 +151,15 @@ def _cold(emulator: RemoteEmulator, kind: str, threads: int) -> _Cold:
 # -- every token invalidated twice ---------------------------------------------------------------
 
 
-def _storm_work(
-    calls: int, triggers: dict[int, threading.Event]
-) -> Callable[[Hosts], list[Sample]]:
-    done = itertools.count(1)  # next() on it is atomic under the GIL
-
-    def work(hosts: Hosts) -> list[Sample]:
-        samples: list[Sample] = []
-        for _ in range(calls):
-            outcome = _outcome(lambda: call_hosts(hosts))
-            samples.append((time.perf_counter(), outcome))
-            trigger = triggers.get(next(done))
-            if trigger is not None:
-                trigger.set()
-        return samples
-
-    return work
-
-
 def _storm(lab: Lab, kind: str, threads: int, calls: int) -> tuple[StormResult, int]:
     """One storm on an emulator of its own (a fresh bad-token budget), and base URL rewrites."""
-    total = threads * calls
-    triggers = {total // 3: threading.Event(), 2 * total // 3: threading.Event()}
-    work = _storm_work(calls, triggers)
     with lab.emulator() as emulator, _shared(kind, emulator.new_target(), threads) as shared:
         every = [Hosts(auth_object=shared) for _ in range(threads)]  # the first one logs in
         check_warm(kind, _outcome(lambda: call_hosts(every[0])))
-        box: list[list[list[Sample]]] = []
-        runner = threading.Thread(target=lambda: box.append(together(work, every)[0]))
-        runner.start()
-        before = sent = None
-        for trigger in triggers.values():
-            if not trigger.wait(_WAIT):
-                raise TimeoutError(f"{kind}: the calls stalled before an invalidation")
-            if before is None:
-                before, sent = emulator.tally(), time.perf_counter()
-            emulator.invalidate_all_tokens()
-        assert before is not None
-        assert sent is not None
-        runner.join(_WAIT)
-        if runner.is_alive() or not box:
-            raise RuntimeError(f"{kind}: the calling threads did not finish")
-        spent = emulator.tally() - before
-        rewrites = _rewrites(shared)
-    samples = [sample for per_thread in box[0] for sample in per_thread]
-    after = sum(ended > sent for ended, _ in samples)  # calls that ended after the first one
-    return StormResult.of(spent.token_requests, [o for _, o in samples], after), rewrites
+        result = thread_storm(
+            emulator, kind, every, calls, lambda hosts: _outcome(lambda: call_hosts(hosts))
+        )
+        return result, _rewrites(shared)
 
 
 # -- 8 processes start cold ----------------------------------------------------------------------

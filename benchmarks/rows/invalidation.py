@@ -10,19 +10,14 @@ invalidation, and user calls that did not end in a 200.
 
 from __future__ import annotations
 
-import itertools
-import threading
-import time
-from collections.abc import Callable
 from typing import Final
 
 from ..budget import Budget
-from ..peers import OURS, Caller, Outcome, PeerOptions, make_peer, succeeded
+from ..peers import OURS, PeerOptions, make_peer, succeeded
 from ..remote import Lab, RemoteEmulator
 from ..report import Cell, Row, Section
 from ._notes import STATIC_NO_TOKEN_LOGIC
-from ._storm import StormResult, storm_cells
-from ._threads import together
+from ._storm import StormResult, storm_cells, thread_storm
 
 __all__ = ["NUMBER", "TITLE", "run"]
 
@@ -30,58 +25,15 @@ NUMBER: Final = "4"
 TITLE: Final = "invalidation storm"
 
 MEASURED: Final = (OURS, "falconpy", "requests-auth", "authlib")
-_WAIT: Final = 300.0
-
-Sample = tuple[float, Outcome]  # ended, outcome
-
-
-def _caller_work(
-    calls: int, triggers: dict[int, threading.Event]
-) -> Callable[[Caller], list[Sample]]:
-    done = itertools.count(1)  # next() on it is atomic under the GIL
-
-    def work(caller: Caller) -> list[Sample]:
-        samples: list[Sample] = []
-        for _ in range(calls):
-            outcome = caller.get()
-            samples.append((time.perf_counter(), outcome))
-            trigger = triggers.get(next(done))
-            if trigger is not None:
-                trigger.set()
-        return samples
-
-    return work
 
 
 def _storm(emulator: RemoteEmulator, name: str, threads: int, calls: int) -> StormResult:
-    total = threads * calls
-    triggers = {total // 3: threading.Event(), 2 * total // 3: threading.Event()}
-    work = _caller_work(calls, triggers)
     with make_peer(name, emulator.new_target(), PeerOptions(threads=threads)) as peer:
         callers = [peer.caller() for _ in range(threads)]
         warm = callers[0].get()
         if not succeeded(warm):
             raise RuntimeError(f"{name} could not fetch its first token: {warm}")
-        box: list[list[list[Sample]]] = []
-        runner = threading.Thread(target=lambda: box.append(together(work, callers)[0]))
-        runner.start()
-        before = sent = None
-        for trigger in triggers.values():
-            if not trigger.wait(_WAIT):
-                raise TimeoutError(f"{name}: the calls stalled before an invalidation")
-            if before is None:
-                before, sent = emulator.tally(), time.perf_counter()
-            emulator.invalidate_all_tokens()
-        assert before is not None
-        assert sent is not None
-        runner.join(_WAIT)
-        if runner.is_alive() or not box:
-            raise RuntimeError(f"{name}: the calling threads did not finish")
-        spent = emulator.tally() - before
-    samples = [sample for per_thread in box[0] for sample in per_thread]
-    # Failures are reported against the calls that ended after the invalidation was sent.
-    after = sum(ended > sent for ended, _ in samples)
-    return StormResult.of(spent.token_requests, [outcome for _, outcome in samples], after)
+        return thread_storm(emulator, name, callers, calls, lambda caller: caller.get())
 
 
 def run(lab: Lab, budget: Budget) -> Section:
