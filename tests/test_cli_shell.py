@@ -224,22 +224,29 @@ def test_ctrl_c_during_an_import_exits_130_without_a_traceback(
         "sys.stderr.flush()\n"
         "signal.pause()\n"
     )
-    process = subprocess.Popen(
-        [*falcon_auth(), "emulator", "--tls"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**home, "PYTHONPATH": str(tmp_path)},
-        text=True,
-    )
-    try:
+    with started(["emulator", "--tls"], {**home, "PYTHONPATH": str(tmp_path)}) as process:
         assert read_line_within(process.stderr) == "importing trustme\n"
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=WAIT)
+    assert (process.returncode, out, err) == (130, "", "falcon-auth: interrupted\n")
+
+
+@contextlib.contextmanager
+def started(argv: Sequence[str], env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """``falcon-auth ARGV`` running with text pipes; killed on the way out if it still runs."""
+    process = subprocess.Popen(
+        [*falcon_auth(), *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    try:
+        yield process
     finally:
         if process.poll() is None:
             process.kill()
             process.communicate()
-    assert (process.returncode, out, err) == (130, "", "falcon-auth: interrupted\n")
 
 
 @contextlib.contextmanager
@@ -255,22 +262,11 @@ def test_ctrl_c_while_waiting_for_falcon_exits_130_without_a_traceback(
 ) -> None:
     with silent_server() as server:
         url = f"http://127.0.0.1:{server.getsockname()[1]}"
-        process = subprocess.Popen(
-            [*falcon_auth(), "token", "--no-cache", "--base-url", url],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=home,
-            text=True,
-        )
-        try:
+        with started(["token", "--no-cache", "--base-url", url], home) as process:
             connection, _ = server.accept()  # the token request is on its way
             with connection:
                 process.send_signal(signal.SIGINT)
                 out, err = process.communicate(timeout=WAIT)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
     assert (process.returncode, out, err) == (130, "", "falcon-auth: interrupted\n")
 
 
