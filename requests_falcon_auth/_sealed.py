@@ -34,8 +34,7 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 try:
     from cryptography.exceptions import InvalidTag
@@ -67,16 +66,23 @@ class Unreadable(Exception):
     what the value holds). Stores treat it as a miss; it never reaches their callers."""
 
 
-@dataclass(frozen=True)
-class Sealed:
-    """What an opened value holds. ``expiry`` is wall-clock time (seconds since the epoch)."""
+class Sealed(NamedTuple):
+    """What an opened value holds. ``expiry`` is wall-clock time (seconds since the epoch).
 
-    access_token: str = field(repr=False)
+    Internal to the stores: opened and turned into a Token at once, never handed on."""
+
+    access_token: str
     token_type: str
     expires_in: int
     region: str | None
     base_url: str
     expiry: float
+
+    def __repr__(self) -> str:
+        return (
+            f"Sealed(token_type={self.token_type!r}, expires_in={self.expires_in}, "
+            f"region={self.region!r}, base_url={self.base_url!r}, expiry={self.expiry})"
+        )
 
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("A sealed value, once opened, holds a live token; it is not pickled.")

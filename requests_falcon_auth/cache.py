@@ -20,8 +20,7 @@ import re
 import threading
 import time
 from collections.abc import Hashable
-from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import Final, NamedTuple, Protocol
 
 from cachetools import TLRUCache
 
@@ -47,8 +46,7 @@ DEFAULT_RENEW_WINDOW: Final = 120.0
 _ACCOUNT: Final = re.compile(r"[0-9a-f]{1,64}")
 
 
-@dataclass(frozen=True)
-class Timing:
+class Timing(NamedTuple):
     """The clock tokens are stamped with and the renew window, as one value with one owner.
 
     FalconAuth owns both; its token provider hands them to the cache (``TokenCache.bind``), so
@@ -71,8 +69,7 @@ class Timing:
         return (self.clock() if now is None else now) < self.renew_at(token)
 
 
-@dataclass(frozen=True)
-class CacheKey:
+class CacheKey(NamedTuple):
     """Names one credential set in a token store.
 
     ``name`` is an HMAC of the entry URL, client id and member CID under a key derived from the
@@ -82,7 +79,7 @@ class CacheKey:
     """
 
     name: str
-    secret: bytes = field(repr=False)
+    secret: bytes
 
     @classmethod
     def for_credentials(
@@ -94,6 +91,9 @@ class CacheKey:
         ).digest()
         identity = "\0".join([entry_url, client_id, member_cid or ""]).encode()
         return cls(hmac.new(material, identity, hashlib.sha256).hexdigest(), material)
+
+    def __repr__(self) -> str:
+        return f"CacheKey(name={self.name!r})"
 
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("CacheKey holds key material derived from a secret; it is not pickled.")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
     "ConfigurationError",
@@ -106,8 +106,7 @@ class TokenEndpointError(FalconAuthError):
     """The token endpoint failed in a way that is not about the credentials: 5xx, network, junk."""
 
 
-@dataclass(frozen=True)
-class ErrorEnvelope:
+class ErrorEnvelope(NamedTuple):
     """What Falcon's JSON envelope says about a failure: its trace id and messages."""
 
     trace_id: str | None

@@ -10,7 +10,6 @@ import logging
 import math
 import re
 import time
-from dataclasses import dataclass
 from typing import Callable, Final, NoReturn
 
 __all__ = [
@@ -54,7 +53,6 @@ def bearer_token(value: object) -> str | None:
     return None
 
 
-@dataclass(frozen=True, repr=False)
 class Token:
     """A Falcon access token.
 
@@ -74,12 +72,48 @@ class Token:
         issued_at: monotonic time just before the token request was sent.
     """
 
+    # Frozen and slotted by hand, not a dataclass: ``falcon-auth token`` serves a cached token
+    # from a process of about 100 ms, of which importing ``dataclasses`` (and ``inspect`` with
+    # it) took some 15 (benchmarks row 17). Not a NamedTuple either: a tuple would let
+    # ``json.dumps`` write the token out, where this object makes it raise.
+    __slots__ = ("access_token", "base_url", "expires_in", "issued_at", "region", "token_type")
+
     access_token: str
     token_type: str
     expires_in: int
     region: str | None
     base_url: str
     issued_at: float
+
+    def __init__(  # noqa: PLR0917 -- positional, as the dataclass it was
+        self,
+        access_token: str,
+        token_type: str,
+        expires_in: int,
+        region: str | None,
+        base_url: str,
+        issued_at: float,
+    ) -> None:
+        values = (access_token, token_type, expires_in, region, base_url, issued_at)
+        for name, value in zip(_FIELDS, values):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError(f"Token is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError(f"Token is immutable: cannot delete {name!r}")
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in _FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Token):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
 
     @property
     def expires_at(self) -> float:
@@ -108,6 +142,9 @@ class Token:
             "Token objects hold a live credential and cannot be pickled; share tokens "
             "between processes with a token cache (requests_falcon_auth.redis) instead."
         )
+
+
+_FIELDS: Final = ("access_token", "token_type", "expires_in", "region", "base_url", "issued_at")
 
 
 class NotATokenAnswer(ValueError):
