@@ -57,7 +57,7 @@ def test_authorization_header() -> None:
 def test_token_is_immutable() -> None:
     token = make()
     with pytest.raises(AttributeError):
-        token.access_token = "other"  # type: ignore[misc]
+        token.access_token = "other"
 
 
 def from_answer(document: object) -> Token:
