@@ -234,7 +234,7 @@ class _Bridge(FalconInterface):
             snapshot = BearerToken(status=self.token_status)
         else:
             snapshot = BearerToken(token.access_token, int(token.expires_in), 201)
-            snapshot.token_time = self.token_time
+            snapshot.token_time = _wall_time(token)
         snapshot.renew_window = self.renew_window
         snapshot.fail_reason = self.token_fail_reason
         return snapshot
@@ -287,9 +287,7 @@ class _Bridge(FalconInterface):
     def token_time(self) -> float:
         """When the token in hand was issued (``time.time()``), 0 without one."""
         token = self.falcon.port.peek()
-        if token is None:
-            return 0.0
-        return time.time() - (time.monotonic() - token.issued_at)
+        return _wall_time(token) if token is not None else 0.0
 
     @token_time.setter
     def token_time(self, value: Any) -> None:
@@ -380,6 +378,11 @@ def _refuse(name: str) -> None:
         f"{name} of a FalconPyAuth is read from its FalconAuth's token and cannot be set: "
         "login(), logout() and the FalconAuth change it."
     )
+
+
+def _wall_time(token: Token) -> float:
+    """When ``token`` was issued, on falconpy's clock (``time.time()``)."""
+    return time.time() - (time.monotonic() - token.issued_at)
 
 
 def _remaining(token: Token) -> float:

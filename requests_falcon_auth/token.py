@@ -105,7 +105,14 @@ class Token:
         raise AttributeError(f"Token is immutable: cannot delete {name!r}")
 
     def _values(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in _FIELDS)
+        return (
+            self.access_token,
+            self.token_type,
+            self.expires_in,
+            self.region,
+            self.base_url,
+            self.issued_at,
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Token):
