@@ -3,11 +3,13 @@
 The Redis and file stores warn when their store fails or holds something unreadable; a hot
 loop would otherwise log the same line thousands of times a second. Repeats within the interval
 go to DEBUG, so nothing is lost for whoever looks.
+
+``logging`` is imported by the first line logged: a store that never warns (``falcon-auth
+token`` reading a cached token) does not pay for it.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 
 from .token import Clock
@@ -19,12 +21,12 @@ class WarningThrottle:
     """Logs a WARNING per kind at most once per ``interval`` seconds of ``clock``; DEBUG else.
 
     Args:
-        logger: where the lines go.
+        logger: the name of the logger the lines go to.
         interval: seconds between two warnings of one kind.
         clock: the monotonic clock (the store's).
     """
 
-    def __init__(self, logger: logging.Logger, interval: float, clock: Clock) -> None:
+    def __init__(self, logger: str, interval: float, clock: Clock) -> None:
         self._logger = logger
         self.interval = interval
         self._clock = clock
@@ -39,4 +41,7 @@ class WarningThrottle:
             quiet = last is not None and now - last < self.interval
             if not quiet:
                 self._warned_at[kind] = now
-        self._logger.log(logging.DEBUG if quiet else logging.WARNING, message, *args)
+        import logging
+
+        level = logging.DEBUG if quiet else logging.WARNING
+        logging.getLogger(self._logger).log(level, message, *args)

@@ -242,7 +242,7 @@ class RedisTokenCache:
         self._down_until: float | None = None
         # Operations that overran and are still running: their threads stayed in the parent.
         self._overdue = 0
-        self._warnings = WarningThrottle(log, self.warn_interval, self._copy.clock)
+        self._warnings = WarningThrottle(__name__, self.warn_interval, self._copy.clock)
 
     @property
     def client(self) -> redis.Redis | redis.RedisCluster:

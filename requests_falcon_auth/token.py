@@ -6,7 +6,6 @@ the value they guard, apart from the HTTP call that fetched the answer.
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 import time
@@ -24,7 +23,6 @@ __all__ = [
     "token_from_answer",
 ]
 
-log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
@@ -184,7 +182,9 @@ def token_from_answer(
     if expires_in is None:
         raise NotATokenAnswer("an invalid expires_in (expected a positive number of seconds)")
     if expires_in > MAX_EXPIRES_IN:
-        log.warning(
+        import logging  # only here: a process that reads tokens from a store never logs
+
+        logging.getLogger(__name__).warning(
             "Falcon granted a token for %s s; treating it as %s s", expires_in, MAX_EXPIRES_IN
         )
         expires_in = MAX_EXPIRES_IN
