@@ -49,31 +49,14 @@ import contextlib
 import errno
 import hashlib
 import importlib.util
-import logging
 import os
 import re
 import stat
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final
-
-try:
-    import platformdirs
-except ImportError as exc:  # dependencies of the package: only a broken install lacks them
-    raise ImportError(
-        f"requests_falcon_auth.filecache needs the filelock and platformdirs packages "
-        f"({exc.name} is missing): pip install 'filelock>=3.12' 'platformdirs>=3'"
-    ) from exc
-# filelock is imported by the first lock (its import costs more than all of reading a token,
-# which takes no lock: falcon-auth token serves a cached token without it); a broken install
-# is still told here, at import.
-if importlib.util.find_spec("filelock") is None:
-    raise ImportError(
-        "requests_falcon_auth.filecache needs the filelock and platformdirs packages "
-        "(filelock is missing): pip install 'filelock>=3.12' 'platformdirs>=3'",
-        name="filelock",
-    )
 
 from . import _checks, _fork
 from ._sealed import MAX_SIZE, Sealers, Unreadable
@@ -90,12 +73,21 @@ from .cache import (
 from .errors import ConfigurationError
 from .token import Clock, Token
 
+# filelock is imported by the first lock and platformdirs only off Linux (each import costs
+# more than all of reading a token, which takes no lock: falcon-auth token serves a cached
+# token without them); a broken install is still told here, at import.
+for _needed in ("filelock", "platformdirs"):
+    if importlib.util.find_spec(_needed) is None:
+        raise ImportError(
+            f"requests_falcon_auth.filecache needs the filelock and platformdirs packages "
+            f"({_needed} is missing): pip install 'filelock>=3.12' 'platformdirs>=3'",
+            name=_needed,
+        )
+
 if TYPE_CHECKING:
     import filelock
 
 __all__ = ["APP_NAME", "FileTokenCache"]
-
-log = logging.getLogger(__name__)
 
 APP_NAME: Final = "requests-falcon-auth"
 # How often a process waiting for another's token request looks at the lock again.
@@ -170,7 +162,7 @@ class FileTokenCache:
 
     def _after_fork_in_child(self) -> None:
         self._state_lock = threading.Lock()
-        self._warnings = WarningThrottle(log, self.warn_interval, self._copy.clock)
+        self._warnings = WarningThrottle(__name__, self.warn_interval, self._copy.clock)
         # Which thread of this process holds each key's single-flight lock: a store or a
         # compare-and-delete made by that thread must not wait for its own lock.
         self._holders: dict[str, int] = {}
@@ -243,7 +235,7 @@ class FileTokenCache:
         self._copy.set(key, token)
         remaining = token.expires_at - self._copy.clock()
         if remaining <= 0:
-            log.debug("Not storing the Falcon token in the file cache: it has expired")
+            _debug("Not storing the Falcon token in the file cache: it has expired")
             return
         value = self._sealers.of(key).seal(
             token, location=key.name, expiry=self._wall_clock() + remaining
@@ -525,7 +517,7 @@ def _file_stem(key: CacheKey) -> str:
 
 def _directory_path(path: str | os.PathLike[str] | None) -> str:
     if path is None:
-        return os.path.abspath(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+        return os.path.abspath(_user_cache_dir())
     try:
         given = os.fspath(path)
     except TypeError:
@@ -535,6 +527,30 @@ def _directory_path(path: str | os.PathLike[str] | None) -> str:
             f"path must name a directory (a str or os.PathLike), got {type(path).__name__}."
         )
     return os.path.abspath(given)
+
+
+def _user_cache_dir() -> str:
+    """``platformdirs.user_cache_dir(APP_NAME)``. On Linux it is read as platformdirs reads it
+    (the XDG base directory rules: ``$XDG_CACHE_HOME`` when absolute, else ``$HOME/.cache``)
+    without importing platformdirs, which costs more than the rest of a cached
+    ``falcon-auth token``; platformdirs decides everywhere else, and when ``HOME`` is unset."""
+    if sys.platform == "linux" and "ANDROID_ROOT" not in os.environ:
+        xdg_cache_home = os.environ.get("XDG_CACHE_HOME", "")
+        if os.path.isabs(xdg_cache_home):
+            return os.path.join(xdg_cache_home, APP_NAME)
+        home = os.environ.get("HOME", "")
+        if os.path.isabs(home):
+            return os.path.join(home, ".cache", APP_NAME)
+    import platformdirs
+
+    return platformdirs.user_cache_dir(APP_NAME, appauthor=False)
+
+
+def _debug(message: str) -> None:
+    """Logs ``message`` at DEBUG (``logging`` is imported by the first line logged)."""
+    import logging
+
+    logging.getLogger(__name__).debug(message)
 
 
 def _prepare_directory(path: str) -> None:

@@ -283,16 +283,30 @@ def test_windows_is_refused(directory: str, monkeypatch: pytest.MonkeyPatch) -> 
     assert not os.path.exists(directory)
 
 
+@pytest.mark.parametrize("xdg_cache_home", ["xdg-cache", "", None])
 def test_the_default_directory_is_the_users_cache_directory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, xdg_cache_home: str | None
 ) -> None:
+    """On Linux FileTokenCache reads the directory without platformdirs: the same one."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    if xdg_cache_home is None:
+        monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    else:
+        monkeypatch.setenv("XDG_CACHE_HOME", xdg_cache_home and str(tmp_path / xdg_cache_home))
     cache = FileTokenCache()
     assert cache.path == platformdirs.user_cache_dir("requests-falcon-auth", appauthor=False)
     assert cache.path.startswith(str(tmp_path))
     assert os.path.basename(cache.path) == "requests-falcon-auth"
     assert mode(cache.path) == 0o700
+
+
+def test_a_relative_xdg_cache_home_is_ignored_as_the_xdg_rules_say(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    cache = FileTokenCache()
+    assert cache.path == str(tmp_path / "home" / ".cache" / "requests-falcon-auth")
 
 
 @pytest.mark.parametrize("kwargs", [{"warn_interval": -1}, {"warn_interval": float("nan")}])
