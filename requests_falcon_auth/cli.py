@@ -15,16 +15,15 @@ what a run that fetches spends before it sends anything.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import math
 import os
 import re
-import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Final, NamedTuple, TextIO
 
 # Only what every command needs: the HTTP stack (requests, urllib3) is imported by the commands
@@ -35,9 +34,15 @@ from ._regions import DEFAULT_CLOUDS, normalize
 from .errors import ConfigurationError, FalconAuthError
 
 if TYPE_CHECKING:
+    import argparse
+    from typing import Union
+
     from .auth import FalconAuth
     from .filecache import FileTokenCache
     from .testing import FalconEmulator
+
+    # What a command reads its flags from: argparse's namespace, or _plain_token's reading.
+    Arguments = Union[argparse.Namespace, SimpleNamespace]
 
 __all__ = ["main"]
 
@@ -80,6 +85,8 @@ def _add_credentials(parser: argparse.ArgumentParser) -> None:
 
 
 def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    import argparse  # not for a cached token (_plain_token): building the parser costs more
+
     parser = argparse.ArgumentParser(
         prog="falcon-auth",
         description="CrowdStrike Falcon OAuth2 tokens from the command line, and a local emulator.",
@@ -95,6 +102,59 @@ def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
         if name == named:
             arguments(command)
     return parser
+
+
+# The flags of a plain ``token`` run (what a shell loop's ``$(falcon-auth token ...)`` gives),
+# and argparse's defaults for every flag ``token`` takes.
+_PLAIN_TOKEN_VALUES: Final = frozenset(
+    {"--client-id", "--member-cid", "--cloud", "--base-url", "--cache-dir"}
+)
+_TOKEN_DEFAULTS: Final = {
+    "client_id": None,
+    "secret_stdin": False,
+    "member_cid": None,
+    "cloud": None,
+    "base_url": None,
+    "timeout": None,
+    "no_cache": False,
+    "cache_dir": None,
+    "json": False,
+}
+
+
+def _plain_token(argv: Sequence[str]) -> SimpleNamespace | None:
+    """A plain ``token`` command line read as argparse reads it, without building the parser,
+    which costs a cached token's run more than reading the token does; None for anything
+    else (another command, any other flag, an abbreviation, a repeat, ``-h``), which
+    argparse reads and, if need be, refuses.
+
+    Plain: ``token`` then ``--json`` and the flags of ``_PLAIN_TOKEN_VALUES`` spelt in full,
+    each at most once, with their values (``--flag value`` or ``--flag=value``).
+    """
+    if not argv or argv[0] != "token":
+        return None
+    given: dict[str, object] = {}
+    words = iter(argv[1:])
+    for word in words:
+        flag, equals, value = word.partition("=")
+        setting: object
+        if flag == "--json" and not equals:
+            setting = True
+        elif flag in _PLAIN_TOKEN_VALUES:
+            if not equals:
+                value = next(words, "-")
+                if value.startswith("-"):  # a flag, or nothing: argparse says what is missing
+                    return None
+            setting = value
+        else:
+            return None
+        name = flag[2:].replace("-", "_")
+        if name in given:
+            return None
+        given[name] = setting
+    if "cloud" in given and "base_url" in given:  # argparse refuses the pair
+        return None
+    return SimpleNamespace(command="token", **{**_TOKEN_DEFAULTS, **given})
 
 
 def _token_arguments(token: argparse.ArgumentParser) -> None:
@@ -210,7 +270,7 @@ class _Given(NamedTuple):
     base_url: str | None
 
 
-def _given(args: argparse.Namespace, stdin: TextIO) -> _Given:
+def _given(args: Arguments, stdin: TextIO) -> _Given:
     """The run's credentials and cloud.
 
     Raises:
@@ -233,7 +293,7 @@ def _given(args: argparse.Namespace, stdin: TextIO) -> _Given:
     return _Given(client_id, secret, member_cid, cloud, args.base_url)
 
 
-def _file_cache(args: argparse.Namespace) -> FileTokenCache | None:
+def _file_cache(args: Arguments) -> FileTokenCache | None:
     """The host's token cache, unless ``--no-cache``."""
     if args.no_cache:
         return None
@@ -242,9 +302,7 @@ def _file_cache(args: argparse.Namespace) -> FileTokenCache | None:
     return FileTokenCache(args.cache_dir)
 
 
-def _falcon_auth(
-    args: argparse.Namespace, given: _Given, cache: FileTokenCache | None
-) -> FalconAuth:
+def _falcon_auth(args: Arguments, given: _Given, cache: FileTokenCache | None) -> FalconAuth:
     """The run's FalconAuth, on the host's token cache unless ``--no-cache``."""
     from .auth import FalconAuth
     from .oauth2 import DEFAULT_TIMEOUT
@@ -281,7 +339,7 @@ def _read_line(stdin: TextIO, prompt: str) -> str:
         return ""
 
 
-def _token(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
+def _token(args: Arguments, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
     given = _given(args, stdin)
     cache = _file_cache(args)
     found = None
@@ -325,7 +383,7 @@ def _token(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: Text
     return 0
 
 
-def _revoke(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
+def _revoke(args: Arguments, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
     given = _given(args, stdin)
     if args.token != "-":
         value = args.token
@@ -388,6 +446,8 @@ class _ClientSpec(NamedTuple):
 
 def _client_spec(spec: str) -> _ClientSpec:
     """Parses ``ID:SECRET[:REGION[:MEMBER_CID,...]]`` for ``--client``."""
+    import argparse
+
     parts = spec.split(":")
     if not 2 <= len(parts) <= 4 or not all(parts):
         raise argparse.ArgumentTypeError(
@@ -410,6 +470,8 @@ def _client_spec(spec: str) -> _ClientSpec:
 
 def _timeout(value: str) -> float:
     """Parses ``--timeout``: seconds, more than zero."""
+    import argparse
+
     try:
         seconds = float(value)
     except ValueError:
@@ -432,7 +494,7 @@ def _whole_number(value: str, flag: str, low: int, high: int) -> int:
     return number
 
 
-def _emulator(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
+def _emulator(args: Arguments, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
     import secrets
 
     from .testing import DEFAULT_REGIONS, FalconEmulator
@@ -561,6 +623,8 @@ def _stopped_by_sigterm() -> Iterator[None]:
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    import signal  # only the emulator waits for one
+
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         yield
@@ -568,13 +632,13 @@ def _stopped_by_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _demo(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
+def _demo(args: Arguments, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
     from .demo import run_demo
 
     return run_demo(out=stdout)
 
 
-_COMMANDS: Final[dict[str, Callable[[argparse.Namespace, TextIO, TextIO, TextIO], int]]] = {
+_COMMANDS: Final[dict[str, Callable[[Arguments, TextIO, TextIO, TextIO], int]]] = {
     "token": _token,
     "revoke": _revoke,
     "emulator": _emulator,
@@ -596,7 +660,7 @@ def main(
     args = None
     try:
         argv = sys.argv[1:] if argv is None else argv
-        args = _parser(argv).parse_args(argv)
+        args = _plain_token(argv) or _parser(argv).parse_args(argv)
         code = _COMMANDS[args.command](args, stdin, stdout, stderr)
         stdout.flush()  # here, where a closed pipe can still be answered quietly
         return code
@@ -647,7 +711,7 @@ _CLI_WORDS: Final = (
 _SET_CLOUD: Final = r"Set cloud='([\w-]+)' \(or FALCON_CLOUD=\1\)\."
 
 
-def _in_cli_words(message: str, args: argparse.Namespace | None) -> str:
+def _in_cli_words(message: str, args: Arguments | None) -> str:
     """``message`` with the library's Python arguments replaced by the flags that set them."""
     for pattern, replacement in _CLI_WORDS:
         message = re.sub(pattern, replacement, message)

@@ -13,7 +13,7 @@ import responses
 from support import form_of
 
 from requests_falcon_auth import FalconAuth, FalconSession
-from requests_falcon_auth.cli import main
+from requests_falcon_auth.cli import _parser, _plain_token, main
 
 US1 = "https://api.crowdstrike.com"
 SECRET = "cli-secret-value-42"
@@ -134,6 +134,45 @@ def test_usage_errors_exit_2(argv: list[str]) -> None:
     )
     assert result.returncode == 2
     assert "usage: falcon-auth" in result.stderr
+
+
+PLAIN = [
+    ["token"],
+    ["token", "--json"],
+    ["token", "--base-url", "http://127.0.0.1:1", "--json", "--cache-dir", "/tmp/c"],
+    ["token", "--base-url=http://127.0.0.1:1/?a=b", "--client-id=-starts-with-a-dash"],
+    ["token", "--cloud", "us-2", "--member-cid", "child", "--client-id", "id"],
+    ["token", "--cloud=", "--cache-dir="],
+]
+NOT_PLAIN = [
+    [],
+    ["revoke"],
+    ["--version"],
+    ["token", "-h"],
+    ["token", "--base", "http://127.0.0.1:1"],  # argparse takes abbreviations; this does not
+    ["token", "--json", "--json"],
+    ["token", "--cloud", "us-1", "--cloud", "us-2"],
+    ["token", "--cloud", "us-1", "--base-url", "http://127.0.0.1:1"],
+    ["token", "--cloud"],
+    ["token", "--cloud", "--json"],
+    ["token", "--json=yes"],
+    ["token", "--secret-stdin"],
+    ["token", "--no-cache"],
+    ["token", "--timeout", "5"],
+    ["token", "extra"],
+]
+
+
+@pytest.mark.parametrize("argv", PLAIN)
+def test_a_plain_token_command_line_is_read_as_argparse_reads_it(argv: list[str]) -> None:
+    plain = _plain_token(argv)
+    assert plain is not None
+    assert vars(plain) == vars(_parser(argv).parse_args(argv))
+
+
+@pytest.mark.parametrize("argv", NOT_PLAIN)
+def test_any_other_command_line_is_left_to_argparse(argv: list[str]) -> None:
+    assert _plain_token(argv) is None
 
 
 @pytest.mark.parametrize("command", [[], ["token"], ["revoke"], ["emulator"], ["demo"]])
