@@ -255,8 +255,11 @@ class MemoryTokenCache:
         return self.timing.clock()
 
     def bind(self, timing: Timing) -> None:
-        self.timing = _rebind(self.timing, timing, self._bound, type(self).__name__)
-        self._bound = True
+        # Locked: two FalconAuth objects built at once in two threads must not both find the
+        # cache unbound (the second clock would then replace the first instead of raising).
+        with self._condition:
+            self.timing = _rebind(self.timing, timing, self._bound, type(self).__name__)
+            self._bound = True
 
     def _reset_locks(self) -> None:
         self._condition = threading.Condition(threading.Lock())
