@@ -33,7 +33,7 @@ import re
 from collections.abc import Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Final, NamedTuple, Protocol, TypeVar, Union
 
-from ._scope import Origin, origin_of, scope_of
+from ._scope import Origin, inside, origin_of, scope_of
 from .token import Token
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ __all__ = [
     "KEEP",
     "NEED_TOKEN",
     "REWIND",
+    "SETTLED",
     "Attach",
     "Flow",
     "NeedFreshToken",
@@ -68,7 +69,7 @@ log = logging.getLogger("requests_falcon_auth.auth")
 # Falcon's budget of calls with a bad token, per minute and source IP (falcon-oauth2.md).
 BAD_TOKEN_RATE_LIMIT: Final = 15
 # The statuses a flow may act on: a rejected token (401, the bad-token 429), a spent budget.
-_SETTLED: Final = frozenset({401, 429})
+SETTLED: Final = frozenset({401, 429})
 _TRACE_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
 
@@ -152,34 +153,26 @@ class Routing:
     """
 
     def __init__(self, home: ApiHome, budget: RateBudget) -> None:
-        self._home = home
+        self.home = home
         self.budget = budget
         self._logged: set[str] = set()
 
     def home_covering(self, url: str, origin: Origin) -> str | None:
         """The API base URL now, if it covers ``url``; None otherwise."""
-        base_url = self._home.base_url
+        base_url = self.home.base_url
         home = scope_of(base_url)
         return base_url if home is not None and home.covers(url, origin) else None
 
-    def covered_at_home(self, url: str, token: Token) -> bool:
-        """True when ``token`` is for the API's home now and ``url`` is inside its scope: the
-        request goes where it was sent, with that token (the flow's common case, at once)."""
-        if token.base_url != self._home.base_url:
-            return False
-        home = scope_of(token.base_url)
-        return home is not None and home.covers(url)
-
     def retargets(self, url: str, origin: Origin) -> bool:
         """True when ``url`` is another table host's, to be moved to the token's home region."""
-        return self._home.autodiscover and self._home.clouds.region_of(url, origin) is not None
+        return self.home.autodiscover and self.home.clouds.region_of(url, origin) is not None
 
     def target(self, url: str, origin: Origin, token: Token) -> str | None:
         """Where the request goes with ``token``: ``url``, or its path under the token's home."""
         home = scope_of(token.base_url)
         if home is not None and home.covers(url, origin):
             return url
-        clouds = self._home.clouds
+        clouds = self.home.clouds
         source = clouds.region_of(url, origin)
         source_scope = scope_of(clouds[source]) if source is not None else None
         if source is None or source_scope is None:
@@ -305,14 +298,13 @@ def settle(
 def carries(token: Token, url: str) -> bool:
     """True when a request to ``url`` may carry ``token``: inside its scope (origin and path
     prefix). Drivers ask it of every redirect hop, with the URL as their library sends it."""
-    home = scope_of(token.base_url)
-    return home is not None and home.covers(url)
+    return inside(token.base_url, url)
 
 
 def needs_settling(status: int) -> bool:
     """True for an answer the flow may act on (a rejection, a spent budget): every other
     answer it only keeps, so a driver may skip sending it in."""
-    return status in _SETTLED
+    return status in SETTLED
 
 
 def _spent_here(reply: Reply, token: Token) -> bool:

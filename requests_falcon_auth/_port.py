@@ -28,10 +28,11 @@ from ._flow import (
     settle,
 )
 from ._ratelimit import RateBudget
+from ._scope import inside
 from ._sources import TokenSource
 from .token import Token
 
-__all__ = ["Begun", "Port", "WarmFlow"]
+__all__ = ["Begun", "Port", "Ready", "WarmFlow"]
 
 
 class Begun(NamedTuple):
@@ -41,8 +42,15 @@ class Begun(NamedTuple):
     attach: Attach | None
 
 
+class Ready(NamedTuple):
+    """A token to send a request with, as it is, and its ``Authorization`` header value."""
+
+    token: Token
+    authorization: str
+
+
 class WarmFlow:
-    """The flow of a request begun on the warm path, built only when an answer needs it.
+    """The flow of a request sent on the warm path, built only when an answer needs it.
 
     Nearly every answer is one the flow would only KEEP, and drivers settle only the ones that
     reject the token; so the generator, and the steps that brought it to ``Attach``, are
@@ -64,7 +72,7 @@ class WarmFlow:
         if flow is None:
             flow = self._flow = request_flow(self._routing, self._method, self._url)
             next(flow)  # NEED_TOKEN
-            flow.send(self._token)  # Attach(url, token), as Port.warm said
+            flow.send(self._token)  # Attach(url, token), as Port.ready said
         return flow.send(answer)
 
 
@@ -80,6 +88,8 @@ class Port:
         self.tokens = tokens
         self.routing = routing
         self.budget: RateBudget = routing.budget
+        self._home = routing.home
+        self._ready: Ready | None = None  # the last token made ready, with its header
 
     def token(self) -> Token:
         """The token to attach (the answer to ``NEED_TOKEN``); raises FalconAuthError."""
@@ -103,14 +113,37 @@ class Port:
         flow = request_flow(self.routing, method, url)
         return flow, advance(flow, None)
 
-    def warm(self, method: str, url: str) -> Begun | None:
-        """The common case, a memory read: a fresh token whose home covers ``url``. None: ask
+    def ready(self, url: str) -> Ready | None:
+        """The common case, a memory read: a fresh token for the API's home whose scope covers
+        ``url``, the account's budget clear. A driver sends the request to ``url`` with it,
+        and builds its flow (:meth:`flow`) only for an answer that needs one. None: ask
         :meth:`begin` (or its async twin), which decide everything else (a token to fetch,
-        renew or look up in a shared store, a URL to re-target or leave alone)."""
+        renew or look up in a shared store, a URL to re-target or leave alone).
+        """
         token = self.tokens.hot()
-        if token is None or not self.budget.clear or not self.routing.covered_at_home(url, token):
+        if token is None or not self.budget.clear:
             return None
-        return Begun(WarmFlow(self.routing, method, url, token), Attach(url, token))
+        ready = self._ready
+        if ready is None or ready.token is not token:
+            # A token for another home than the API's is not the flow's common case: it may
+            # re-target the request, or send it without a token. Asked once a token: the home
+            # moves only as autodiscovery fetches the token it names, and the flow sends a
+            # token to any URL inside its own scope once it is fetched.
+            if token.base_url != self._home.base_url:
+                return None
+            ready = self._ready = Ready(token, token.authorization)
+        return ready if inside(token.base_url, url) else None
+
+    def flow(self, method: str, url: str, token: Token) -> Flow:
+        """The flow of a request that :meth:`ready` sent to ``url`` with ``token``."""
+        return WarmFlow(self.routing, method, url, token)
+
+    def warm(self, method: str, url: str) -> Begun | None:
+        """:meth:`ready` as a :class:`Begun`; None: ask :meth:`begin` or its async twin."""
+        ready = self.ready(url)
+        if ready is None:
+            return None
+        return Begun(WarmFlow(self.routing, method, url, ready.token), Attach(url, ready.token))
 
     def begin(self, method: str, url: str) -> Begun:
         """A request's flow, with the token fetched when it needs one (a blocking call)."""

@@ -68,10 +68,6 @@ class _Hot(NamedTuple):
     fresh_until: float
     version: int
 
-    def holds(self, version: int, now: float) -> bool:
-        """True while the store is unchanged and the token before its renew window."""
-        return version == self.version and now < self.fresh_until
-
 
 @dataclass(frozen=True)
 class _Failure:
@@ -165,9 +161,13 @@ class TokenProvider:
         """The last fresh token from the store while the store is unchanged and the token
         before its renew window, or None: the warm path, a memory read with nothing to decide."""
         hot = self._hot
-        return (
-            hot.token if hot is not None and hot.holds(self.cache.version, self._clock()) else None
-        )
+        if (
+            hot is not None
+            and hot.version == self.cache.version
+            and self._clock() < hot.fresh_until
+        ):
+            return hot.token
+        return None
 
     def peek(self) -> Token | None:
         """The token ``get`` would return, when it can be had without I/O or waiting.

@@ -121,6 +121,9 @@ class RateBudget:
         # answers say the budget is nearly spent, and when the next spaced call may go.
         self._until = 0.0
         self._low = False
+        # ``not _low and not _until``, kept in step under the lock: the warm path reads it on
+        # every call, as an attribute rather than a property (a frame less).
+        self.clear = True
         self._next_slot = 0.0
         self._logged_until = 0.0
         self._warned_until = 0.0
@@ -136,10 +139,10 @@ class RateBudget:
         # A parent thread may have held the lock at the fork; what it guarded stays true.
         self._lock = threading.Lock()
 
-    @property
-    def clear(self) -> bool:
-        """True when no cooldown is known and the budget has room: send without a look."""
-        return not self._low and not self._until
+    def _changed(self) -> None:
+        """Keeps :attr:`clear` in step with ``_low`` and ``_until`` (under the lock): True when
+        no cooldown is known and the budget has room, so a call goes without a look."""
+        self.clear = not self._low and not self._until
 
     def stats(self) -> RateLimitStats:
         """A snapshot of the counters."""
@@ -171,6 +174,7 @@ class RateBudget:
             until = max(until, self._store.rate_cooldown(self._account))
         with self._lock:
             self._until = until if until > now else 0.0
+            self._changed()
             if again and until <= now:
                 return 0.0
             wait = self._slot(max(now, until)) - now
@@ -181,11 +185,14 @@ class RateBudget:
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Reads the budget headers of an answer: whether the budget is nearly spent."""
-        remaining = header_count(headers.get(_REMAINING))
+        # Looked for before it is read: an answer without it (anything but Falcon's API) costs
+        # no KeyError inside the mapping's ``get`` (urllib3's and httpx's headers raise one).
+        remaining = header_count(headers[_REMAINING]) if _REMAINING in headers else None
         if remaining is None:
             if self._low:  # an answer without the headers: nothing says the budget is low
                 with self._lock:
                     self._low = False
+                    self._changed()
             return
         limit = header_count(headers.get(_LIMIT))
         if limit == BAD_TOKEN_RATE_LIMIT:  # the bad-token budget's, not the account's
@@ -195,6 +202,7 @@ class RateBudget:
             with self._lock:
                 self._low = low
                 self._limit, self._remaining = limit, remaining
+                self._changed()
 
     def spent(self, headers: Mapping[str, str], waited: float) -> tuple[float, float | None]:
         """An account-budget 429 for a call that has waited ``waited`` seconds: notes the
@@ -236,6 +244,7 @@ class RateBudget:
             self._until = max(self._until, now + (delay if delay is not None else _UNSAID_WAIT))
             self._low = True
             self._remaining = 0
+            self._changed()
             return self._until
 
     def share(self, until: float) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "Origin",
     "Scope",
     "direct_proxies",
+    "inside",
     "is_loopback_host",
     "origin_of",
     "routed_path",
@@ -152,6 +153,22 @@ class Scope:
         parts = parse_url(url)
         path = (parts.path or "/")[len(self.prefix) :] or "/"
         return f"{path}?{parts.query}" if parts.query is not None else path
+
+
+def inside(base_url: str, url: str) -> bool:
+    """True when ``url`` is inside the scope of the API base URL ``base_url``: its origin and
+    path prefix (:meth:`Scope.covers`)."""
+    if len(url) <= _MEMO_URL_LENGTH:
+        return _memo_inside(base_url, url)  # the warm path asks it of every request
+    return _inside(base_url, url)
+
+
+def _inside(base_url: str, url: str) -> bool:
+    scope = scope_of(base_url)
+    return scope is not None and scope.covers(url)
+
+
+_memo_inside = functools.lru_cache(maxsize=512)(_inside)
 
 
 @functools.lru_cache(maxsize=128)

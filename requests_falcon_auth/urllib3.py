@@ -20,7 +20,7 @@ from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
 from . import _fork
-from ._flow import Flow, Reply, Resend, advance, carries
+from ._flow import SETTLED, Flow, Reply, Resend, advance, carries
 from ._scope import origin_of
 from .auth import FalconAuth
 from .errors import FalconAuthError
@@ -60,6 +60,16 @@ class AuthorizedPoolManager(RequestMethods):
         if self._owns_http:
             _fork.register(self)
 
+    @property
+    def auth(self) -> FalconAuth:
+        """The FalconAuth whose tokens are used."""
+        return self._auth
+
+    @auth.setter
+    def auth(self, auth: FalconAuth) -> None:
+        self._auth = auth
+        self._port = auth.port  # read on every request: no property on the way
+
     def _after_fork_in_child(self) -> None:
         # The parent's pooled sockets are the parent's: a child writing into one interleaves
         # its requests with the parent's. The old pools are dropped, not closed: a parent
@@ -87,19 +97,40 @@ class AuthorizedPoolManager(RequestMethods):
         without a body, and the caller's ``remove_headers_on_redirect`` headers dropped on a
         hop to another origin.
         """
-        # The pool's own default headers apply as they would to its urlopen().
-        caller_headers = {**self.http.headers, **(headers or {})}
-        flow, attach = self.auth.port.begin(method, url)
-        if attach is None:
-            return self.http.urlopen(method, url, body=body, headers=caller_headers, **kwargs)
+        port = self._port
+        ready = port.ready(url)  # the common case; its flow is built only if an answer asks
+        flow: Flow | None = None
+        if ready is not None:
+            token, authorization = ready
+        else:
+            flow, attach = port.begin(method, url)
+            if attach is None:
+                # The pool's own default headers apply as they would to its urlopen().
+                caller_headers = {**self.http.headers, **(headers or {})}
+                return self.http.urlopen(method, url, body=body, headers=caller_headers, **kwargs)
+            url, token = attach  # the flow chose the URL
+            authorization = token.authorization
         redirect = kwargs.pop("redirect", True)
         kwargs["redirect"] = False  # followed here, each hop judged against the token's scope
-        hop, token = _Hop(method, attach.url, body, caller_headers), attach.token
-        sent = {**caller_headers, "Authorization": token.authorization}  # the flow chose the URL
-        start, inside = _body_position(body), True
+        start = _body_position(body) if body is not None else None
+        sent = {**self.http.headers, **headers} if headers else {**self.http.headers}
+        sent["Authorization"] = authorization
+        response = self.http.urlopen(method, url, body=body, headers=sent, **kwargs)
+        # Port.noted for an answer from inside the scope, without the call.
+        port.budget.observe(response.headers)
+        settle = response.status in SETTLED
+        if not settle and not (redirect and response.status in response.REDIRECT_STATUSES):
+            return response  # the warm path: nothing to heal, nowhere to follow
+        if flow is None:
+            flow = port.flow(method, url, token)
+        hop = _Hop(method, url, body, {**self.http.headers, **(headers or {})})
+        inside = True
         while True:
-            response, fresh = self._send(flow, hop, sent, start, kwargs, inside=inside)
-            token = fresh or token
+            if settle:
+                response, fresh = self._heal(
+                    flow, hop, sent, start, kwargs, response=response, inside=inside
+                )
+                token = fresh or token
             location = redirect and response.get_redirect_location()
             if not location:
                 return response
@@ -121,8 +152,10 @@ class AuthorizedPoolManager(RequestMethods):
             sent, inside = dict(hop.headers), carries(token, hop.url)
             if inside:
                 sent["Authorization"] = token.authorization
+            response = self.http.urlopen(hop.method, hop.url, body=hop.body, headers=sent, **kwargs)
+            settle = port.noted(response.status, response.headers, inside)
 
-    def _send(
+    def _heal(
         self,
         flow: Flow,
         hop: _Hop,
@@ -130,16 +163,14 @@ class AuthorizedPoolManager(RequestMethods):
         start: int | None,
         kwargs: Mapping[str, Any],
         *,
+        response: Any,
         inside: bool,
     ) -> tuple[Any, Token | None]:
-        """Sends one hop with the headers ``sent`` and re-sends as the flow says (a fresh token
-        after a rejection, the same after a wait for the budget); returns the last answer, and
-        the token it went with when that changed. ``inside``: the hop is in the token's scope
-        (only then do its answers count)."""
-        port = self.auth.port
-        response = self.http.urlopen(hop.method, hop.url, body=hop.body, headers=sent, **kwargs)
-        if not port.noted(response.status, response.headers, inside):
-            return response, None  # nothing to heal: the flow would only say KEEP
+        """Settles an answer to ``hop`` that the flow may act on, and re-sends as it says (a
+        fresh token after a rejection, the same after a wait for the budget); returns the last
+        answer, and the token it went with when that changed. ``inside``: the hop is in the
+        token's scope (only then do its answers count)."""
+        port = self._port
         rewind = functools.partial(_rewind, hop.body, start)
         token: Token | None = None
         while True:
