@@ -28,7 +28,7 @@ from ._flow import (
     settle,
 )
 from ._ratelimit import RateBudget
-from ._scope import inside
+from ._scope import Scope, inside, scope_of
 from ._sources import TokenSource
 from .token import Token
 
@@ -43,10 +43,12 @@ class Begun(NamedTuple):
 
 
 class Ready(NamedTuple):
-    """A token to send a request with, as it is, and its ``Authorization`` header value."""
+    """A token to send a request with, as it is: its ``Authorization`` header value, and the
+    scope it may go to (a driver that has the URL parsed judges it there: ``Scope.holds``)."""
 
     token: Token
     authorization: str
+    scope: Scope
 
 
 class WarmFlow:
@@ -120,6 +122,11 @@ class Port:
         :meth:`begin` (or its async twin), which decide everything else (a token to fetch,
         renew or look up in a shared store, a URL to re-target or leave alone).
         """
+        ready = self.hot()
+        return ready if ready is not None and inside(ready.token.base_url, url) else None
+
+    def hot(self) -> Ready | None:
+        """:meth:`ready` before the URL is judged: the caller judges it against ``scope``."""
         token = self.tokens.hot()
         if token is None or not self.budget.clear:
             return None
@@ -129,10 +136,11 @@ class Port:
             # re-target the request, or send it without a token. Asked once a token: the home
             # moves only as autodiscovery fetches the token it names, and the flow sends a
             # token to any URL inside its own scope once it is fetched.
-            if token.base_url != self._home.base_url:
+            scope = scope_of(token.base_url)
+            if scope is None or token.base_url != self._home.base_url:
                 return None
-            ready = self._ready = Ready(token, token.authorization)
-        return ready if inside(token.base_url, url) else None
+            ready = self._ready = Ready(token, token.authorization, scope)
+        return ready
 
     def flow(self, method: str, url: str, token: Token) -> Flow:
         """The flow of a request that :meth:`ready` sent to ``url`` with ``token``."""

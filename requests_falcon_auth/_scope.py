@@ -136,6 +136,18 @@ class Scope:
             return False
         return self.covers_path(path)
 
+    def holds(self, scheme: str, host: str, port: int | None) -> bool:
+        """True for this origin, as the HTTP library that routes a request parsed its URL
+        (``port`` None for the scheme's default); the path, under a prefix, is asked of
+        :meth:`covers_path`. A host spelled other than as :func:`origin_of` spells it (upper
+        case, IDNA) is not held: the caller asks :meth:`covers` of the whole URL then."""
+        origin = self.origin
+        return (
+            scheme == origin.scheme
+            and host == origin.host
+            and (port if port is not None else _DEFAULT_PORTS.get(scheme)) == origin.port
+        )
+
     def covers_path(self, path: str) -> bool:
         """True when ``path``, exactly as it goes on the wire, is inside the path prefix.
 

@@ -27,9 +27,11 @@ except ImportError as exc:
     ) from exc
 
 from . import _async_tokens
-from ._flow import Attach, Reply, Resend, advance, carries
+from ._flow import SETTLED, Attach, Flow, Reply, Resend, advance, carries
+from ._port import Port, Ready
 from ._scope import Origin, Scope, scope_of
 from .auth import FalconAuth
+from .token import Token
 
 __all__ = ["FalconHttpxAuth"]
 
@@ -60,19 +62,36 @@ class FalconHttpxAuth(httpx.Auth):
     def __repr__(self) -> str:
         return f"FalconHttpxAuth({self.falcon!r})"
 
+    @property
+    def falcon(self) -> FalconAuth:
+        """The FalconAuth whose tokens are used."""
+        return self._falcon
+
+    @falcon.setter
+    def falcon(self, auth: FalconAuth) -> None:
+        self._falcon = auth
+        self._port = auth.port  # read on every request: no property on the way
+
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
-        port = self.falcon.port
-        url = str(request.url)
-        flow, attach = port.begin(request.method, url)
-        if attach is None:
-            yield _without_authorization(request)
-            return
-        _attach(request, url, attach, _HopGuard)
+        port = self._port
+        ready = _ready(port, request)  # the common case; its flow is built only if asked
+        flow: Flow | None = None
+        if ready is not None:
+            token, authorization, _ = ready
+        else:
+            flow, attach = port.begin(request.method, str(request.url))
+            if attach is None:
+                yield _without_authorization(request)
+                return
+            token, authorization = _retarget(request, attach)
+        _authorize(request, authorization, token.base_url, _HopGuard)
         response = yield request
-        if not port.noted(response.status_code, response.headers, _inside(response, attach)):
+        if not _noted(port, response, token):
             return  # nothing to heal: the flow would only say KEEP
+        if flow is None:
+            flow = port.flow(request.method, str(request.url), token)
         rewind = partial(_replayable, request)
         while True:
             step = port.settle(flow, _reply(response), rewind)
@@ -80,23 +99,30 @@ class FalconHttpxAuth(httpx.Auth):
                 return
             _ready_to_resend(request, response, step)
             response = yield request
-            if not port.noted(response.status_code, response.headers, _inside(response, attach)):
+            if not _noted(port, response, token):
                 advance(flow, _reply(response))
                 return
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        port = self.falcon.port
-        url = str(request.url)
-        flow, attach = await _async_tokens.begin(port, request.method, url)
-        if attach is None:
-            yield _without_authorization(request)
-            return
-        _attach(request, url, attach, _AsyncHopGuard)
+        port = self._port
+        ready = _ready(port, request)  # the common case; its flow is built only if asked
+        flow: Flow | None = None
+        if ready is not None:
+            token, authorization, _ = ready
+        else:
+            flow, attach = await _async_tokens.begin(port, request.method, str(request.url))
+            if attach is None:
+                yield _without_authorization(request)
+                return
+            token, authorization = _retarget(request, attach)
+        _authorize(request, authorization, token.base_url, _AsyncHopGuard)
         response = yield request
-        if not port.noted(response.status_code, response.headers, _inside(response, attach)):
+        if not _noted(port, response, token):
             return  # nothing to heal: the flow would only say KEEP
+        if flow is None:
+            flow = port.flow(request.method, str(request.url), token)
         rewind = partial(_replayable, request)
         while True:
             step = await _async_tokens.settle(port, flow, _reply(response), rewind)
@@ -104,7 +130,7 @@ class FalconHttpxAuth(httpx.Auth):
                 return
             _ready_to_resend(request, response, step)
             response = yield request
-            if not port.noted(response.status_code, response.headers, _inside(response, attach)):
+            if not _noted(port, response, token):
                 advance(flow, _reply(response))
                 return
 
@@ -139,15 +165,39 @@ class FalconHttpxAuth(httpx.Auth):
         await self.aclose()
 
 
-def _attach(request: httpx.Request, url: str, step: Attach, guard: type[_HopGuard]) -> None:
-    if step.url != url:  # re-targeted to the home region
-        request.url = httpx.URL(step.url)
+def _ready(port: Port, request: httpx.Request) -> Ready | None:
+    """``Port.ready`` for a URL httpx has parsed, judged as httpx will route it: no string
+    made of it, and not parsed again."""
+    ready = port.hot()
+    if ready is None:
+        return None
+    url, scope = request.url, ready.scope
+    if not scope.holds(url.scheme, url.host, url.port):
+        return None
+    return ready if not scope.prefix or scope.covers_path(_path(url.raw_path)) else None
+
+
+def _path(target: bytes) -> str:
+    """The path of a request target (path and query) as it goes on the wire."""
+    return target.split(b"?", 1)[0].decode("ascii", "replace")
+
+
+def _retarget(request: httpx.Request, attach: Attach) -> tuple[Token, str]:
+    """Sends the request where the flow says (its URL, or re-targeted to the home region);
+    the token, and its header value."""
+    if attach.url != str(request.url):  # re-targeted to the home region
+        request.url = httpx.URL(attach.url)
         request.headers["Host"] = request.url.netloc.decode("ascii")
-    request.headers["Authorization"] = step.token.authorization
+    return attach.token, attach.token.authorization
+
+
+def _authorize(
+    request: httpx.Request, authorization: str, base_url: str, guard: type[_HopGuard]
+) -> None:
+    request.headers["Authorization"] = authorization
     inner = request.extensions.get("trace")
     inner = getattr(inner, "inner", inner)  # a request sent again: one guard, not two
     # Without a caller's callback, one guard per scope serves every request (the warm path).
-    base_url = step.token.base_url
     hop_guard = _plain_guard(guard is _AsyncHopGuard, base_url) if inner is None else None
     if hop_guard is None:
         scope = scope_of(base_url)
@@ -217,7 +267,7 @@ def _strip_outside(scope: Scope, request: Any) -> None:
         return
     scheme = url.scheme.decode("ascii").lower()
     origin = Origin(scheme, url.host.decode("ascii").lower(), url.port or _PORTS.get(scheme, 0))
-    path = url.target.split(b"?", 1)[0].decode("ascii", "replace")
+    path = _path(url.target)
     if origin != scope.origin or not scope.covers_path(path):
         request.headers[:] = [(k, v) for k, v in request.headers if k.lower() != b"authorization"]
 
@@ -225,10 +275,13 @@ def _strip_outside(scope: Scope, request: Any) -> None:
 _PORTS = {"http": 80, "https": 443}
 
 
-def _inside(response: httpx.Response, attach: Attach) -> bool:
-    """True when ``response`` answers from inside the token's scope: the request the flow
-    attached, or the last of the redirect hops httpx followed, if that one is in scope."""
-    return not response.history or carries(attach.token, str(response.url))
+def _noted(port: Port, response: httpx.Response, token: Token) -> bool:
+    """``Port.noted``, with the answer's place judged only when httpx followed redirects:
+    the request the flow attached is inside the token's scope, the last hop may not be."""
+    if response.history and not carries(token, str(response.url)):
+        return False
+    port.budget.observe(response.headers)
+    return response.status_code in SETTLED
 
 
 def _reply(response: httpx.Response) -> Reply:

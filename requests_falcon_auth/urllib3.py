@@ -101,7 +101,7 @@ class AuthorizedPoolManager(RequestMethods):
         ready = port.ready(url)  # the common case; its flow is built only if an answer asks
         flow: Flow | None = None
         if ready is not None:
-            token, authorization = ready
+            token, authorization, _ = ready
         else:
             flow, attach = port.begin(method, url)
             if attach is None:
