@@ -86,6 +86,27 @@ def test_a_path_prefix_covers_only_paths_under_it(url: str, covered: bool) -> No
     assert scope.covers(url) is covered
 
 
+@pytest.mark.parametrize(
+    ("parts", "held"),
+    [
+        (("https", "api.crowdstrike.com", None), True),  # the scheme's default port
+        (("https", "api.crowdstrike.com", 443), True),
+        (("https", "api.crowdstrike.com", 8443), False),
+        (("http", "api.crowdstrike.com", 443), False),
+        (("http", "api.crowdstrike.com", None), False),
+        (("https", "api.crowdstrike.com.evil", None), False),
+        (("https", "API.crowdstrike.com", None), False),  # not as origin_of spells it
+    ],
+)
+def test_an_origin_parsed_by_the_routing_library_is_held_only_when_equal(
+    parts: tuple[str, str, int | None], held: bool
+) -> None:
+    """What the httpx driver asks of ``request.url`` as httpx parsed it, on the warm path."""
+    scope = scope_of("https://api.crowdstrike.com")
+    assert scope is not None
+    assert scope.holds(*parts) is held
+
+
 def test_relative_strips_the_prefix_and_keeps_the_query() -> None:
     scope = scope_of("https://gw.example/falcon")
     assert scope is not None
