@@ -21,6 +21,7 @@ from urllib3.util.retry import Retry
 
 from . import _fork
 from ._flow import SETTLED, Flow, Reply, Resend, advance, carries
+from ._scope import inside as covered
 from ._scope import origin_of
 from .auth import FalconAuth
 from .errors import FalconAuthError
@@ -98,9 +99,9 @@ class AuthorizedPoolManager(RequestMethods):
         hop to another origin.
         """
         port = self._port
-        ready = port.ready(url)  # the common case; its flow is built only if an answer asks
-        flow: Flow | None = None
-        if ready is not None:
+        ready = port.hot()  # Port.ready(url), a frame less: the common case, whose flow is
+        flow: Flow | None = None  # built only if an answer asks for it
+        if ready is not None and covered(ready.token.base_url, url):
             token, authorization, _ = ready
         else:
             flow, attach = port.begin(method, url)
